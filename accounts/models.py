@@ -1,0 +1,95 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from sesconsole import crypto
+
+
+class Account(models.Model):
+    """A tenant: its members, sender domains and API keys belong to it."""
+
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def active_freeze(self, day=None) -> "AccountFreeze | None":
+        """The freeze in force on `day` (default: today's platform day), if any."""
+        day = day or timezone.localdate()
+        return self.freezes.filter(day=day, lifted_at__isnull=True).first()
+
+    def is_frozen(self, day=None) -> bool:
+        return self.active_freeze(day) is not None
+
+
+class Membership(models.Model):
+    """A user belongs to one account (SPEC §2: members are Django users)."""
+
+    OWNER = "owner"
+    MEMBER = "member"
+    ROLES = [(OWNER, "Owner"), (MEMBER, "Member")]
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account}"
+
+
+def _new_secret_id() -> str:
+    # The cloud's SecretIds are "AKID" + 32 characters; the SDK does not care, but people recognise it.
+    return "AKID" + secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")[:32]
+
+
+class ApiKey(models.Model):
+    """A SecretId / SecretKey pair. The SecretKey is stored encrypted (it is needed to verify HMACs)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    secret_id = models.CharField(max_length=64, unique=True, default=_new_secret_id)
+    secret_key_encrypted = models.TextField(editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.secret_id
+
+    @classmethod
+    def issue(cls, account: Account) -> tuple["ApiKey", str]:
+        """Create a key; returns it with the plaintext SecretKey, which is never shown again."""
+        secret_key = secrets.token_urlsafe(24)[:32]
+        key = cls.objects.create(account=account, secret_key_encrypted=crypto.encrypt(secret_key))
+        return key, secret_key
+
+    @property
+    def secret_key(self) -> str:
+        return crypto.decrypt(self.secret_key_encrypted)
+
+
+class AccountFreeze(models.Model):
+    """A temporary freeze (SPEC §3.4): from `frozen_at` to the end of platform day `day`."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="freezes")
+    day = models.DateField()
+    frozen_at = models.DateTimeField(default=timezone.now)
+    rule = models.CharField(max_length=10)
+    metrics = models.JSONField(default=dict)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+    # Set when the day is closed: the freeze ran its course (or was lifted before).
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day"], name="one_freeze_per_account_day")]
+        ordering = ["-frozen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.account} frozen on {self.day} ({self.rule})"

@@ -1,0 +1,54 @@
+"""Shared fixtures: an owner, a member of the same account, and an outsider from another account."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accounts.models import Account, Membership
+
+
+def make_member(account: Account, email: str, role: str = Membership.MEMBER, password: str = "correct horse 42"):
+    user = get_user_model().objects.create_user(username=email, email=email, password=password)
+    Membership.objects.create(account=account, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def account(db) -> Account:
+    return Account.objects.create(name="Alice Co")
+
+
+@pytest.fixture
+def owner(account):
+    return make_member(account, "alice@example.com", Membership.OWNER)
+
+
+@pytest.fixture
+def member(account):
+    return make_member(account, "bob@example.com")
+
+
+@pytest.fixture
+def other_account(db) -> Account:
+    return Account.objects.create(name="Charlie Ltd")
+
+
+@pytest.fixture
+def outsider(other_account):
+    return make_member(other_account, "charlie@example.net", Membership.OWNER)
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_superuser("staff@sesconsole.test", "staff@sesconsole.test", "staff pass 42")
+
+
+@pytest.fixture
+def verified_domain(account):
+    """A verified level-1 sender domain of `account` (DKIM 1024 to keep key generation quick)."""
+    from domains.models import SenderDomain
+    from domains.services import create_domain
+
+    domain = create_domain(account, "mail.alice.example")
+    domain.status = SenderDomain.VERIFIED
+    domain.save(update_fields=["status"])
+    return domain

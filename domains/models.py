@@ -1,0 +1,173 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Account
+from domains.reputation import levels
+
+
+class SenderDomain(models.Model):
+    """A domain an account proves it owns by DNS. Its level moves only by the rules (SPEC §3)."""
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    STATUSES = [(PENDING, "Pending verification"), (VERIFIED, "Verified"), (FAILED, "Verification failed")]
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="domains")
+    # Unique across all accounts: nobody can claim a domain another tenant created.
+    name = models.CharField(max_length=253, unique=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    level = models.PositiveSmallIntegerField(default=1, editable=False)
+    # Only at level 20, through an approved work order (SPEC §3).
+    custom_cap = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    dkim_selector = models.CharField(max_length=63, default="sesconsole")
+    dkim_bits = models.PositiveSmallIntegerField(default=1024)
+    dkim_private_key_encrypted = models.TextField(editable=False)
+    dkim_public_key = models.TextField(editable=False)  # base64 DER, as published in the p= tag
+    dns_results = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == self.VERIFIED
+
+    @property
+    def daily_cap(self) -> int:
+        return levels.cap_for(self.level, self.custom_cap)
+
+
+class DayCounters(models.Model):
+    """The counters of one platform day (SPEC §3.1). Outcomes add to them; nothing recounts messages."""
+
+    requested = models.PositiveBigIntegerField(default=0)
+    sent = models.PositiveBigIntegerField(default=0)
+    delivered = models.PositiveBigIntegerField(default=0)
+    invalid = models.PositiveBigIntegerField(default=0)
+    spam = models.PositiveBigIntegerField(default=0)
+    bounced = models.PositiveBigIntegerField(default=0)  # other bounces (neither invalid nor spam)
+    complaints = models.PositiveBigIntegerField(default=0)
+    opened = models.PositiveBigIntegerField(default=0)
+    clicked = models.PositiveBigIntegerField(default=0)
+    unsubscribed = models.PositiveBigIntegerField(default=0)
+
+    COUNTERS = (
+        "requested", "sent", "delivered", "invalid", "spam", "bounced",
+        "complaints", "opened", "clicked", "unsubscribed",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class DomainDay(DayCounters):
+    """One sender domain's counters for one platform day; the quota reservation row.
+
+    `cap` is the cap in force (it rises with an upgrade during the day); reservations are one
+    conditional UPDATE on `sent` against it (domains.reputation.services.reserve_quota).
+    """
+
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    level = models.PositiveSmallIntegerField()
+    cap = models.PositiveBigIntegerField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    cap_warned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["domain", "day"], name="one_row_per_domain_day")]
+        indexes = [models.Index(fields=["day", "closed_at"])]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.domain} {self.day}: {self.sent}/{self.cap}"
+
+    @property
+    def remaining(self) -> int:
+        return max(self.cap - self.sent, 0)
+
+
+class LevelChange(models.Model):
+    """Every level move: when, from, to, which rule, and the metrics that made it fire."""
+
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="level_changes")
+    at = models.DateTimeField(default=timezone.now)
+    day = models.DateField(help_text="The platform day whose counters fired the rule")
+    effective_at = models.DateTimeField()
+    from_level = models.PositiveSmallIntegerField()
+    to_level = models.PositiveSmallIntegerField()
+    rule = models.CharField(max_length=10)
+    metrics = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.from_level} → {self.to_level} ({self.rule})"
+
+
+class ClosedDay(models.Model):
+    """A platform day that evaluate_reputation has closed; makes closing idempotent and resumable."""
+
+    day = models.DateField(unique=True)
+    closed_at = models.DateTimeField(default=timezone.now)
+    domains_evaluated = models.PositiveIntegerField(default=0)
+    downgrades = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+
+
+class WorkOrder(models.Model):
+    """A level-20 domain's request for a cap above 1,000,000; staff approve with a custom cap."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    STATUSES = [(PENDING, "Pending"), (APPROVED, "Approved"), (REJECTED, "Rejected")]
+
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="work_orders")
+    requested_cap = models.PositiveBigIntegerField()
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filed_at = models.DateTimeField(default=timezone.now)
+    approved_cap = models.PositiveBigIntegerField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-filed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.requested_cap:,} ({self.status})"
+
+
+class StaffActionLog(models.Model):
+    """Every staff action outside the rules (force-verify, lift a freeze, work-order decisions)."""
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(max_length=150, help_text="Who, also for command-line actions")
+    action = models.CharField(max_length=50)
+    target = models.CharField(max_length=300)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"

@@ -1,0 +1,64 @@
+"""The level table and rule tables, read from settings.SES_REPUTATION (the one place they live)."""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from domains.reputation.rules import OPERATORS, RuleTable
+
+METRICS = {"sent", "sent_of_cap", "invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate"}
+
+
+def _config() -> dict:
+    return settings.SES_REPUTATION
+
+
+def caps() -> list[int]:
+    return list(_config()["LEVEL_CAPS"])
+
+
+def top_level() -> int:
+    return len(_config()["LEVEL_CAPS"])
+
+
+def cap_for(level: int, custom_cap: int | None = None) -> int:
+    """The daily cap of a level; a custom cap (work order) applies only at the top level."""
+    table = _config()["LEVEL_CAPS"]
+    if not 1 <= level <= len(table):
+        raise ValueError(f"level must be 1..{len(table)}, not {level}")
+    if custom_cap and level == len(table):
+        return custom_cap
+    return table[level - 1]
+
+
+def upgrade_rules() -> RuleTable:
+    return _config()["UPGRADE_RULES"]
+
+
+def downgrade_rules() -> RuleTable:
+    return _config()["DOWNGRADE_RULES"]
+
+
+def freeze_rules() -> RuleTable:
+    return _config()["FREEZE_RULES"]
+
+
+def cap_warning_percent() -> str:
+    return _config()["CAP_WARNING_PERCENT"]
+
+
+def validate(config: dict) -> None:
+    """Refuse a table an operator mistyped (called from the system check)."""
+    level_caps = config.get("LEVEL_CAPS") or []
+    if not level_caps or any(not isinstance(c, int) or c <= 0 for c in level_caps):
+        raise ImproperlyConfigured("SES_REPUTATION LEVEL_CAPS must be positive integers")
+    if list(level_caps) != sorted(level_caps):
+        raise ImproperlyConfigured("SES_REPUTATION LEVEL_CAPS must rise with the level")
+    for table in ("UPGRADE_RULES", "DOWNGRADE_RULES", "FREEZE_RULES"):
+        for name, conditions in config.get(table, {}).items():
+            for metric, op, value in conditions:
+                if metric not in METRICS or op not in OPERATORS:
+                    raise ImproperlyConfigured(f"SES_REPUTATION {table}.{name}: bad condition {metric} {op} {value}")
+                try:
+                    float(value)
+                except (TypeError, ValueError):
+                    raise ImproperlyConfigured(f"SES_REPUTATION {table}.{name}: {value!r} is not a number") from None

@@ -1,0 +1,330 @@
+"""The reputation engine's services: they load rows, call the pure rules, and write the result.
+
+    reserve_quota   one conditional UPDATE against the day's cap (upgrade check first when it does not fit)
+    record_outcome  add an outcome to the day's counters, then run the upgrade and freeze checks
+    check_upgrade   SPEC §3.2, immediate, one level per check
+    check_freeze    SPEC §3.4, on the account's day totals
+    close_day       SPEC §3.3, downgrades for the next day and freeze bookkeeping; idempotent
+    close_due_days  closes, in order, every past day not closed yet (the scheduler may have been down)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from accounts.models import Account, AccountFreeze
+from domains import signals
+from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
+from domains.reputation import levels, rules
+from stats.models import DailyVolume
+
+log = logging.getLogger(__name__)
+
+# What each outcome adds to the counters. A late bounce of a delivered message moves it (SPEC §4.3).
+OUTCOME_COUNTERS: dict[str, dict[str, int]] = {
+    "delivered": {"delivered": 1},
+    "invalid": {"invalid": 1},
+    "spam": {"spam": 1},
+    "bounced": {"bounced": 1},
+    "complaint": {"complaints": 1},
+    "opened": {"opened": 1},
+    "clicked": {"clicked": 1},
+    "unsubscribed": {"unsubscribed": 1},
+    "late_invalid": {"delivered": -1, "invalid": 1},
+    "late_spam": {"delivered": -1, "spam": 1},
+    "late_bounced": {"delivered": -1, "bounced": 1},
+}
+
+
+def platform_today() -> dt.date:
+    return timezone.localdate()
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def metrics_of(row: DomainDay | dict) -> rules.DayMetrics:
+    get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name))
+    return rules.DayMetrics(
+        sent=get("sent") or 0,
+        delivered=get("delivered") or 0,
+        invalid=get("invalid") or 0,
+        spam=get("spam") or 0,
+        complaints=get("complaints") or 0,
+        opened=get("opened") or 0,
+    )
+
+
+def get_day(domain: SenderDomain, day: dt.date | None = None) -> DomainDay:
+    """The domain's counter row for `day` (default today), created at the domain's current cap."""
+    day = day or platform_today()
+    row = DomainDay.objects.filter(domain=domain, day=day).first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            return DomainDay.objects.create(domain=domain, day=day, level=domain.level, cap=domain.daily_cap)
+    except IntegrityError:  # another process created it between our read and our insert
+        return DomainDay.objects.get(domain=domain, day=day)
+
+
+def _add_volume(domain: SenderDomain, day: dt.date, mailbox_counts: dict[str, dict[str, int]]) -> None:
+    for mailbox_type, increments in mailbox_counts.items():
+        updates = {name: F(name) + n for name, n in increments.items()}
+        if DailyVolume.objects.filter(domain=domain, mailbox_type=mailbox_type, day=day).update(**updates):
+            continue
+        try:
+            with transaction.atomic():
+                DailyVolume.objects.create(
+                    account_id=domain.account_id, domain=domain, mailbox_type=mailbox_type, day=day,
+                    **{name: max(n, 0) for name, n in increments.items()},
+                )
+        except IntegrityError:
+            DailyVolume.objects.filter(domain=domain, mailbox_type=mailbox_type, day=day).update(**updates)
+
+
+def mailbox_type_of(address: str) -> str:
+    """The receiving mailbox type of SPEC §5: the recipient's domain, e.g. gmail.com."""
+    return address.rsplit("@", 1)[-1].strip().lower()
+
+
+@dataclass(frozen=True)
+class Reservation:
+    ok: bool
+    sent: int
+    cap: int
+    upgraded_to: int | None = None
+
+
+def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
+    """Count `len(recipients)` messages against today's cap: all of them or none.
+
+    1. One conditional UPDATE (`sent + n <= cap`) on the day row; it is atomic in the database, so
+       any number of processes never push a domain past its cap.
+    2. If it does not fit, the upgrade check runs first (SPEC §3.5); if it lifts the cap, try once more.
+    3. After a successful reservation the counters changed: run the upgrade check (SPEC §3.2).
+    """
+    n = len(recipients)
+    if n <= 0:
+        raise ValueError("reserve at least one message")
+    row = get_day(domain)
+    upgraded_to = None
+    for attempt in range(2):
+        with transaction.atomic():
+            fits = DomainDay.objects.filter(pk=row.pk, sent__lte=F("cap") - n).update(
+                sent=F("sent") + n, requested=F("requested") + n
+            )
+            if fits:
+                counts: dict[str, dict[str, int]] = {}
+                for address in recipients:
+                    entry = counts.setdefault(mailbox_type_of(address), {"requested": 0, "sent": 0})
+                    entry["requested"] += 1
+                    entry["sent"] += 1
+                _add_volume(domain, row.day, counts)
+        if fits:
+            upgraded = check_upgrade(domain.pk, row.day)
+            row.refresh_from_db(fields=["sent", "cap"])
+            return Reservation(True, row.sent, row.cap, upgraded or upgraded_to)
+        if attempt == 0:
+            upgraded_to = check_upgrade(domain.pk, row.day)
+            if upgraded_to is None:
+                break
+    row.refresh_from_db(fields=["sent", "cap"])
+    return Reservation(False, row.sent, row.cap, upgraded_to)
+
+
+def record_outcome(domain: SenderDomain, day: dt.date, outcome: str, recipient: str, n: int = 1) -> None:
+    """Add an outcome of a message sent on `day` to that day's counters, then run the checks."""
+    increments = {name: delta * n for name, delta in OUTCOME_COUNTERS[outcome].items()}
+    with transaction.atomic():
+        row = get_day(domain, day)
+        DomainDay.objects.filter(pk=row.pk).update(**{name: F(name) + d for name, d in increments.items()})
+        _add_volume(domain, day, {mailbox_type_of(recipient): increments})
+    check_upgrade(domain.pk, day)
+    check_freeze(domain.account_id, day)
+
+
+def check_upgrade(domain_id: int, day: dt.date) -> int | None:
+    """SPEC §3.2 on the day's counters as they stand; returns the new level when the domain went up.
+
+    Only today's counters move a level: an outcome that arrives for a closed day updates statistics
+    but cannot lift today's cap.
+    """
+    if day != platform_today():
+        return None
+    with transaction.atomic():
+        domain = SenderDomain.objects.select_for_update().get(pk=domain_id)
+        if not domain.is_verified:
+            return None
+        row = DomainDay.objects.filter(domain=domain, day=day).first()
+        if row is None:
+            return None
+        decision = rules.upgrade(
+            metrics_of(row), domain.level, row.cap, levels.top_level(), levels.upgrade_rules()
+        )
+        if decision is None:
+            return None
+        change = _change_level(domain, domain.level + 1, decision, day, timezone.now())
+        DomainDay.objects.filter(pk=row.pk).update(level=domain.level, cap=domain.daily_cap)
+    transaction.on_commit(lambda: signals.level_changed.send(sender=LevelChange, change=change))
+    return domain.level
+
+
+def _change_level(
+    domain: SenderDomain, to_level: int, decision: rules.Decision, day: dt.date, effective_at: dt.datetime
+) -> LevelChange:
+    from_level = domain.level
+    domain.level = to_level
+    fields = ["level"]
+    if to_level < levels.top_level() and domain.custom_cap is not None:
+        domain.custom_cap = None  # losing level 20 drops the custom cap (SPEC §3)
+        fields.append("custom_cap")
+    domain.save(update_fields=fields)
+    log.info("domain %s level %s -> %s by %s %s", domain.name, from_level, to_level, decision.rule, decision.values)
+    return LevelChange.objects.create(
+        domain=domain, day=day, effective_at=effective_at, from_level=from_level, to_level=to_level,
+        rule=decision.rule, metrics=decision.values,
+    )
+
+
+def account_metrics(account_id: int, day: dt.date) -> rules.DayMetrics:
+    totals = DomainDay.objects.filter(domain__account_id=account_id, day=day).aggregate(
+        sent=Sum("sent"), delivered=Sum("delivered"), invalid=Sum("invalid"), spam=Sum("spam"),
+        complaints=Sum("complaints"), opened=Sum("opened"),
+    )
+    return metrics_of(totals)
+
+
+def check_freeze(account_id: int, day: dt.date) -> AccountFreeze | None:
+    """SPEC §3.4 on the account's day totals; freezes the account for the rest of `day`.
+
+    One freeze per account and day: a freeze staff lifted stays lifted for that day.
+    """
+    if day != platform_today():
+        return None
+    if AccountFreeze.objects.filter(account_id=account_id, day=day).exists():
+        return None
+    decision = rules.freeze(account_metrics(account_id, day), levels.freeze_rules())
+    if decision is None:
+        return None
+    try:
+        with transaction.atomic():
+            freeze = AccountFreeze.objects.create(
+                account_id=account_id, day=day, rule=decision.rule, metrics=decision.values
+            )
+    except IntegrityError:  # frozen by a concurrent check a moment ago
+        return None
+    log.warning("account %s frozen for %s by %s %s", account_id, day, decision.rule, decision.values)
+    signals.account_frozen.send(sender=AccountFreeze, freeze=freeze)
+    return freeze
+
+
+def lift_freeze(freeze: AccountFreeze, user, reason: str) -> None:
+    """Staff lift a freeze early (SPEC §3.4); who and why are kept on the freeze and in the staff log."""
+    from domains.staff import log_staff_action
+
+    if not reason.strip():
+        raise ValueError("a reason is required to lift a freeze")
+    if freeze.lifted_at is not None:
+        return
+    freeze.lifted_at = timezone.now()
+    freeze.lifted_by = user
+    freeze.lift_reason = reason.strip()
+    freeze.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
+    log_staff_action(user, "lift_freeze", f"account {freeze.account_id} on {freeze.day}", reason)
+
+
+def pending_downgrade(domain: SenderDomain, row: DomainDay | None) -> str | None:
+    """The downgrade rule today's counters meet so far: what happens at midnight if nothing changes."""
+    if row is None or domain.level <= 1:
+        return None
+    return rules.would_downgrade(metrics_of(row), levels.downgrade_rules())
+
+
+def close_day(day: dt.date) -> ClosedDay:
+    """SPEC §3.3: apply D1–D4 to `day`'s final counters, effective from the start of the next day.
+
+    Idempotent: a ClosedDay row marks the day; closing it again returns that row and changes nothing.
+    Rows are handled in chunks, each in one transaction, so 100,000 domains need no per-row commits.
+    """
+    existing = ClosedDay.objects.filter(day=day).first()
+    if existing:
+        return existing
+    if day >= platform_today():
+        raise ValueError(f"{day} has not ended yet (today is {platform_today()})")
+    next_day = day + dt.timedelta(days=1)
+    effective_at = start_of_day(next_day)
+    table = levels.downgrade_rules()
+    evaluated = downgraded = 0
+    changes: list[LevelChange] = []
+    while True:
+        with transaction.atomic():
+            chunk = list(
+                DomainDay.objects.select_for_update()
+                .filter(day=day, closed_at__isnull=True)
+                .select_related("domain")
+                .order_by("pk")[:1000]
+            )
+            if not chunk:
+                break
+            now = timezone.now()
+            for row in chunk:
+                evaluated += 1
+                domain = row.domain
+                decision = rules.downgrade(metrics_of(row), domain.level, table) if domain.is_verified else None
+                if decision is None:
+                    continue
+                downgraded += 1
+                changes.append(_change_level(domain, domain.level - 1, decision, day, effective_at))
+                # Rows of the next day created before the close (mail sent just after midnight) get the new cap.
+                DomainDay.objects.filter(domain=domain, day__gt=day).update(
+                    level=domain.level, cap=domain.daily_cap
+                )
+            DomainDay.objects.filter(pk__in=[r.pk for r in chunk]).update(closed_at=now)
+    with transaction.atomic():
+        AccountFreeze.objects.filter(day=day, ended_at__isnull=True).update(ended_at=effective_at)
+        closed, _ = ClosedDay.objects.get_or_create(
+            day=day, defaults={"domains_evaluated": evaluated, "downgrades": downgraded}
+        )
+    for change in changes:
+        signals.level_changed.send(sender=LevelChange, change=change)
+    log.info("closed %s: %s domains evaluated, %s downgraded", day, evaluated, downgraded)
+    return closed
+
+
+def close_due_days() -> list[ClosedDay]:
+    """Close, oldest first, every past day that has counters or freezes and no ClosedDay yet."""
+    today = platform_today()
+    last_closed = ClosedDay.objects.order_by("-day").values_list("day", flat=True).first()
+    open_days = DomainDay.objects.filter(day__lt=today, closed_at__isnull=True).order_by("day")
+    first = open_days.values_list("day", flat=True).first()
+    first_freeze = (
+        AccountFreeze.objects.filter(day__lt=today, ended_at__isnull=True).order_by("day")
+        .values_list("day", flat=True).first()
+    )
+    candidates = [d for d in (first, first_freeze) if d is not None]
+    if last_closed is not None:
+        candidates.append(last_closed + dt.timedelta(days=1))
+    if not candidates:
+        return []
+    day = min(candidates)
+    closed = []
+    while day < today:
+        closed.append(close_day(day))
+        day += dt.timedelta(days=1)
+    return closed
+
+
+def domains_today(account: Account) -> list[tuple[SenderDomain, DomainDay | None, str | None]]:
+    """The account's domains with today's row (if any) and pending downgrade, for lists and the API."""
+    today = platform_today()
+    domain_list = list(account.domains.order_by("name"))
+    rows = {r.domain_id: r for r in DomainDay.objects.filter(domain__in=domain_list, day=today)}
+    return [(d, rows.get(d.pk), pending_downgrade(d, rows.get(d.pk))) for d in domain_list]

@@ -1,0 +1,205 @@
+"""Settings, read from the environment.
+
+With no environment at all this runs the embedded default: SQLite under ./var and a Celery broker
+on the local filesystem (no server). Production sets DATABASE_URL and CELERY_BROKER_URL.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from sesconsole.env import database_from_url, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("SES_DATA_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("SES_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("SECRET_KEY must be set in production")
+    # Only for the embedded default and tests; production sets SECRET_KEY (see README).
+    SECRET_KEY = "insecure-embedded-default-key-change-me-in-production-0123456789"
+# SecretKeys of API keys and DKIM private keys are encrypted with this (Fernet); defaults to a key
+# derived from SECRET_KEY. Rotating it needs a re-encryption, so production sets it explicitly.
+SES_ENCRYPTION_KEY = env_str("SES_ENCRYPTION_KEY", "")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "accounts",
+    "domains",
+    "stats",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.CurrentAccountMiddleware",
+]
+
+ROOT_URLCONF = "sesconsole.urls"
+WSGI_APPLICATION = "sesconsole.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.console",
+            ],
+        },
+    }
+]
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'sesconsole.sqlite3'}")
+DATABASES = {"default": database_from_url(DATABASE_URL, BASE_DIR)}
+# The embedded default keeps its database, broker folders and beat schedule here.
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "domains:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "staticfiles")))
+WHITENOISE_USE_FINDERS = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "style-src": ["'self'"],
+    "script-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+}
+
+# Outgoing mail: the relay every message is handed to (a real MTA such as Postfix in production).
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "sesconsole@localhost")
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    # The embedded broker: messages are files in one folder shared by web, worker and beat.
+    _broker_dir = DATA_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# How often beat runs `tick` (seconds); each periodic job decides for itself whether it is due.
+SES_TICK_SECONDS = env_int("SES_TICK_SECONDS", 30, minimum=1)
+
+# --- The reputation engine (SPEC §3) --------------------------------------------------------------
+# The one place for the level table and every threshold: the operator may tune them (SPEC §3.4).
+# Each rule is a list of conditions that must all hold: (metric, operator, value). Values are decimal
+# strings compared exactly. Metrics: sent (count), sent_of_cap (% of the current cap),
+# invalid_rate, delivery_rate, spam_rate (% of sent), complaint_rate, open_rate (% of delivered).
+SES_REPUTATION = {
+    "LEVEL_CAPS": [
+        500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 60_000, 80_000, 100_000,
+        150_000, 200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000, 900_000, 1_000_000,
+    ],
+    "UPGRADE_RULES": {
+        "U1": [
+            ("sent_of_cap", ">=", "70"),
+            ("invalid_rate", "<", "5"),
+            ("delivery_rate", ">", "92"),
+            ("spam_rate", "<", "2.5"),
+            ("complaint_rate", "<", "0.1"),
+        ],
+        "U2": [
+            ("sent_of_cap", ">=", "70"),
+            ("delivery_rate", ">", "90"),
+            ("complaint_rate", "<", "0.1"),
+            ("open_rate", ">", "50"),
+        ],
+    },
+    "DOWNGRADE_RULES": {
+        "D1": [("sent", ">", "300"), ("invalid_rate", ">", "9")],
+        "D2": [("sent", ">", "300"), ("delivery_rate", "<", "65")],
+        "D3": [("sent", ">", "300"), ("spam_rate", ">", "5")],
+        "D4": [("sent", ">", "300"), ("complaint_rate", ">", "0.5")],
+    },
+    "FREEZE_RULES": {
+        "F1": [("sent", ">", "300"), ("invalid_rate", ">", "11")],
+        "F2": [("sent", ">", "300"), ("spam_rate", ">", "15")],
+    },
+    # Members are told once a day when a domain passes this share of its cap (SPEC §6.1).
+    "CAP_WARNING_PERCENT": "90",
+}
+
+SES_SIMULATOR_ENABLED = env_bool("SES_SIMULATOR_ENABLED", True)
+SES_SIMULATOR_DOMAIN = "simulator.sesconsole.invalid"
+# DNS: where verification asks. Empty means the system resolver; tests point it at a local stub.
+SES_DNS_NAMESERVERS = env_list("SES_DNS_NAMESERVERS", [])
+SES_DNS_PORT = env_int("SES_DNS_PORT", 53, minimum=1)
+SES_DNS_TIMEOUT = env_int("SES_DNS_TIMEOUT", 5, minimum=1)
+# The SPF include customers publish; the relay hosts of this installation.
+SES_SPF_INCLUDE = env_str("SES_SPF_INCLUDE", "_spf.sesconsole.invalid")
+SES_API_MAX_BODY_BYTES = env_int("SES_API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+SES_API_TIMESTAMP_WINDOW_SECONDS = 300
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
