@@ -5,6 +5,14 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
 
+pytest_plugins = ["tests.dnsstub"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashing costs ~0.3 s per user; the tests are about accounts, not about PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 def make_member(account: Account, email: str, role: str = Membership.MEMBER, password: str = "correct horse 42"):
     user = get_user_model().objects.create_user(username=email, email=email, password=password)
