@@ -1,3 +1,8 @@
 from django.urls import path
 
-urlpatterns: list = []
+from api import views
+
+urlpatterns = [
+    # The signed API answers POST /; GET / sends a browser to the console.
+    path("", views.entry, name="api"),
+]

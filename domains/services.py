@@ -21,7 +21,7 @@ from domains.models import SenderDomain
 from domains.staff import log_staff_action
 from sesconsole import crypto
 
-DKIM_BITS = {0: 1024, 1: 1024, 2: 2048}  # the API's DKIMOption: 0 default, 1 1024-bit, 2 2048-bit
+DKIM_BITS = {0: 1024, 1: 2048}  # the API's DKIMOption, as the SDK documents it: 0 1024-bit, 1 2048-bit
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
@@ -73,7 +73,7 @@ def create_domain(account: Account, raw_name: str, dkim_option: int = 0) -> Send
     """Create a pending sender domain with a fresh DKIM key; unique across all accounts."""
     name = normalize_domain_name(raw_name)
     if dkim_option not in DKIM_BITS or isinstance(dkim_option, bool):
-        raise DomainError("InvalidParameterValue", "DKIMOption must be 0 (default), 1 (1024-bit) or 2 (2048-bit).")
+        raise DomainError("InvalidParameterValue", "DKIMOption must be 0 (1024-bit key) or 1 (2048-bit key).")
     existing = SenderDomain.objects.filter(name=name).first()
     if existing is not None:
         if existing.account_id == account.pk:

@@ -80,7 +80,7 @@ def test_the_spf_record_is_found_among_other_txt_records_of_the_domain(dns_stub,
 
 
 def test_a_2048_bit_dkim_key_published_as_several_strings_still_matches(dns_stub, account):
-    domain = create_domain(account, "big.alice.example", dkim_option=2)
+    domain = create_domain(account, "big.alice.example", dkim_option=1)
     dns_stub.publish(domain)
     published = dns_stub.records[hosts(domain)["DKIM"]]
     assert len(published) == 1 and len(published[0]) > 1  # split at 255 bytes, as a zone file does
@@ -159,7 +159,7 @@ def test_a_domain_still_failing_after_its_first_day_is_marked_failed(dns_stub, d
     assert domain.status == SenderDomain.FAILED
 
 
-@pytest.mark.parametrize(("dkim_option", "bits"), [(0, 1024), (1, 1024), (2, 2048)])
+@pytest.mark.parametrize(("dkim_option", "bits"), [(0, 1024), (1, 2048)])
 def test_the_dkim_option_chooses_the_key_size(account, dkim_option, bits):
     domain = create_domain(account, "keys.alice.example", dkim_option=dkim_option)
 

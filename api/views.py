@@ -1,0 +1,102 @@
+"""POST / is the signed API (SPEC §6); GET / is the console's front door."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.views.decorators.csrf import csrf_exempt
+
+import api.actions  # noqa: F401  (registers every action)
+from api import envelope
+from api.auth import authenticate
+from api.errors import (
+    INTERNAL_ERROR,
+    INVALID_ACTION,
+    INVALID_PARAMETER,
+    MISSING_PARAMETER,
+    NO_SUCH_VERSION,
+    REQUEST_SIZE_LIMIT_EXCEEDED,
+    ApiError,
+)
+from api.params import Params
+from api.registry import ACTIONS
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2020-10-02"
+
+
+@csrf_exempt  # machines sign their requests (TC3); there is no session or cookie to protect
+def entry(request: HttpRequest) -> HttpResponse:
+    if request.method in ("GET", "HEAD"):
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+    request_id = envelope.new_request_id()
+    try:
+        return envelope.success(_handle(request), request_id)
+    except ApiError as exc:
+        return envelope.error(exc.code, exc.message, request_id)
+    except Exception:
+        logger.exception("API request %s (%s) failed", request_id, request.headers.get("X-TC-Action", ""))
+        return envelope.error(
+            INTERNAL_ERROR, f"An internal error occurred. Quote RequestId {request_id} when reporting it.", request_id
+        )
+
+
+def _handle(request: HttpRequest) -> dict:
+    """1. Refuse an oversized body before reading it. 2. Authenticate. 3. Check version and action.
+    4. Parse the JSON object. 5. Run the action, turning its declared service errors into codes."""
+    body = _read_body(request)
+    key = authenticate(request, body)
+    version = request.headers.get("X-TC-Version", "")
+    if version != API_VERSION:
+        raise ApiError(NO_SUCH_VERSION, f"X-TC-Version must be {API_VERSION}; got “{version[:40]}”.")
+    name = request.headers.get("X-TC-Action", "")
+    if not name:
+        raise ApiError(MISSING_PARAMETER, "The X-TC-Action header is required.")
+    action = ACTIONS.get(name)
+    if action is None:
+        raise ApiError(INVALID_ACTION, f"The action “{name[:80]}” does not exist.")
+    params = Params(_parse_json_object(body))
+    try:
+        return action.func(key.account, params)
+    except action.errors as exc:
+        raise ApiError(exc.code, exc.message) from exc
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    # Read the stream ourselves: request.body would apply DATA_UPLOAD_MAX_MEMORY_SIZE (meant for forms),
+    # and the API's own limit is SES_API_MAX_BODY_BYTES.
+    limit = settings.SES_API_MAX_BODY_BYTES
+    too_big = ApiError(REQUEST_SIZE_LIMIT_EXCEEDED, f"The request body is larger than {limit} bytes.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise too_big
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise too_big
+    return body
+
+
+def _parse_json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(INVALID_PARAMETER, "The request body is not UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            INVALID_PARAMETER, f"The request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})."
+        ) from None
+    except RecursionError:
+        raise ApiError(INVALID_PARAMETER, "The request body is nested too deeply.") from None
+    if not isinstance(data, dict):
+        raise ApiError(INVALID_PARAMETER, "The request body must be a JSON object of parameters.")
+    return data
