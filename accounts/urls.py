@@ -1,3 +1,25 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-urlpatterns: list = []
+from accounts import views
+
+urlpatterns = [
+    # Signing in and out (logout is a POST form in the header)
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # API keys
+    path("api-keys/", views.api_keys, name="api-keys"),
+    path("api-keys/new/", views.api_key_create, name="api-keys-create"),
+    path("api-keys/<int:pk>/disable/", views.api_key_disable, name="api-key-disable"),
+    path("api-keys/<int:pk>/enable/", views.api_key_enable, name="api-key-enable"),
+    path("api-keys/<int:pk>/delete/", views.api_key_delete, name="api-key-delete"),
+    # Pages still to come: each later issue replaces its line with the real page
+    path("addresses/", views.coming_soon, {"slug": "addresses"}, name="addresses"),
+    path("templates/", views.coming_soon, {"slug": "templates"}, name="templates"),
+    path("lists/", views.coming_soon, {"slug": "lists"}, name="lists"),
+    path("blacklist/", views.coming_soon, {"slug": "blacklist"}, name="blacklist"),
+    path("stats/", views.coming_soon, {"slug": "stats"}, name="stats"),
+    path("batches/", views.coming_soon, {"slug": "batches"}, name="batches"),
+    path("queue/", views.coming_soon, {"slug": "queue"}, name="queue"),
+    path("log/", views.coming_soon, {"slug": "log"}, name="log"),
+]

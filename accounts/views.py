@@ -1,0 +1,114 @@
+"""The console shell: sign-in pages, the API keys page, and placeholders for pages still to come."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.models import ApiKey
+
+
+def account_required(view):
+    """@login_required, and the user must be a member of an account.
+
+    Staff without a membership would otherwise meet a crash or an empty console; they get a page
+    that says so (with the way to admin).
+    """
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.account is None:
+            return render(request, "accounts/no_account.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _get_api_key_for_account(request: HttpRequest, pk: int) -> ApiKey:
+    # Another account's key is as good as missing: 404, never its data.
+    return get_object_or_404(ApiKey, pk=pk, account=request.account)
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+
+def _api_keys_context(request: HttpRequest) -> dict:
+    return {"keys": request.account.api_keys.order_by("-created_at", "-pk")}
+
+
+@account_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/api_keys.html", _api_keys_context(request))
+
+
+@never_cache  # the one response that carries the SecretKey must not come back from a cache
+@require_POST
+@account_required
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    key, secret_key = ApiKey.issue(request.account)
+    return render(request, "accounts/api_key_created.html", {"key": key, "secret_key": secret_key})
+
+
+def _set_enabled(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
+    key = _get_api_key_for_account(request, pk)
+    key.enabled = enabled
+    key.save(update_fields=["enabled"])
+    if request.htmx:
+        # The swapped row shows the new state; a message would only surface on a later page.
+        return render(request, "accounts/api_keys.html#keys", _api_keys_context(request))
+    state = "enabled" if enabled else "disabled: requests signed with it are refused"
+    messages.success(request, f"API key {key.secret_id} is {state}.")
+    return redirect("api-keys")
+
+
+@require_POST
+@account_required
+def api_key_disable(request: HttpRequest, pk: int) -> HttpResponse:
+    return _set_enabled(request, pk, False)
+
+
+@require_POST
+@account_required
+def api_key_enable(request: HttpRequest, pk: int) -> HttpResponse:
+    return _set_enabled(request, pk, True)
+
+
+@account_required
+def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST deletes."""
+    key = _get_api_key_for_account(request, pk)
+    if request.method == "POST":
+        secret_id = key.secret_id
+        key.delete()
+        messages.success(request, f"API key {secret_id} is deleted.")
+        return redirect("api-keys")
+    return render(request, "accounts/api_key_delete.html", {"key": key})
+
+
+# --- Pages still to come -------------------------------------------------------------------------
+
+# Each later issue replaces its URL with the real page; until then the navigation already leads here.
+COMING_SOON = {
+    "addresses": "Sender addresses",
+    "templates": "Templates",
+    "lists": "Recipient lists",
+    "blacklist": "Blacklist",
+    "stats": "Statistics",
+    "batches": "Batch send",
+    "queue": "Queue status",
+    "log": "Send log",
+}
+
+
+@account_required
+def coming_soon(request: HttpRequest, slug: str) -> HttpResponse:
+    if slug not in COMING_SOON:
+        raise Http404("No such page")
+    return render(request, "accounts/coming_soon.html", {"title": COMING_SOON[slug]})

@@ -1,0 +1,105 @@
+"""Words for the reputation rules and their metric values, so every page describes them alike.
+
+The rule tables live in settings (the operator may tune them), so descriptions are built from the
+tables rather than written out by hand.
+"""
+
+from __future__ import annotations
+
+from django import template
+
+from domains.reputation import levels
+
+register = template.Library()
+
+METRIC_LABELS = {
+    "sent": "sent",
+    "sent_of_cap": "sent of cap",
+    "invalid_rate": "invalid",
+    "delivery_rate": "delivery",
+    "spam_rate": "spam bounce",
+    "complaint_rate": "complaint",
+    "open_rate": "open",
+}
+RATE_ORDER = ("invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate")
+OPERATOR_SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+KIND_EFFECTS = {
+    "upgrade": "the domain went up one level at once",
+    "downgrade": "if this still holds when the day closes, the domain goes down one level from tomorrow",
+    "freeze": "the whole account is frozen for the rest of the day",
+}
+
+
+def _find_rule(rule: str) -> tuple[str, list] | None:
+    for kind, table in (
+        ("upgrade", levels.upgrade_rules()),
+        ("downgrade", levels.downgrade_rules()),
+        ("freeze", levels.freeze_rules()),
+    ):
+        if rule in table:
+            return kind, list(table[rule])
+    return None
+
+
+def _condition_text(metric: str, op: str, value: str) -> str:
+    sign = OPERATOR_SIGNS.get(op, op)
+    if metric == "sent":
+        return f"sent {sign} {value}"
+    if metric == "sent_of_cap":
+        return f"sent {sign} {value}% of the cap"
+    return f"{METRIC_LABELS.get(metric, metric)} {sign} {value}%"
+
+
+@register.filter
+def rule_summary(rule: str) -> str:
+    """'D1 — invalid > 9%': the rule's quality conditions (the volume floor is in the explanation)."""
+    found = _find_rule(rule)
+    if found is None:
+        return rule
+    _, conditions = found
+    quality = [_condition_text(*c) for c in conditions if c[0] not in ("sent", "sent_of_cap")]
+    return f"{rule} — {' and '.join(quality)}" if quality else rule
+
+
+@register.filter
+def rule_explanation(rule: str) -> str:
+    """Every condition of the rule and what it does, e.g. 'sent > 300 and invalid > 9%: if this …'."""
+    found = _find_rule(rule)
+    if found is None:
+        return ""
+    kind, conditions = found
+    return f"{' and '.join(_condition_text(*c) for c in conditions)}: {KIND_EFFECTS[kind]}."
+
+
+@register.filter
+def rule_metrics(metrics: dict, rule: str) -> str:
+    """The values behind a rule that fired, e.g. 'invalid 12.00% of 400 sent'."""
+    metrics = metrics or {}
+    found = _find_rule(rule)
+    names = [c[0] for c in found[1]] if found else list(RATE_ORDER)
+    rates = [f"{METRIC_LABELS[m]} {metrics[m]}%" for m in RATE_ORDER if m in names and m in metrics]
+    text = ", ".join(rates)
+    if "sent" in metrics:
+        text = f"{text} of {metrics['sent']} sent" if text else f"{metrics['sent']} sent"
+    return text
+
+
+@register.filter
+def all_metrics(metrics: dict) -> str:
+    """Every recorded metric value: 'sent 400 · invalid 12.00% · delivery 80.00% · …'."""
+    metrics = metrics or {}
+    parts = [f"sent {metrics['sent']}"] if "sent" in metrics else []
+    if "sent_of_cap" in metrics:
+        parts.append(f"{metrics['sent_of_cap']}% of cap")
+    parts += [f"{METRIC_LABELS[m]} {metrics[m]}%" for m in RATE_ORDER if m in metrics]
+    return " · ".join(parts)
+
+
+@register.filter
+def thousands(value) -> str:
+    """1000000 → '1,000,000' (caps and counters are easier to read grouped)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value
