@@ -299,9 +299,13 @@ def close_day(day: dt.date) -> ClosedDay:
     return closed
 
 
-def close_due_days() -> list[ClosedDay]:
-    """Close, oldest first, every past day that has counters or freezes and no ClosedDay yet."""
+def close_due_days(until: dt.date | None = None) -> list[ClosedDay]:
+    """Close, oldest first, every past day that has counters or freezes and no ClosedDay yet.
+
+    `until` (default yesterday) is the last day to close; evaluate_reputation --date uses it.
+    """
     today = platform_today()
+    last_day = min(until, today - dt.timedelta(days=1)) if until else today - dt.timedelta(days=1)
     last_closed = ClosedDay.objects.order_by("-day").values_list("day", flat=True).first()
     open_days = DomainDay.objects.filter(day__lt=today, closed_at__isnull=True).order_by("day")
     first = open_days.values_list("day", flat=True).first()
@@ -316,7 +320,7 @@ def close_due_days() -> list[ClosedDay]:
         return []
     day = min(candidates)
     closed = []
-    while day < today:
+    while day <= last_day:
         closed.append(close_day(day))
         day += dt.timedelta(days=1)
     return closed
