@@ -1,0 +1,46 @@
+"""The domains app's background work. Each task is thin: it calls a service and says what it did."""
+
+import logging
+import time
+
+from celery import shared_task
+from django.db.models import F
+
+from domains.models import SenderDomain
+from domains.reputation.services import close_due_days
+from domains.services import check_dns
+
+log = logging.getLogger(__name__)
+
+# A DNS check can wait seconds for a silent server: bound one run so the tick stays short, and let
+# the next run (oldest check first) carry on where this one stopped.
+VERIFY_BATCH = 100
+VERIFY_SECONDS = 120
+
+
+@shared_task(name="domains.close_days")
+def close_days() -> str:
+    """Close every past platform day not closed yet, in order (SPEC §3.3)."""
+    closed = close_due_days()
+    if not closed:
+        return "no day to close"
+    return "; ".join(f"closed {c.day}: {c.domains_evaluated} domains, {c.downgrades} downgraded" for c in closed)
+
+
+@shared_task(name="domains.verify_pending_domains")
+def verify_pending_domains() -> str:
+    """Re-check the DNS records of pending and failed domains, least recently checked first."""
+    started = time.monotonic()
+    domains = SenderDomain.objects.filter(status__in=[SenderDomain.PENDING, SenderDomain.FAILED]).order_by(
+        F("last_checked_at").asc(nulls_first=True), "pk"
+    )[:VERIFY_BATCH]
+    checked = verified = 0
+    for domain in domains:
+        if time.monotonic() - started > VERIFY_SECONDS:
+            break
+        check_dns(domain)
+        checked += 1
+        verified += domain.is_verified
+    if not checked:
+        return "no pending domain"
+    return f"checked {checked} domain(s), {verified} now verified"

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Operations: the record of periodic work (sesconsole/periodic.py) and the `tick` command."""
+
+    name = "ops"
+    verbose_name = "Operations"
