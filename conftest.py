@@ -1,11 +1,16 @@
 """Shared fixtures: an owner, a member of the same account, and an outsider from another account."""
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
 
 pytest_plugins = ["tests.dnsstub"]
+
+# Live-server threads would otherwise keep their PostgreSQL connections open past the last test,
+# and the test database could not be dropped.
+settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(autouse=True)
