@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "stats",
     "api",
     "ops",
+    "sending",
 ]
 
 MIDDLEWARE = [
