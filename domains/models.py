@@ -125,6 +125,9 @@ class ClosedDay(models.Model):
     class Meta:
         ordering = ["-day"]
 
+    def __str__(self) -> str:
+        return f"{self.day} closed: {self.domains_evaluated} evaluated, {self.downgrades} downgraded"
+
 
 class WorkOrder(models.Model):
     """A level-20 domain's request for a cap above 1,000,000; staff approve with a custom cap."""
