@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
 
-pytest_plugins = ["tests.dnsstub"]
+pytest_plugins = ["tests.dnsstub", "tests.smtpsink"]
 
 # Live-server threads would otherwise keep their PostgreSQL connections open past the last test,
 # and the test database could not be dropped.

@@ -14,12 +14,9 @@ urlpatterns = [
     path("api-keys/<int:pk>/enable/", views.api_key_enable, name="api-key-enable"),
     path("api-keys/<int:pk>/delete/", views.api_key_delete, name="api-key-delete"),
     # Pages still to come: each later issue replaces its line with the real page
-    path("addresses/", views.coming_soon, {"slug": "addresses"}, name="addresses"),
-    path("templates/", views.coming_soon, {"slug": "templates"}, name="templates"),
+    # (sender addresses, templates, blacklist and the send log are in sending.urls)
     path("lists/", views.coming_soon, {"slug": "lists"}, name="lists"),
-    path("blacklist/", views.coming_soon, {"slug": "blacklist"}, name="blacklist"),
     path("stats/", views.coming_soon, {"slug": "stats"}, name="stats"),
     path("batches/", views.coming_soon, {"slug": "batches"}, name="batches"),
     path("queue/", views.coming_soon, {"slug": "queue"}, name="queue"),
-    path("log/", views.coming_soon, {"slug": "log"}, name="log"),
 ]

@@ -40,6 +40,12 @@ JOBS: list[Job] = [
     # Closing a day only does work just after midnight; checking often keeps that "just after".
     Job("close_days", dt.timedelta(minutes=5), "domains.tasks.close_days"),
     Job("verify_pending_domains", dt.timedelta(minutes=10), "domains.tasks.verify_pending_domains"),
+    # Re-enqueues messages the broker or a dead worker lost, and deferred ones that are due.
+    Job("sweep_stale_messages", dt.timedelta(minutes=1), "sending.delivery.sweep_stale_messages",
+        timeout=dt.timedelta(minutes=10)),
+    # Callbacks whose first POST failed (or whose task was lost) and members' cap warnings (SPEC §6.1).
+    Job("retry_callbacks", dt.timedelta(minutes=1), "notify.tasks.retry_callbacks"),
+    Job("warn_domains_near_cap", dt.timedelta(minutes=1), "notify.tasks.warn_domains_near_cap"),
 ]
 
 

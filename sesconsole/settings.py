@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "api",
     "ops",
     "sending",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -191,6 +192,8 @@ SES_REPUTATION = {
     "CAP_WARNING_PERCENT": "90",
 }
 
+# Sender addresses per account (SPEC §2; the SDK documents 10).
+SES_MAX_SENDER_ADDRESSES = env_int("SES_MAX_SENDER_ADDRESSES", 10, minimum=1)
 SES_SIMULATOR_ENABLED = env_bool("SES_SIMULATOR_ENABLED", True)
 SES_SIMULATOR_DOMAIN = "simulator.sesconsole.invalid"
 # DNS: where verification asks. Empty means the system resolver; tests point it at a local stub.
@@ -199,8 +202,32 @@ SES_DNS_PORT = env_int("SES_DNS_PORT", 53, minimum=1)
 SES_DNS_TIMEOUT = env_int("SES_DNS_TIMEOUT", 5, minimum=1)
 # The SPF include customers publish; the relay hosts of this installation.
 SES_SPF_INCLUDE = env_str("SES_SPF_INCLUDE", "_spf.sesconsole.invalid")
+# --- Delivery (SPEC §4.3) -------------------------------------------------------------------------
+# The base URL of this installation as recipients reach it: open pixel, click and unsubscribe links.
+SES_PUBLIC_URL = env_str("SES_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The mailbox of List-Unsubscribe's mailto: form; empty means unsubscribe@<the sender domain>.
+SES_UNSUBSCRIBE_MAILTO = env_str("SES_UNSUBSCRIBE_MAILTO", "")
+# Seconds to wait before each retry of a 4xx reply; when they run out the message bounces.
+try:
+    SES_RETRY_DELAYS = [int(v) for v in env_list("SES_RETRY_DELAYS", ["60", "300", "900", "3600", "14400"])]
+except ValueError:
+    raise ImproperlyConfigured("SES_RETRY_DELAYS must be a comma-separated list of seconds") from None
+if not SES_RETRY_DELAYS or min(SES_RETRY_DELAYS) < 1:
+    raise ImproperlyConfigured("SES_RETRY_DELAYS must hold at least one delay, each at least 1 second")
+# The relay itself unreachable is our fault, never the recipient's: retried at this pace, never bounced.
+SES_RELAY_RETRY_SECONDS = env_int("SES_RELAY_RETRY_SECONDS", 60, minimum=1)
+# The sweeper: a queued message untouched this long was lost by the broker; a claimed one whose SMTP
+# transaction never started, this long after the claim, lost its worker; a message whose transaction
+# started but never ended is given up (bounced, outcome "lost") after SES_SMTP_LOST_AFTER_HOURS.
+SES_SWEEP_QUEUED_AFTER_SECONDS = env_int("SES_SWEEP_QUEUED_AFTER_SECONDS", 300, minimum=1)
+SES_SWEEP_CLAIM_TIMEOUT_SECONDS = env_int("SES_SWEEP_CLAIM_TIMEOUT_SECONDS", 600, minimum=1)
+SES_SMTP_LOST_AFTER_HOURS = env_int("SES_SMTP_LOST_AFTER_HOURS", 24, minimum=1)
 SES_API_MAX_BODY_BYTES = env_int("SES_API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 SES_API_TIMESTAMP_WINDOW_SECONDS = 300
+# Later outcomes (SPEC §4.3): the bearer token of POST /inbound/report (raw DSN/ARF) and the HMAC
+# secret of the MTA webhook POST /inbound/events. Empty switches the endpoint off (404).
+SES_INBOUND_TOKEN = env_str("SES_INBOUND_TOKEN", "")
+SES_WEBHOOK_SECRET = env_str("SES_WEBHOOK_SECRET", "")
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,11 @@ urlpatterns = [
     # The signed API is POST / (SPEC §6); a GET of / is the console.
     path("", include("api.urls")),
     path("", include("accounts.urls")),
+    path("", include("sending.urls")),
     path("domains/", include("domains.urls")),
+    path("", include("notify.urls")),
+    # Machine and public endpoints: MTA reports and webhook, the links inside our mail
+    path("inbound/", include("sending.urls_inbound")),
+    path("t/", include("sending.urls_tracking")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,392 @@
+"""Event callbacks and member notifications (SPEC §6.1).
+
+Callbacks: every message event of an account with an enabled endpoint becomes a CallbackDelivery
+row first, then a worker POSTs it, signed with the endpoint's secret; a failure is retried with
+exponential backoff for a day. The row is the source of truth: a lost task or a dead broker only
+delays a callback, because the periodic job `retry_callbacks` picks up every due row.
+
+Notifications: a Notification row per (account, cause, day) — the unique constraint is what makes
+"at most once per cause per day" true under concurrency — then an email to the account's members.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mass_mail
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Account
+from domains.models import DomainDay
+from domains.reputation.services import platform_today
+from notify.models import CallbackDelivery, CallbackEndpoint, Notification
+
+log = logging.getLogger(__name__)
+
+CALLBACK_TIMEOUT_SECONDS = 10
+FIRST_RETRY = dt.timedelta(minutes=1)
+MAX_RETRY_DELAY = dt.timedelta(hours=2)
+RETRY_FOR = dt.timedelta(days=1)
+# A claimed attempt that has not finished after this long (its worker died) may be attempted again.
+ATTEMPT_LEASE = dt.timedelta(seconds=CALLBACK_TIMEOUT_SECONDS * 6)
+RETRY_BATCH = 100
+RETRY_SECONDS = 50
+
+# record_event kinds → callback event names (Tencent Cloud SES names). Timeline-only kinds such as
+# queued, sending and retry are not callback events.
+CALLBACK_EVENTS = {
+    "delivered": "delivered",
+    "deferred": "deferred",
+    "dropped": "dropped",
+    "invalid": "bounce",
+    "spam": "bounce",
+    "bounced": "bounce",
+    "complaint": "spamreport",
+    "opened": "open",
+    "clicked": "click",
+    "unsubscribed": "unsubscribe",
+}
+SIGNATURE_HEADER = "X-SES-Signature"
+TIMESTAMP_HEADER = "X-SES-Timestamp"
+
+
+class NotifyError(ValueError):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+# --- Callback endpoint settings ------------------------------------------------------------------
+
+
+def endpoint_for(account: Account) -> CallbackEndpoint | None:
+    return CallbackEndpoint.objects.filter(account=account).first()
+
+
+def save_endpoint(account: Account, url: str, enabled: bool = True) -> tuple[CallbackEndpoint, str | None]:
+    """Create or change the account's callback URL. Returns (endpoint, new secret if one was made)."""
+    url = (url or "").strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError as exc:
+        raise NotifyError("Enter a full http:// or https:// URL.") from exc
+    if len(url) > 1000:
+        raise NotifyError("The URL is longer than 1000 characters.")
+    endpoint = endpoint_for(account)
+    secret = None
+    if endpoint is None:
+        endpoint = CallbackEndpoint(account=account)
+        secret = endpoint.new_secret()
+    endpoint.url = url
+    endpoint.enabled = enabled
+    endpoint.updated_at = timezone.now()
+    endpoint.save()
+    return endpoint, secret
+
+
+def rotate_secret(endpoint: CallbackEndpoint) -> str:
+    secret = endpoint.new_secret()
+    endpoint.updated_at = timezone.now()
+    endpoint.save(update_fields=["secret_encrypted", "updated_at"])
+    return secret
+
+
+# --- Callbacks -----------------------------------------------------------------------------------
+
+
+def callback_payload(message, kind: str, detail: dict, at: dt.datetime) -> dict | None:
+    """The JSON body for one message event, or None when the kind is not a callback event."""
+    event = CALLBACK_EVENTS.get(kind)
+    if event is None:
+        return None
+    payload = {
+        "event": event,
+        "messageId": message.message_id,
+        "requestId": message.request_id,
+        "email": message.recipient,
+        "from": message.from_email,
+        "domain": message.domain.name,
+        "subject": message.subject,
+        "templateId": message.template_id,
+        "time": timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S"),
+        "timestamp": int(at.timestamp()),
+        "reason": str(detail.get("reply") or detail.get("reason") or ""),
+    }
+    if event == "bounce":
+        payload["bounceType"] = bounce_type(kind, detail)
+        payload["bounceKind"] = kind  # invalid address, spam bounce, or another bounce
+    if event == "click":
+        payload["link"] = str(detail.get("url") or "")
+    return payload
+
+
+def bounce_type(kind: str, detail: dict) -> str:
+    """hard: the address or content was refused for good; soft: temporary failures that ran out."""
+    if detail.get("bounce_type") in ("hard", "soft"):
+        return detail["bounce_type"]
+    if kind in ("invalid", "spam"):
+        return "hard"
+    code = detail.get("code")
+    if isinstance(code, int):
+        return "soft" if 400 <= code < 500 else "hard"
+    reply = str(detail.get("reply") or "").lstrip()
+    return "soft" if reply[:1] == "4" else "hard"
+
+
+def queue_callback(message, kind: str, detail: dict | None = None) -> CallbackDelivery | None:
+    """Write the delivery row for one event if the account has an enabled endpoint; a worker sends it."""
+    endpoint = CallbackEndpoint.objects.filter(account_id=message.account_id, enabled=True).first()
+    if endpoint is None:
+        return None
+    now = timezone.now()
+    payload = callback_payload(message, kind, detail or {}, now)
+    if payload is None:
+        return None
+    delivery = CallbackDelivery.objects.create(
+        account_id=message.account_id, event=payload["event"], message_id=message.message_id,
+        url=endpoint.url, payload=payload, next_attempt_at=now,
+    )
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    return delivery
+
+
+def _enqueue(delivery_id: int) -> None:
+    from notify.tasks import deliver_callback
+
+    try:
+        deliver_callback.delay(delivery_id)
+    except Exception:
+        # The broker is down: the row stays due, and retry_callbacks sends it on its next run.
+        log.exception("could not enqueue callback %s", delivery_id)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def attempt_delivery(delivery_id: int) -> CallbackDelivery | None:
+    """POST one due delivery once. None when it is not due or another worker holds it.
+
+    1. Claim: one conditional UPDATE moves next_attempt_at past the attempt (a lease), so two
+       workers never POST the same attempt.
+    2. POST the JSON body, signed with the endpoint's current secret.
+    3. 2xx: delivered. Anything else: the next attempt after an exponential delay, or failed once
+       the next attempt would come more than a day after the event.
+    """
+    now = timezone.now()
+    claimed = CallbackDelivery.objects.filter(
+        pk=delivery_id, status=CallbackDelivery.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + ATTEMPT_LEASE, last_attempt_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    delivery = CallbackDelivery.objects.get(pk=delivery_id)
+    endpoint = CallbackEndpoint.objects.filter(account_id=delivery.account_id).first()
+    if endpoint is None or not endpoint.enabled:
+        delivery.status = CallbackDelivery.FAILED
+        delivery.next_attempt_at = None
+        delivery.last_error = "The callback endpoint was disabled or removed."
+        delivery.save(update_fields=["status", "next_attempt_at", "last_error"])
+        return delivery
+    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    code, error = post_signed(endpoint.url, body, endpoint.secret)
+    delivery.url = endpoint.url
+    delivery.last_status_code = code
+    delivery.last_error = error[:500]
+    if code is not None and 200 <= code < 300:
+        delivery.status = CallbackDelivery.DELIVERED
+        delivery.delivered_at = timezone.now()
+        delivery.next_attempt_at = None
+    else:
+        retry_at = timezone.now() + retry_delay(delivery.attempts)
+        if retry_at > delivery.created_at + RETRY_FOR:
+            delivery.status = CallbackDelivery.FAILED
+            delivery.next_attempt_at = None
+        else:
+            delivery.next_attempt_at = retry_at
+    delivery.save(
+        update_fields=["url", "status", "delivered_at", "next_attempt_at", "last_status_code", "last_error"]
+    )
+    return delivery
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """1, 2, 4, 8 … minutes after the n-th failed attempt, at most two hours apart."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib would turn a redirected POST into a GET without the body; a redirect is a failure.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post_signed(url: str, body: bytes, secret: str) -> tuple[int | None, str]:
+    """POST `body`; (status code, error text). The body carries its own timestamp, so the signature covers it."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "sesconsole-callbacks/1",
+            SIGNATURE_HEADER: sign(secret, body),
+            TIMESTAMP_HEADER: str(int(time.time())),
+        },
+    )
+    try:
+        with _opener.open(request, timeout=CALLBACK_TIMEOUT_SECONDS) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code} {exc.reason}"
+    except Exception as exc:  # connection refused, timeout, TLS, bad host: all retried alike
+        return None, f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
+
+
+def retry_due_callbacks() -> str:
+    """Attempt every due delivery, oldest first, within a time budget; the next run continues."""
+    started = time.monotonic()
+    due = CallbackDelivery.objects.filter(
+        status=CallbackDelivery.PENDING, next_attempt_at__lte=timezone.now()
+    ).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:RETRY_BATCH]
+    delivered = failed = attempted = 0
+    for pk in list(due):
+        if time.monotonic() - started > RETRY_SECONDS:
+            break
+        delivery = attempt_delivery(pk)
+        if delivery is None:
+            continue
+        attempted += 1
+        delivered += delivery.status == CallbackDelivery.DELIVERED
+        failed += delivery.status == CallbackDelivery.FAILED
+    if not attempted:
+        return "no callback due"
+    return f"attempted {attempted} callback(s): {delivered} delivered, {failed} gave up"
+
+
+# --- Member notifications ------------------------------------------------------------------------
+
+
+def notify_members(
+    account: Account, cause: str, about: str, subject: str, text: str, day: dt.date | None = None
+) -> Notification | None:
+    """Tell the account's members, once per (cause, what it is about, day). None when already told."""
+    day = day or platform_today()
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                account=account, cause=cause, cause_key=f"{cause}:{about}"[:100], day=day,
+                subject=subject[:200], text=text,
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: _email_members(notification.pk))
+    return notification
+
+
+def _email_members(notification_id: int) -> None:
+    notification = Notification.objects.select_related("account").get(pk=notification_id)
+    emails = sorted(
+        {
+            m.user.email
+            for m in notification.account.memberships.select_related("user")
+            if m.user.email and m.user.is_active
+        }
+    )
+    if not emails:
+        return
+    body = f"{notification.text}\n\n— sesconsole, for {notification.account.name}\n"
+    messages = [(f"[sesconsole] {notification.subject}", body, settings.DEFAULT_FROM_EMAIL, [e]) for e in emails]
+    try:
+        sent = send_mass_mail(messages, fail_silently=False)
+    except Exception:
+        # The console shows the notification anyway; a broken relay must not break what fired it.
+        log.exception("could not email notification %s", notification_id)
+        return
+    Notification.objects.filter(pk=notification_id).update(emailed_to=sent)
+
+
+def notify_level_changed(change) -> Notification | None:
+    domain = change.domain
+    direction = "up" if change.to_level > change.from_level else "down"
+    when = timezone.localtime(change.effective_at).strftime("%Y-%m-%d %H:%M")
+    text = (
+        f"{domain.name} went {direction} from level {change.from_level} to level {change.to_level} "
+        f"(rule {change.rule}, effective {when}). Its daily cap is now {domain.daily_cap:,}."
+    )
+    return notify_members(
+        domain.account, Notification.LEVEL_CHANGED, str(domain.pk),
+        f"{domain.name} is now level {change.to_level}", text,
+    )
+
+
+def notify_account_frozen(freeze) -> Notification | None:
+    text = (
+        f"Your account is frozen until the end of {freeze.day:%Y-%m-%d} (rule {freeze.rule}): "
+        "sends are refused and batch tasks fail their unsent messages. The freeze ends by itself "
+        "at midnight; staff can lift it earlier."
+    )
+    return notify_members(
+        freeze.account, Notification.ACCOUNT_FROZEN, "account", "Your account is frozen for today", text,
+        day=freeze.day,
+    )
+
+
+def _cap_warning_fraction() -> tuple[int, int]:
+    """CAP_WARNING_PERCENT as an exact integer ratio (numerator, denominator) for SQL and Python alike."""
+    percent = Decimal(str(settings.SES_REPUTATION.get("CAP_WARNING_PERCENT", "90")))
+    return int(percent * 1000), 100_000
+
+
+def check_cap_warning(row: DomainDay) -> Notification | None:
+    """Warn the members once when a domain's day passes CAP_WARNING_PERCENT of its cap."""
+    numerator, denominator = _cap_warning_fraction()
+    if row.cap <= 0 or row.sent * denominator < row.cap * numerator:
+        return None
+    # cap_warned_at is claimed with a conditional UPDATE: two checks racing warn once.
+    claimed = DomainDay.objects.filter(pk=row.pk, cap_warned_at__isnull=True).update(cap_warned_at=timezone.now())
+    if not claimed:
+        return None
+    domain = row.domain
+    share = row.sent * 100 // row.cap
+    text = (
+        f"{domain.name} has sent {row.sent:,} of its {row.cap:,} messages today ({share}%). "
+        "Sends past the cap are refused until tomorrow; the domain moves up a level when its "
+        "quality is good at 70% of the cap, or staff can raise the cap by a work order."
+    )
+    return notify_members(
+        domain.account, Notification.CAP_WARNING, str(domain.pk),
+        f"{domain.name} has used {share}% of today's cap", text, day=row.day,
+    )
+
+
+def warn_domains_near_cap() -> str:
+    """The periodic job: today's rows past the warning share that have not been warned yet."""
+    numerator, denominator = _cap_warning_fraction()
+    rows = (
+        DomainDay.objects.filter(day=platform_today(), cap_warned_at__isnull=True, cap__gt=0)
+        .alias(sent_scaled=F("sent") * denominator, cap_scaled=F("cap") * numerator)
+        .filter(sent_scaled__gte=F("cap_scaled"))
+        .select_related("domain__account")
+    )
+    warned = sum(check_cap_warning(row) is not None for row in rows)
+    return f"warned about {warned} domain(s) near their cap" if warned else "no domain near its cap"
+
+
+def mark_all_read(account: Account) -> int:
+    return Notification.objects.filter(account=account, read_at__isnull=True).update(read_at=timezone.now())

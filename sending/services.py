@@ -1,0 +1,423 @@
+"""Sending services: sender addresses, templates and their review, the blacklist, and send_email.
+
+The API actions and the console forms parse input and call these; every rule and every error code
+lives here. An error is a SendError carrying the SDK's code (tencentcloud.ses.v20201002.errorcodes)
+and a message a person can act on, raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from domains.models import SenderDomain
+from domains.reputation.services import mailbox_type_of, platform_today, reserve_quota
+from domains.staff import log_staff_action
+from sending import review
+from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
+from sending.tasks import enqueue
+
+# Limits of one SendEmail call (SPEC §4, the SDK's documented limits).
+MAX_DESTINATIONS = 50
+MAX_CC = 20
+MAX_BCC = 20
+# The SDK documents 800 bytes for the template data of one recipient (TemplateDataLenLimit).
+MAX_TEMPLATE_DATA_BYTES = 800
+MAX_TEMPLATE_NAME = 100
+MAX_SUBJECT = 500
+MAX_DISPLAY_NAME = 100
+# HTML + text of one template; a real mail is far smaller, and every send renders it again.
+MAX_TEMPLATE_CONTENT_BYTES = 1024 * 1024
+# The Unsubscribe option of SendEmail: 0 none, 1 zh-CN, 2 en … 12 vi (the SDK's list).
+UNSUBSCRIBE_OPTIONS = range(0, 13)
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# Characters a mail header or PostgreSQL text cannot carry.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class SendError(Exception):
+    """A refusal with the SDK's error code; nothing was written."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SendResult:
+    request_id: str
+    message_ids: list[str]
+
+
+# --- addresses -------------------------------------------------------------------------------------
+
+
+def clean_address(raw: object, code: str = "InvalidParameterValue.IllegalEmailAddress", what: str = "address") -> str:
+    """A syntactically valid address, lower-cased (mailbox providers treat case as the same address)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise SendError("InvalidParameterValue.EmailAddressIsNULL", f"The {what} is empty.")
+    address = raw.strip()
+    try:
+        validate_email(address)
+        if len(address) > 254:  # RFC 5321's path limit; longer would not fit the columns either
+            raise ValidationError("too long")
+    except ValidationError:
+        raise SendError(code, f"“{address[:254]}” is not a valid email address.") from None
+    return address.lower()
+
+
+def _clean_display_name(raw: str) -> str:
+    name = (raw or "").strip()
+    # A colon, angle brackets or quotes would change the meaning of the From header.
+    if len(name) > MAX_DISPLAY_NAME or _CONTROL.search(name) or any(c in name for c in ':<>"\r\n'):
+        raise SendError(
+            "InvalidParameterValue.IllegalSenderName",
+            f"The sender name must be at most {MAX_DISPLAY_NAME} characters, without : < > \" or line breaks.",
+        )
+    return name
+
+
+def create_sender_address(account: Account, email_address: str, display_name: str = "") -> SenderAddress:
+    """An address on one of the account's verified domains, at most SES_MAX_SENDER_ADDRESSES of them."""
+    email = clean_address(email_address, what="sender address")
+    name = _clean_display_name(display_name)
+    domain_name = email.rsplit("@", 1)[1]
+    # Domain names are unique across accounts, so another tenant's domain reads as "not created".
+    domain = SenderDomain.objects.filter(account=account, name=domain_name).first()
+    if domain is None:
+        raise SendError(
+            "InvalidParameterValue.NotExistDomain",
+            f"{domain_name} is not one of your sender domains; create and verify it first.",
+        )
+    if not domain.is_verified:
+        raise SendError("OperationDenied.DomainNotVerified", f"{domain_name} is not verified yet; publish its DNS records first.")
+    limit = settings.SES_MAX_SENDER_ADDRESSES
+    with transaction.atomic():
+        Account.objects.select_for_update().filter(pk=account.pk).first()  # one creator at a time per account
+        if SenderAddress.objects.filter(email=email).exists():
+            raise SendError("InvalidParameterValue.RepeatEmailAddress", f"{email} already exists.")
+        if SenderAddress.objects.filter(account=account).count() >= limit:
+            raise SendError(
+                "OperationDenied.ExceedSenderLimit",
+                f"An account may have at most {limit} sender addresses; delete one first.",
+            )
+        try:
+            with transaction.atomic():
+                return SenderAddress.objects.create(account=account, domain=domain, email=email, display_name=name)
+        except IntegrityError:  # created by a concurrent request since our check
+            raise SendError("InvalidParameterValue.RepeatEmailAddress", f"{email} already exists.") from None
+
+
+def sender_address_for_account(account: Account, email_address: str) -> SenderAddress:
+    email = (email_address or "").strip().lower()
+    address = SenderAddress.objects.filter(account=account, email=email).select_related("domain").first()
+    if address is None:
+        raise SendError("InvalidParameterValue.NoSuchSender", f"“{email[:254]}” is not one of your sender addresses.")
+    return address
+
+
+def delete_sender_address(account: Account, email_address: str) -> None:
+    sender_address_for_account(account, email_address).delete()
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+
+def template_for_account(account: Account, template_id: object, code: str = "InvalidParameterValue.TemplateNotExist") -> Template:
+    """The account's template, or the not-found error (another tenant's id reads as "does not exist")."""
+    template = None
+    if isinstance(template_id, int) and not isinstance(template_id, bool):
+        template = Template.objects.filter(account=account, pk=template_id).first()
+    if template is None:
+        raise SendError(code, f"Template {template_id} does not exist.")
+    return template
+
+
+def _validate_template(name: str, subject: str, html: str, text: str) -> None:
+    if not (name or "").strip():
+        raise SendError("InvalidParameterValue.TemplateNameIsNULL", "The template name must not be empty.")
+    if len(name) > MAX_TEMPLATE_NAME or _CONTROL.search(name) or "\n" in name:
+        raise SendError(
+            "InvalidParameterValue.TemplateNameIllegal",
+            f"The template name must be one line of at most {MAX_TEMPLATE_NAME} characters.",
+        )
+    if len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject:
+        raise SendError(
+            "InvalidParameterValue.SubjectLengthError", f"The subject must be one line of at most {MAX_SUBJECT} characters."
+        )
+    if not (html or "").strip() and not (text or "").strip():
+        raise SendError("InvalidParameterValue.TemplateContentIsNULL", "A template needs an HTML or a text part.")
+    if len(html.encode()) + len(text.encode()) > MAX_TEMPLATE_CONTENT_BYTES:
+        raise SendError(
+            "FailedOperation.TemplateContentToolarge",
+            f"The template content is larger than {MAX_TEMPLATE_CONTENT_BYTES // 1024} KiB.",
+        )
+    if "\x00" in html or "\x00" in text or "\x00" in subject:
+        raise SendError("InvalidParameterValue.TemplateContentIsWrong", "The template content contains a NUL character.")
+    errors = review.placeholder_errors(subject, html, text)
+    if errors:
+        raise SendError("InvalidParameterValue.TemplateContentIsWrong", " ".join(errors))
+
+
+def _apply_review(template: Template) -> None:
+    words = list(SensitiveWord.objects.values_list("word", flat=True))
+    result = review.review(
+        template.subject, template.html, template.text, sensitive_words=words, transactional=template.transactional
+    )
+    template.status = Template.APPROVED if result.approved else Template.REJECTED
+    template.review_reason = review.ReviewResult(review.REJECTED, result.rejections).reason
+    template.review_warnings = review.ReviewResult(review.APPROVED, [], result.warnings).reason
+    template.reviewed_by = "automatic"
+
+
+def create_template(
+    account: Account, *, name: str, subject: str = "", html: str = "", text: str = "", transactional: bool = False
+) -> Template:
+    """A new template, reviewed at once: approved (0) or rejected (2) with its reasons (SPEC §4.1)."""
+    name, subject, html, text = (name or "").strip(), (subject or "").strip(), html or "", text or ""
+    _validate_template(name, subject, html, text)
+    template = Template(account=account, name=name, subject=subject, html=html, text=text, transactional=transactional)
+    _apply_review(template)
+    template.save()
+    return template
+
+
+def update_template(
+    template: Template, *, name: str | None = None, subject: str | None = None, html: str | None = None,
+    text: str | None = None, transactional: bool | None = None,
+) -> Template:
+    """Change what is given and review again: every edit goes through the review, staff verdicts too."""
+    new_name = template.name if name is None else name.strip()
+    new_subject = template.subject if subject is None else subject.strip()
+    new_html = template.html if html is None else html
+    new_text = template.text if text is None else text
+    _validate_template(new_name, new_subject, new_html, new_text)
+    template.name, template.subject, template.html, template.text = new_name, new_subject, new_html, new_text
+    if transactional is not None:
+        template.transactional = transactional
+    _apply_review(template)
+    template.updated_at = timezone.now()
+    template.save()
+    return template
+
+
+def delete_template(template: Template) -> None:
+    template.delete()
+
+
+def set_template_status(template: Template, status: int, staff_user, note: str) -> Template:
+    """Staff override the automatic verdict either way (SPEC §4.1); logged with the reason."""
+    if status not in dict(Template.STATUSES):
+        raise SendError("InvalidParameterValue", f"{status} is not a template status.")
+    note = (note or "").strip()
+    if status == Template.REJECTED and not note:
+        raise SendError("InvalidParameterValue", "Say why the template is rejected: the customer reads it.")
+    label = dict(Template.STATUSES)[status]
+    with transaction.atomic():
+        template.status = status
+        if status == Template.REJECTED:
+            template.review_reason = f"[staff] {note}"
+        elif status == Template.APPROVED:
+            template.review_reason = ""
+        template.reviewed_by = staff_user.get_username() if staff_user is not None else "staff"
+        template.save(update_fields=["status", "review_reason", "reviewed_by"])
+        log_staff_action(
+            staff_user, f"template_{label.lower().replace(' ', '_')}",
+            f"template {template.pk} “{template.name}” of {template.account}", note,
+        )
+    return template
+
+
+# --- the blacklist ----------------------------------------------------------------------------------
+
+
+def remove_from_blacklist(account: Account, emails: Iterable[str]) -> int:
+    """Take addresses off the account's blacklist; returns how many were on it."""
+    wanted = {e.strip().lower() for e in emails if isinstance(e, str) and e.strip()}
+    deleted, _ = Suppression.objects.filter(account=account, reason=Suppression.BLACKLIST, email__in=wanted).delete()
+    return deleted
+
+
+# --- sending ---------------------------------------------------------------------------------------
+
+
+def render_placeholders(text: str, data: Mapping[str, str]) -> str:
+    """{{name}} → its value; a placeholder without a value stays as it is (delivery fills its own)."""
+    return _PLACEHOLDER.sub(lambda m: data.get(m.group(1), m.group(0)), text or "")
+
+
+def platform_placeholder(name: str) -> bool:
+    """Placeholders the platform fills at delivery (the unsubscribe link); the sender need not supply them."""
+    return "unsub" in name.lower()
+
+
+def _parse_from(raw: str) -> tuple[str, str]:
+    """'addr' or 'Name <addr>' (the SDK's form) → (name, addr)."""
+    raw = (raw or "").strip()
+    if not raw:
+        raise SendError("InvalidParameterValue.EmailAddressIsNULL", "FromEmailAddress is empty.")
+    if _CONTROL.search(raw) or "\n" in raw or "\r" in raw:
+        raise SendError("FailedOperation.IncorrectSender", "FromEmailAddress must be one line.")
+    if "<" in raw or ">" in raw:
+        match = re.fullmatch(r"(.*?)\s*<([^<>]+)>", raw)
+        if not match:
+            raise SendError("FailedOperation.IncorrectSender", "Write the sender as address or as Name <address>.")
+        name, address = match.group(1).strip().strip('"').strip(), match.group(2).strip()
+        if ":" in name:
+            raise SendError("InvalidParameterValue.IllegalSenderName", "The sender name must not contain a colon.")
+        name = _clean_display_name(name)
+    else:
+        name, address = parseaddr(raw)[0], raw
+    return name, clean_address(address, code="FailedOperation.IncorrectSender", what="sender address")
+
+
+def _clean_recipients(destinations, cc, bcc) -> list[tuple[str, str]]:
+    """[(address, kind)] without duplicates (the first mention wins), each one validated."""
+    destinations, cc, bcc = list(destinations or []), list(cc or []), list(bcc or [])
+    if not destinations:
+        raise SendError("MissingParameter.EmailsNecessary", "Destination needs at least one recipient.")
+    for kind, addresses, limit in (("Destination", destinations, MAX_DESTINATIONS), ("Cc", cc, MAX_CC), ("Bcc", bcc, MAX_BCC)):
+        if len(addresses) > limit:
+            raise SendError("FailedOperation.TooManyRecipients", f"{kind} allows at most {limit} addresses; got {len(addresses)}.")
+    seen: dict[str, str] = {}
+    for kind, addresses in (("to", destinations), ("cc", cc), ("bcc", bcc)):
+        for raw in addresses:
+            address = clean_address(raw, code="InvalidParameterValue.ReceiverEmailInvalid", what="recipient address")
+            seen.setdefault(address, kind)
+    return list(seen.items())
+
+
+def _clean_template_data(data: object, needed: set[str], sensitive_words: list[str]) -> dict[str, str]:
+    if isinstance(data, str):
+        try:
+            data = json.loads(data) if data.strip() else {}
+        except (json.JSONDecodeError, RecursionError):
+            raise SendError("InvalidParameterValue.TemplateDataError", "TemplateData must be a JSON object.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise SendError("InvalidParameterValue.TemplateDataError", "TemplateData must be a JSON object.")
+    if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_TEMPLATE_DATA_BYTES:
+        raise SendError(
+            "InvalidParameterValue.TemplateDataLenLimit", f"TemplateData is larger than {MAX_TEMPLATE_DATA_BYTES} bytes."
+        )
+    errors = review.template_data_errors(data)
+    errors += [f"{key}: the value contains a control character." for key, value in data.items()
+               if isinstance(value, str) and _CONTROL.search(value)]
+    if errors:
+        raise SendError("InvalidParameterValue.InValidTemplateData", " ".join(errors))
+    # Values go into approved content: they must not carry what the review refuses in a template.
+    verdict = review.review("", "", "\n".join(data.values()), sensitive_words=sensitive_words, transactional=True)
+    if not verdict.approved:
+        raise SendError("InvalidParameterValue.InValidTemplateData", verdict.reason.replace("\n", " "))
+    missing = sorted(name for name in needed if name not in data and not platform_placeholder(name))
+    if missing:
+        names = ", ".join(missing)
+        raise SendError("InvalidParameterValue.TemplateNotMatchData", f"TemplateData has no value for {names}.")
+    return dict(data)
+
+
+def send_email(
+    account: Account, *, from_address: str, destinations: list[str], template_id: int, template_data,
+    subject: str = "", cc=(), bcc=(), reply_to: str = "", unsubscribe: int = 0, bulk: bool = False,
+) -> SendResult:
+    """One send of an approved template to up to 50 (+20 Cc, +20 Bcc) recipients (SPEC §4, §3.5).
+
+    1. Check, in order, each with the SDK's code: the sender address and its verified domain; the
+       template (the account's, approved); the template data; the subject; the recipients; the
+       account not frozen; no recipient blacklisted or unsubscribed.
+    2. In one transaction: reserve the quota for every recipient (all or none; the upgrade check
+       runs first at the cap), write one Message and its "queued" event per recipient, and enqueue
+       them for after the commit. A failed insert rolls the reservation back with it.
+    3. A refused reservation commits nothing but what the upgrade check did, then raises ExceedSendLimit.
+    """
+    from_name, from_email = _parse_from(from_address)
+    sender = sender_address_for_account(account, from_email)
+    domain = sender.domain
+    if not domain.is_verified:
+        raise SendError("FailedOperation.NotAuthenticatedSender", f"{domain.name} is not verified; it cannot send.")
+
+    template = template_for_account(account, template_id)
+    if template.status != Template.APPROVED:
+        state = dict(Template.STATUSES)[template.status].lower()
+        raise SendError("OperationDenied.TemplateStatusError", f"Template {template.pk} is {state}; only approved templates send.")
+
+    subject_source = (subject or "").strip() or template.subject
+    words = list(SensitiveWord.objects.values_list("word", flat=True))
+    needed = review.placeholders(subject_source, template.html, template.text)
+    data = _clean_template_data(template_data, needed, words)
+
+    rendered_subject = render_placeholders(subject_source, data).strip()
+    if not rendered_subject or len(rendered_subject) > MAX_SUBJECT or "\n" in rendered_subject or "\r" in rendered_subject:
+        raise SendError(
+            "InvalidParameterValue.SubjectLengthError",
+            f"The subject must be one line of 1 to {MAX_SUBJECT} characters (give Subject, or one in the template).",
+        )
+    if subject_source != template.subject:  # a subject given at send time was never reviewed
+        verdict = review.review(subject_source, "", "", sensitive_words=words, transactional=True)
+        if not verdict.approved:
+            raise SendError("InvalidParameterValue", f"The subject breaks a content rule: {verdict.reason}")
+
+    if unsubscribe not in UNSUBSCRIBE_OPTIONS:
+        raise SendError("InvalidParameterValue", "Unsubscribe must be 0 (none) to 12.")
+    reply_to = clean_address(reply_to, what="reply-to address") if (reply_to or "").strip() else ""
+    recipients = _clean_recipients(destinations, cc, bcc)
+    addresses = [address for address, _kind in recipients]
+
+    if account.is_frozen():
+        raise SendError(
+            "FailedOperation.HighRejectionRate",
+            "Your account is frozen for the rest of today because of its bounce or spam rate; sending resumes tomorrow.",
+        )
+    suppressed = dict(
+        Suppression.objects.filter(account=account, email__in=addresses).values_list("email", "reason")
+    )
+    blacklisted = sorted(e for e, reason in suppressed.items() if reason == Suppression.BLACKLIST)
+    if blacklisted:
+        raise SendError(
+            "FailedOperation.EmailAddrInBlacklist",
+            f"On your blacklist (an earlier mail bounced as invalid): {', '.join(blacklisted)}.",
+        )
+    unsubscribed = sorted(e for e, reason in suppressed.items() if reason == Suppression.UNSUBSCRIBED)
+    if unsubscribed:
+        raise SendError("FailedOperation.ReceiverHasUnsubscribed", f"Unsubscribed: {', '.join(unsubscribed)}.")
+
+    request_id = uuid.uuid4().hex
+    with transaction.atomic():
+        reservation = reserve_quota(domain, addresses)
+        if reservation.ok:
+            day = platform_today()
+            messages = Message.objects.bulk_create([
+                Message(
+                    account=account, domain=domain, request_id=request_id, from_email=sender.email,
+                    from_name=from_name or sender.display_name, reply_to=reply_to, recipient=address,
+                    recipient_kind=kind, mailbox_type=mailbox_type_of(address), template=template,
+                    subject=rendered_subject, template_data=data, unsubscribe=unsubscribe, bulk=bulk, send_day=day,
+                )
+                for address, kind in recipients
+            ])
+            now = timezone.now()
+            MessageEvent.objects.bulk_create(
+                [MessageEvent(message=m, at=now, kind="queued", detail={"request_id": request_id}) for m in messages]
+            )
+            enqueue([m.pk for m in messages])
+    if not reservation.ok:
+        raise SendError(
+            "FailedOperation.ExceedSendLimit",
+            f"{domain.name} has sent {reservation.sent:,} of its {reservation.cap:,} messages today; "
+            f"these {len(addresses)} would exceed the daily cap. Nothing was sent; try again tomorrow or send fewer.",
+        )
+    return SendResult(request_id, [m.message_id for m in messages])

@@ -1,0 +1,115 @@
+"""Signed tokens for the open pixel, click redirects and unsubscribe links (SPEC §4.2).
+
+A token is `<kind letter>.<django.core.signing value>`; the value holds the message's MessageId and,
+for a click, the URL itself. Each kind signs with its own salt, so an open token cannot be replayed
+as an unsubscribe, and nothing in a token is sequential. Because the click URL is inside the signed
+value, the redirect can only lead to a URL that we put into the message: the signature proves it.
+
+Paths (views in sending/urls_tracking.py): /t/o/<token> open pixel, /t/c/<token> click redirect,
+/t/u/<token> unsubscribe (GET confirms, POST is RFC 8058 one-click).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+
+from django.conf import settings
+from django.core import signing
+
+OPEN = "open"
+CLICK = "click"
+UNSUBSCRIBE = "unsubscribe"
+_LETTERS = {OPEN: "o", CLICK: "c", UNSUBSCRIBE: "u"}
+_KINDS = {letter: kind for kind, letter in _LETTERS.items()}
+
+
+class BadToken(Exception):
+    """A token that was not made here, was altered, or is of another kind than expected."""
+
+
+def _salt(kind: str) -> str:
+    return f"sesconsole.tracking.{kind}"
+
+
+def make_token(kind: str, message_id: str, extra: str = "") -> str:
+    if kind not in _LETTERS:
+        raise ValueError(f"unknown token kind {kind!r}")
+    value = signing.dumps([message_id, extra] if extra else [message_id], salt=_salt(kind), compress=True)
+    return f"{_LETTERS[kind]}.{value}"
+
+
+def read_token(token: str, kind: str | None = None) -> tuple[str, str, str]:
+    """(kind, message_id, extra) of a token made by make_token; BadToken for anything else.
+
+    With `kind`, a valid token of another kind is refused too (an open token on the click path).
+    """
+    letter, dot, value = (token or "").partition(".")
+    token_kind = _KINDS.get(letter)
+    if not dot or token_kind is None or (kind is not None and token_kind != kind):
+        raise BadToken("not a tracking token of this kind")
+    try:
+        payload = signing.loads(value, salt=_salt(token_kind))
+    except signing.BadSignature:
+        raise BadToken("the token's signature does not match") from None
+    if not isinstance(payload, list) or not payload or not all(isinstance(p, str) for p in payload):
+        raise BadToken("the token holds no message")
+    return token_kind, payload[0], payload[1] if len(payload) > 1 else ""
+
+
+def _url(letter: str, token: str) -> str:
+    return f"{settings.SES_PUBLIC_URL.rstrip('/')}/t/{letter}/{token}"
+
+
+def open_url(message) -> str:
+    return _url("o", make_token(OPEN, message.message_id))
+
+
+def click_url(message, url: str) -> str:
+    return _url("c", make_token(CLICK, message.message_id, url))
+
+
+def unsubscribe_url(message) -> str:
+    return _url("u", make_token(UNSUBSCRIBE, message.message_id))
+
+
+def is_tracking_url(url: str) -> bool:
+    return url.startswith(f"{settings.SES_PUBLIC_URL.rstrip('/')}/t/")
+
+
+# <a ... href="…"> with the value quoted either way or unquoted.
+_A_HREF = re.compile(
+    r"""(<a\b[^>]*?\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""",
+    re.IGNORECASE | re.DOTALL,
+)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def rewrite_html(message, html: str, *, track_opens: bool = True, track_clicks: bool = True) -> str:
+    """The HTML with every http(s) link going through a click URL, and an open pixel at the end.
+
+    mailto:, anchors and other schemes are left alone, and so is an unsubscribe link (ours or any
+    link already pointing at this installation): a mail scanner that follows every link must not
+    be able to unsubscribe anybody, and the unsubscribe page counts itself.
+    """
+    if track_clicks:
+        def replace(match: re.Match) -> str:
+            raw = next(g for g in match.groups()[1:] if g is not None)
+            url = html_lib.unescape(raw).strip()
+            if not re.match(r"https?://", url, re.IGNORECASE) or is_tracking_url(url):
+                return match.group(0)
+            return f'{match.group(1)}"{html_lib.escape(click_url(message, url))}"'
+
+        html = _A_HREF.sub(replace, html)
+    if track_opens:
+        pixel = (
+            f'<img src="{html_lib.escape(open_url(message))}" width="1" height="1" alt="" '
+            'style="border:0;width:1px;height:1px">'
+        )
+        matches = list(_BODY_END.finditer(html))
+        if matches:
+            at = matches[-1].start()
+            html = f"{html[:at]}{pixel}{html[at:]}"
+        else:
+            html = f"{html}{pixel}"
+    return html
