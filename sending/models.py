@@ -126,6 +126,9 @@ class Message(models.Model):
     template_data = models.JSONField(default=dict)
     unsubscribe = models.PositiveSmallIntegerField(default=0)  # the Unsubscribe option of SendEmail
     bulk = models.BooleanField(default=False)  # batch mail: List-Unsubscribe always
+    batch_task = models.ForeignKey(
+        "batches.BatchTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     send_day = models.DateField(help_text="The platform day whose cap counted it")
     status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
     outcome = models.CharField(max_length=20, blank=True)  # delivered, invalid, spam, bounced, dropped…

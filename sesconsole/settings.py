@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "api",
     "ops",
     "sending",
+    "batches",
     "notify",
 ]
 

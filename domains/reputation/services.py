@@ -140,6 +140,26 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     return Reservation(False, row.sent, row.cap, upgraded_to)
 
 
+def reserve_up_to(domain: SenderDomain, recipients: list[str]) -> int:
+    """Count as many of `recipients` (from the front) as today's room allows; returns how many.
+
+    For batch dispatch (SPEC §3.5): a chunk takes what is left under the cap. Each attempt is the
+    same all-or-none conditional UPDATE as reserve_quota; a concurrent sender may take the room
+    between our read and our update, so we read again and retry with what is left.
+    """
+    while recipients:
+        row = get_day(domain)
+        room = row.cap - row.sent
+        if room <= 0:
+            if check_upgrade(domain.pk, row.day) is None:
+                return 0
+            continue
+        take = min(room, len(recipients))
+        if reserve_quota(domain, recipients[:take]).ok:
+            return take
+    return 0
+
+
 def record_outcome(domain: SenderDomain, day: dt.date, outcome: str, recipient: str, n: int = 1) -> None:
     """Add an outcome of a message sent on `day` to that day's counters, then run the checks."""
     increments = {name: delta * n for name, delta in OUTCOME_COUNTERS[outcome].items()}

@@ -358,3 +358,12 @@ def test_the_platform_day_follows_the_configured_time_zone(verified_domain, sett
     reserve_quota(verified_domain, recipients(3))
     days = dict(DomainDay.objects.values_list("day", "sent"))
     assert days == {dt.date(2026, 3, 10): 5, dt.date(2026, 3, 11): 3}
+
+
+def test_a_batch_chunk_takes_what_is_left_under_the_cap(verified_domain):
+    from domains.reputation.services import reserve_up_to
+
+    reserve_quota(verified_domain, recipients(480))
+    assert reserve_up_to(verified_domain, recipients(50)) == 20
+    assert reserve_up_to(verified_domain, recipients(50)) == 0
+    assert get_day(verified_domain).sent == 500
