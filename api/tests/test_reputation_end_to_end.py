@@ -5,6 +5,7 @@ Nothing here writes counters by hand: every number comes from mail sent to simul
 """
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -181,3 +182,39 @@ def test_a_bad_day_downgrades_the_next_day_for_each_rule(mail, verified_domain, 
     assert (change.rule, change.from_level, change.to_level) == (rule, 3, 2)
     assert change.effective_at == dt.datetime(2026, 6, 2, tzinfo=dt.UTC)
     assert get_day(SenderDomain.objects.get(pk=verified_domain.pk)).cap == 1000
+
+
+def test_the_simulator_moves_a_domain_up_and_down_over_several_days(mail, verified_domain, clock):
+    """Three simulated days, closed by the scheduler's own `tick`: up, a bad day, down, up again."""
+    from django.core.management import call_command
+
+    levels_seen = []
+
+    def end_of_day_then_tick():
+        clock.move_to(clock_now() + dt.timedelta(days=1))
+        call_command("tick", stdout=io.StringIO())
+        levels_seen.append(level_of(verified_domain))
+
+    def clock_now():
+        return NOON + dt.timedelta(days=len(levels_seen))
+
+    mail.send(success=700)  # day 1: 350 → level 2, 700 → level 3
+    assert level_of(verified_domain) == 3
+    end_of_day_then_tick()
+
+    mail.send(spam=16)  # day 2: 16 spam of 310 = 5.16%: D3 when the day closes
+    mail.send(success=294)
+    assert level_of(verified_domain) == 3
+    end_of_day_then_tick()
+
+    mail.send(success=700)  # day 3 at level 2 (cap 1,000): 700 → level 3 again
+    end_of_day_then_tick()
+
+    history = [(c.day.isoformat(), c.from_level, c.to_level, c.rule) for c in LevelChange.objects.order_by("at", "id")]
+    assert history == [
+        ("2026-06-01", 1, 2, "U1"),
+        ("2026-06-01", 2, 3, "U1"),
+        ("2026-06-02", 3, 2, "D3"),
+        ("2026-06-03", 2, 3, "U1"),
+    ]
+    assert levels_seen == [3, 2, 3]
