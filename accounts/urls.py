@@ -14,9 +14,7 @@ urlpatterns = [
     path("api-keys/<int:pk>/enable/", views.api_key_enable, name="api-key-enable"),
     path("api-keys/<int:pk>/delete/", views.api_key_delete, name="api-key-delete"),
     # Pages still to come: each later issue replaces its line with the real page
-    # (sender addresses, templates, blacklist and the send log are in sending.urls)
-    path("lists/", views.coming_soon, {"slug": "lists"}, name="lists"),
+    # (sender addresses, templates, blacklist and the send log are in sending.urls; batch send and
+    # the queue status in batches.urls, recipient lists in batches.urls_lists)
     path("stats/", views.coming_soon, {"slug": "stats"}, name="stats"),
-    path("batches/", views.coming_soon, {"slug": "batches"}, name="batches"),
-    path("queue/", views.coming_soon, {"slug": "queue"}, name="queue"),
 ]

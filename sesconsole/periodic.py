@@ -46,6 +46,12 @@ JOBS: list[Job] = [
     # Callbacks whose first POST failed (or whose task was lost) and members' cap warnings (SPEC §6.1).
     Job("retry_callbacks", dt.timedelta(minutes=1), "notify.tasks.retry_callbacks"),
     Job("warn_domains_near_cap", dt.timedelta(minutes=1), "notify.tasks.warn_domains_near_cap"),
+    # Batch tasks: paused ones resume 24 h after their pause (and lost dispatches are handed out
+    # again); timed tasks and recurring rounds start on time (SPEC §3.5).
+    Job("resume_paused_batches", dt.timedelta(minutes=1), "batches.tasks.resume_paused_batches",
+        timeout=dt.timedelta(minutes=10)),
+    Job("start_timed_batches", dt.timedelta(minutes=1), "batches.tasks.start_timed_batches",
+        timeout=dt.timedelta(minutes=10)),
 ]
 
 

@@ -223,6 +223,10 @@ SES_RELAY_RETRY_SECONDS = env_int("SES_RELAY_RETRY_SECONDS", 60, minimum=1)
 SES_SWEEP_QUEUED_AFTER_SECONDS = env_int("SES_SWEEP_QUEUED_AFTER_SECONDS", 300, minimum=1)
 SES_SWEEP_CLAIM_TIMEOUT_SECONDS = env_int("SES_SWEEP_CLAIM_TIMEOUT_SECONDS", 600, minimum=1)
 SES_SMTP_LOST_AFTER_HOURS = env_int("SES_SMTP_LOST_AFTER_HOURS", 24, minimum=1)
+# Batch dispatch (batches/services.py): recipients turned into messages per transaction, and how
+# long a sending task may make no progress before the periodic job hands it to a worker again.
+SES_BATCH_CHUNK = env_int("SES_BATCH_CHUNK", 500, minimum=1)
+SES_BATCH_STALL_SECONDS = env_int("SES_BATCH_STALL_SECONDS", 300, minimum=1)
 SES_API_MAX_BODY_BYTES = env_int("SES_API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 SES_API_TIMESTAMP_WINDOW_SECONDS = 300
 # Later outcomes (SPEC §4.3): the bearer token of POST /inbound/report (raw DSN/ARF) and the HMAC

@@ -8,6 +8,8 @@ urlpatterns = [
     path("", include("sending.urls")),
     path("domains/", include("domains.urls")),
     path("", include("notify.urls")),
+    path("", include("batches.urls")),
+    path("", include("batches.urls_lists")),
     # Machine and public endpoints: MTA reports and webhook, the links inside our mail
     path("inbound/", include("sending.urls_inbound")),
     path("t/", include("sending.urls_tracking")),

@@ -34,8 +34,8 @@ def test_the_navigation_leads_to_every_console_page(client, member):
 
 def test_a_page_not_built_yet_says_it_is_coming(client, member):
     client.force_login(member)
-    response = client.get("/queue/")
-    assert b"Queue status" in response.content
+    response = client.get("/stats/")
+    assert b"Statistics" in response.content
     assert b"coming soon" in response.content
 
 

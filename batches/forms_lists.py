@@ -1,0 +1,21 @@
+"""Forms of the recipient-list pages: a new list with its CSV, and a CSV for an existing list."""
+
+from django import forms
+
+from batches import lists
+
+CSV_HELP = (
+    "UTF-8 (with or without BOM). First column: the address; a header row such as "
+    "“email,name,code” names the template variables of the other columns."
+)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text=CSV_HELP)
+
+
+class ListForm(UploadForm):
+    name = forms.CharField(max_length=lists.MAX_NAME_LENGTH)
+    description = forms.CharField(max_length=lists.MAX_DESCRIPTION_LENGTH, required=False)
+
+    field_order = ["name", "description", "file"]

@@ -1,0 +1,438 @@
+"""Recipient lists (SPEC §3.5, §5, §8): create, load from CSV or the API, delete.
+
+A CSV upload is streamed: the file is read one line at a time, rows are validated and inserted in
+batches, and progress is written after each batch so the console can show it. Memory stays flat
+whatever the size of the file. Bad rows are recorded with their line number while good rows load;
+duplicates (in the file or already in the list) are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F
+
+from accounts.models import Account
+from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
+from sending.review import template_data_errors
+
+# Rows per INSERT: big enough that a million rows is a few hundred round trips, small enough that
+# one batch (and its duplicate check, one IN list) stays a short transaction.
+BATCH_SIZE = 2000
+# A row is an address (254) and template data (800 bytes as JSON): a much longer line is not a row.
+MAX_LINE_BYTES = 8192
+MAX_EMAIL_LENGTH = 254
+# The SDK documents 800 bytes for the template data of one recipient (TemplateDataLenLimit).
+MAX_TEMPLATE_DATA_BYTES = 800
+# Every bad row is counted; only the first ones are kept, so a file of garbage cannot fill the disk.
+MAX_ERROR_ROWS = 10_000
+MAX_CONTENT = 300  # ReceiverListError.content
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 300  # the SDK's ReceiverDescIllegal: 1~300 characters
+# A call of CreateReceiverDetail(WithData) carries at most this many recipients (the SDK's doc).
+MAX_API_RECIPIENTS = 20_000
+
+HEADER_NAMES = {"email", "e-mail", "mail", "address", "email address", "邮箱", "邮件地址", "收件人"}
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BOM = b"\xef\xbb\xbf"
+
+NOT_EXIST = "OperationDenied.ReceiverNotExist"
+IS_OPERATING = "OperationDenied.ReceiverIsOperating"
+
+
+class ListError(Exception):
+    """A refusal with the SDK's error code; nothing was written."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ImportResult:
+    loaded: int = 0  # new recipients in the list
+    invalid: int = 0  # rows refused (bad address, HTML in a variable, wrong columns…)
+    duplicates: int = 0  # rows dropped because the address was already there
+    too_long: int = 0  # API only: rows whose address or data is too long (skipped, counted)
+    empty: int = 0  # API only: rows without an address (skipped, counted)
+
+
+class _RowError(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- lists ---------------------------------------------------------------------------------------
+
+
+def _clean_name(name: object) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > MAX_NAME_LENGTH or _CONTROL.search(name):
+        raise ListError(
+            "InvalidParameterValue.ReceiverNameIllegal",
+            f"The list name must be 1 to {MAX_NAME_LENGTH} characters without control characters.",
+        )
+    return name
+
+
+def _clean_description(description: object) -> str:
+    description = description.strip() if isinstance(description, str) else ""
+    if len(description) > MAX_DESCRIPTION_LENGTH or _CONTROL.search(description):
+        raise ListError(
+            "InvalidParameterValue.ReceiverDescIllegal",
+            f"The description must be at most {MAX_DESCRIPTION_LENGTH} characters without control characters.",
+        )
+    return description
+
+
+def create_list(account: Account, name: str, description: str = "") -> ReceiverList:
+    name, description = _clean_name(name), _clean_description(description)
+    with transaction.atomic():
+        if ReceiverList.objects.filter(account=account, name=name).exists():
+            raise ListError("InvalidParameterValue.RepeatReceiverName", f"A list named “{name}” exists already.")
+        return ReceiverList.objects.create(account=account, name=name, description=description)
+
+
+def list_for_account(account: Account, receiver_id: object) -> ReceiverList:
+    """The account's list; another account's id reads exactly like a missing one."""
+    if isinstance(receiver_id, int) and not isinstance(receiver_id, bool):
+        found = ReceiverList.objects.filter(account=account, pk=receiver_id).first()
+        if found is not None:
+            return found
+    raise ListError(NOT_EXIST, f"There is no recipient list {receiver_id}.")
+
+
+def _sending_tasks(receiver_list: ReceiverList):
+    return receiver_list.tasks.filter(status__in=(BatchTask.SENDING, BatchTask.PAUSED))
+
+
+def check_can_add(receiver_list: ReceiverList) -> None:
+    """New recipients may join a list unless it is being loaded or a started task walks it.
+
+    A started task has counted its recipients (RequestCount, CacheCount); rows added under it would
+    be sent without being counted, or counted without being sent.
+    """
+    if receiver_list.status == ReceiverList.UPLOADING:
+        raise ListError(IS_OPERATING, "The list is being uploaded: wait until the upload has finished.")
+    if _sending_tasks(receiver_list).exists():
+        raise ListError(IS_OPERATING, "A batch task is sending to this list: add recipients once it has finished.")
+
+
+def begin_upload(receiver_list: ReceiverList, size: int) -> None:
+    """Claim the list for one upload (status 2), so two uploads never load it at once."""
+    check_can_add(receiver_list)
+    claimed = ReceiverList.objects.filter(pk=receiver_list.pk).exclude(status=ReceiverList.UPLOADING).update(
+        status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
+    )
+    if claimed != 1:
+        raise ListError(IS_OPERATING, "The list is being uploaded: wait until the upload has finished.")
+    receiver_list.refresh_from_db()
+
+
+def delete_list(receiver_list: ReceiverList) -> None:
+    """Delete a list and its recipients, unless it is loading or a batch task refers to it."""
+    if receiver_list.status == ReceiverList.UPLOADING:
+        raise ListError(IS_OPERATING, "The list is being uploaded: delete it once the upload has finished.")
+    if receiver_list.tasks.filter(status__in=BatchTask.ACTIVE).exists():
+        raise ListError(IS_OPERATING, "A batch task that has not finished uses this list: cancel it first.")
+    if receiver_list.tasks.exists():
+        # Finished tasks keep their list: their counts and the send log refer to its recipients.
+        raise ListError("OperationDenied", "Batch tasks have been sent to this list: it stays as their record.")
+    with transaction.atomic():
+        ReceiverListError.objects.filter(receiver_list=receiver_list).delete()
+        # Raw delete: a million recipients in one statement, not loaded into Python first.
+        Receiver.objects.filter(receiver_list=receiver_list)._raw_delete(using="default")
+        receiver_list.delete()
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def _clean_email(raw: str) -> str:
+    email = raw.strip()
+    if not email:
+        raise _RowError("the address is empty")
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise _RowError(f"the address is longer than {MAX_EMAIL_LENGTH} characters")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise _RowError(f"“{email[:100]}” is not a valid email address") from None
+    return email.lower()
+
+
+def _clean_data(data: dict) -> dict:
+    if not data:
+        return data
+    if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_TEMPLATE_DATA_BYTES:
+        raise _RowError(f"the template variables are longer than {MAX_TEMPLATE_DATA_BYTES} bytes")
+    errors = template_data_errors(data)
+    errors += [f"{key}: the value contains a control character." for key, value in data.items()
+               if isinstance(value, str) and _CONTROL.search(value)]
+    if errors:
+        raise _RowError(" ".join(errors).rstrip("."))
+    return data
+
+
+def _clip(text: str) -> str:
+    text = _CONTROL.sub("?", text.rstrip("\r\n"))
+    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
+
+
+# --- CSV import ----------------------------------------------------------------------------------
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+class _Lines:
+    """The file's physical lines, decoded, with their number and the bytes read so far.
+
+    Lines split at b"\\n", which never occurs inside a UTF-8 sequence, so each line decodes alone:
+    a bad byte is reported with its line number. A line longer than MAX_LINE_BYTES is skipped to
+    its end without being held (it cannot be a row).
+    """
+
+    def __init__(self, fileobj: BinaryIO):
+        self.fileobj = fileobj
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str | None]]:
+        number = 0
+        while True:
+            raw = self.fileobj.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            number += 1
+            self.bytes_read += len(raw)
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = self.fileobj.readline(64 * 1024)
+                    self.bytes_read += len(raw)
+                yield number, None
+                continue
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _NotUtf8(number) from None
+
+
+def _cells(line: str) -> list[str]:
+    line = line.rstrip("\r\n")
+    if '"' not in line:
+        return line.split(",")
+    try:
+        return next(csv.reader([line], strict=True))
+    except (csv.Error, StopIteration):
+        raise _RowError("the quotes of this line do not close (a row must fit on one line)") from None
+
+
+def _is_header(cells: list[str]) -> bool:
+    first = cells[0].strip().lower()
+    return first in HEADER_NAMES or "@" not in first
+
+
+def _variables(header: list[str]) -> list[str]:
+    names = [cell.strip() for cell in header[1:]]
+    for name in names:
+        if not _VARIABLE_NAME.match(name):
+            raise ListError(
+                "InvalidParameterValue.TemplateDataError",
+                f"“{name[:50]}” in the header row is not a variable name (letters, digits and _; not starting with a digit).",
+            )
+    if len(set(names)) != len(names):
+        raise ListError("InvalidParameterValue.TemplateDataError", "The header row names a variable twice.")
+    return names
+
+
+class _Loader:
+    """Inserts rows in batches, drops duplicates, keeps the error rows and the list's counters."""
+
+    def __init__(self, receiver_list: ReceiverList):
+        self.receiver_list = receiver_list
+        self.result = ImportResult()
+        self.rows: dict[str, dict] = {}
+        self.errors: list[ReceiverListError] = []
+        self.errors_kept = ReceiverListError.objects.filter(receiver_list=receiver_list).count()
+        self.pending_invalid = 0
+        self.pending_duplicates = 0  # found in memory, not yet added to the list's counter
+
+    def add(self, email: str, data: dict) -> None:
+        if email in self.rows:
+            self.result.duplicates += 1
+            self.pending_duplicates += 1
+        else:
+            self.rows[email] = data
+
+    def refuse(self, line: int, reason: str, content: str) -> None:
+        self.result.invalid += 1
+        self.pending_invalid += 1
+        if self.errors_kept < MAX_ERROR_ROWS:
+            self.errors_kept += 1
+            self.errors.append(ReceiverListError(
+                receiver_list=self.receiver_list, line=line, reason=reason[:300], content=_clip(content),
+            ))
+
+    def full(self) -> bool:
+        return len(self.rows) >= BATCH_SIZE or len(self.errors) >= BATCH_SIZE
+
+    def flush(self, **progress) -> None:
+        """One short transaction: new rows, error rows, and the counters the console polls."""
+        rl = self.receiver_list
+        emails = list(self.rows)
+        inserted = duplicates = 0
+        with transaction.atomic():
+            if emails:
+                existing = set(Receiver.objects.filter(receiver_list=rl, email__in=emails).values_list("email", flat=True))
+                new = [Receiver(receiver_list=rl, email=e, template_data=self.rows[e]) for e in emails if e not in existing]
+                # ignore_conflicts: a concurrent API call may have added one of them since the check.
+                Receiver.objects.bulk_create(new, ignore_conflicts=True)
+                inserted, duplicates = len(new), len(existing)
+            if self.errors:
+                ReceiverListError.objects.bulk_create(self.errors)
+            ReceiverList.objects.filter(pk=rl.pk).update(
+                count=F("count") + inserted,
+                invalid_count=F("invalid_count") + self.pending_invalid,
+                duplicate_count=F("duplicate_count") + self.pending_duplicates + duplicates,
+                **progress,
+            )
+        self.result.loaded += inserted
+        self.result.duplicates += duplicates
+        self.rows, self.errors, self.pending_invalid, self.pending_duplicates = {}, [], 0, 0
+
+
+def _size_of(fileobj: BinaryIO) -> int | None:
+    try:
+        position = fileobj.tell()
+        end = fileobj.seek(0, 2)
+        fileobj.seek(position)
+        return end - position
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def import_csv(receiver_list: ReceiverList, fileobj: BinaryIO, *, size: int | None = None) -> ImportResult:
+    """Load a CSV (UTF-8, with or without BOM) into the list, streamed.
+
+    1. The first row is a header when its first cell is not an address (email / 邮箱 …); its other
+       cells name the template variables. Without a header, a row is one address and nothing else.
+    2. Each row is checked: column count, address, variables (no HTML, at most 800 bytes as JSON).
+       A bad row becomes a ReceiverListError with its line number; the good rows load.
+    3. Rows go in by BATCH_SIZE; duplicates — in the file or already in the list — are dropped and
+       counted; after each batch the list's counts and bytes_done are updated for the console.
+    4. A line that is not UTF-8 stops the import there: what loaded stays, upload_error says where.
+    Status is 2 while loading and 3 at the end, whatever happened.
+    """
+    if size is None:
+        size = _size_of(fileobj) or 0
+    ReceiverList.objects.filter(pk=receiver_list.pk).update(
+        status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
+    )
+    loader = _Loader(receiver_list)
+    lines = _Lines(fileobj)
+    variables: list[str] | None = None
+    upload_error = ""
+    try:
+        for number, line in lines:
+            if line is None:
+                loader.refuse(number, f"the line is longer than {MAX_LINE_BYTES} bytes", "")
+            elif line.strip():
+                try:
+                    cells = _cells(line)
+                    if variables is None:
+                        if _is_header(cells):
+                            variables = _variables(cells)
+                            continue
+                        variables = []
+                    if len(cells) != len(variables) + 1:
+                        expected = len(variables) + 1
+                        raise _RowError(
+                            f"{len(cells)} columns where the header has {expected}" if variables
+                            else f"{len(cells)} columns, but the file has no header row naming the variables"
+                        )
+                    email = _clean_email(cells[0])
+                    data = _clean_data({name: value.strip() for name, value in zip(variables, cells[1:], strict=True)})
+                except _RowError as exc:
+                    loader.refuse(number, exc.reason, line)
+                else:
+                    loader.add(email, data)
+            if loader.full():
+                loader.flush(bytes_done=lines.bytes_read)
+    except _NotUtf8 as exc:
+        (line_number,) = exc.args
+        upload_error = f"The file is not UTF-8 (line {line_number}): the lines before it are loaded. Save it as UTF-8 and upload the rest."
+        loader.refuse(line_number, "not UTF-8", "")
+    except ListError as exc:
+        upload_error = exc.message
+    loader.flush(bytes_done=lines.bytes_read if upload_error else max(size, lines.bytes_read))
+    # The stored count is the truth (an API call may have added rows meanwhile).
+    ReceiverList.objects.filter(pk=receiver_list.pk).update(
+        status=ReceiverList.DONE, upload_error=upload_error[:500],
+        count=Receiver.objects.filter(receiver_list=receiver_list).count(),
+    )
+    receiver_list.refresh_from_db()
+    return loader.result
+
+
+# --- API additions -------------------------------------------------------------------------------
+
+
+def add_receivers(receiver_list: ReceiverList, rows: Iterable[tuple[str, dict]]) -> ImportResult:
+    """CreateReceiverDetail(WithData): rows are validated first; a bad address or bad data refuses
+    the whole call, writing nothing. Empty and too long rows are skipped and counted, as the SDK's
+    response reports them; duplicates are dropped and counted."""
+    check_can_add(receiver_list)
+    rows = list(rows)
+    if len(rows) > MAX_API_RECIPIENTS:
+        raise ListError(
+            "LimitExceeded.ReceiverDetailRequestLimit",
+            f"One call adds at most {MAX_API_RECIPIENTS} recipients; this one has {len(rows)}.",
+        )
+    result = ImportResult()
+    wanted: dict[str, dict] = {}
+    for index, (raw, data) in enumerate(rows):
+        if not isinstance(raw, str) or not raw.strip():
+            result.empty += 1
+            continue
+        if len(raw.strip()) > MAX_EMAIL_LENGTH:
+            result.too_long += 1
+            continue
+        try:
+            email = _clean_email(raw)
+            if data and len(json.dumps(data, ensure_ascii=False).encode()) > MAX_TEMPLATE_DATA_BYTES:
+                result.too_long += 1
+                continue
+            data = _clean_data(data or {})
+        except _RowError as exc:
+            code = ("InvalidParameterValue.ReceiverEmailInvalid" if "address" in exc.reason
+                    else "InvalidParameterValue.InValidTemplateData")
+            raise ListError(code, f"Recipient {index + 1}: {exc.reason}.") from None
+        if email in wanted:
+            result.duplicates += 1
+        else:
+            wanted[email] = data
+    loader = _Loader(receiver_list)
+    loader.pending_duplicates = result.duplicates
+    emails = list(wanted)
+    with transaction.atomic():
+        for start in range(0, max(len(emails), 1), BATCH_SIZE):
+            loader.rows = {e: wanted[e] for e in emails[start: start + BATCH_SIZE]}
+            loader.flush(status=ReceiverList.DONE)
+    result.loaded = loader.result.loaded
+    result.duplicates += loader.result.duplicates
+    receiver_list.refresh_from_db()
+    return result
