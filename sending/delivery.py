@@ -19,6 +19,7 @@ import smtplib
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -151,7 +152,8 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
                 else None
             )
             if simulated is not None:
-                _record_simulated(message, simulated)
+                with transaction.atomic():  # one commit for the reply and its follow-ups
+                    _record_simulated(message, simulated)
                 report.add(simulated.kind)
             else:
                 report.add(_send(message, relay, visible))
@@ -208,8 +210,12 @@ def _send(message: Message, relay: Relay, visible: dict) -> str:
     if relay.down is not None:
         _wait_for_relay(message, relay.down)
         return "relay_down"
-    to, cc = _visible_recipients(message, visible)
-    raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
+    if message.bulk:
+        # Bulk mail is personal: each recipient of a list sees only their own address.
+        raw = build_message(message)
+    else:
+        to, cc = _visible_recipients(message, visible)
+        raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
     # Committed before the transaction (autocommit): if this worker dies from here on, the sweeper
     # leaves the message alone rather than risk sending it twice.
     started = timezone.now()
@@ -222,17 +228,19 @@ def _send(message: Message, relay: Relay, visible: dict) -> str:
     attempts = message.attempts + 1
     if reply.kind == outcomes.RETRY and attempts > len(settings.SES_RETRY_DELAYS):
         reply = outcomes.give_up(reply)
-    Message.objects.filter(pk=message.pk).update(
-        attempts=attempts, smtp_code=reply.code, smtp_reply=str(reply)[:1000]
-    )
-    if reply.kind == outcomes.RETRY:
-        delay = settings.SES_RETRY_DELAYS[attempts - 1]
-        _defer(message, timezone.now() + dt.timedelta(seconds=delay), _reply_detail(reply, attempt=attempts))
-        return "deferred"
-    detail = _reply_detail(reply)
-    if attempts > 1:
-        detail["attempt"] = attempts
-    record_event(message, reply.kind, detail)
+    # The reply, its event, the day's counters and the checks they trigger: one commit, not ten.
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            attempts=attempts, smtp_code=reply.code, smtp_reply=str(reply)[:1000]
+        )
+        if reply.kind == outcomes.RETRY:
+            delay = settings.SES_RETRY_DELAYS[attempts - 1]
+            _defer(message, timezone.now() + dt.timedelta(seconds=delay), _reply_detail(reply, attempt=attempts))
+            return "deferred"
+        detail = _reply_detail(reply)
+        if attempts > 1:
+            detail["attempt"] = attempts
+        record_event(message, reply.kind, detail)
     return reply.kind
 
 
