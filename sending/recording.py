@@ -49,7 +49,7 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
     detail = detail or {}
     now = timezone.now()
     counter = None
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if kind in FINAL_KINDS:
             status = Message.DELIVERED if kind == "delivered" else Message.BOUNCED
             changed = Message.objects.filter(
@@ -82,8 +82,9 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
             _suppress(message, Suppression.BLACKLIST, detail.get("reply", ""))
         if kind == "unsubscribed":
             _suppress(message, Suppression.UNSUBSCRIBED, "")
-    if counter is not None:
-        record_outcome(message.domain, message.send_day, counter, message.recipient)
+        # In the same transaction: a message's state and the day's counters never disagree.
+        if counter is not None:
+            record_outcome(message.domain, message.send_day, counter, message.recipient)
     message.refresh_from_db()
     transaction.on_commit(lambda: message_event.send(sender=Message, message=message, kind=kind, detail=detail))
     return True

@@ -70,6 +70,23 @@ def metric_values(metrics: DayMetrics, cap: int | None = None) -> dict[str, Frac
     return values
 
 
+# Which day counters each metric reads: a check need not run when none of its counters moved.
+METRIC_COUNTERS = {
+    "sent": {"sent"},
+    "sent_of_cap": {"sent"},
+    "invalid_rate": {"invalid", "sent"},
+    "delivery_rate": {"delivered", "sent"},
+    "spam_rate": {"spam", "sent"},
+    "complaint_rate": {"complaints", "delivered"},
+    "open_rate": {"opened", "delivered"},
+}
+
+
+def counters_read_by(table: RuleTable) -> set[str]:
+    """The counters whose change can change the outcome of any rule of `table`."""
+    return {counter for conditions in table.values() for metric, _, _ in conditions for counter in METRIC_COUNTERS[metric]}
+
+
 def _holds(condition: Condition, values: Mapping[str, Fraction]) -> bool:
     metric, op, threshold = condition
     return OPERATORS[op](values[metric], Fraction(Decimal(threshold)))

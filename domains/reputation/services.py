@@ -130,6 +130,7 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
                 _add_volume(domain, row.day, counts)
         if fits:
             upgraded = check_upgrade(domain.pk, row.day)
+            check_freeze(domain.account_id, row.day)  # "sent > 300" may have just become true
             row.refresh_from_db(fields=["sent", "cap"])
             return Reservation(True, row.sent, row.cap, upgraded or upgraded_to)
         if attempt == 0:
@@ -161,14 +162,21 @@ def reserve_up_to(domain: SenderDomain, recipients: list[str]) -> int:
 
 
 def record_outcome(domain: SenderDomain, day: dt.date, outcome: str, recipient: str, n: int = 1) -> None:
-    """Add an outcome of a message sent on `day` to that day's counters, then run the checks."""
+    """Add an outcome of a message sent on `day` to that day's counters, then run the checks.
+
+    A check whose rules read none of the counters that moved would decide as it did last time, so
+    it is skipped (a delivery cannot freeze an account: F1 and F2 read sent, invalid and spam).
+    """
     increments = {name: delta * n for name, delta in OUTCOME_COUNTERS[outcome].items()}
-    with transaction.atomic():
+    # Joins the caller's transaction when there is one: a worker commits a reply and all it triggers once.
+    with transaction.atomic(savepoint=False):
         row = get_day(domain, day)
         DomainDay.objects.filter(pk=row.pk).update(**{name: F(name) + d for name, d in increments.items()})
         _add_volume(domain, day, {mailbox_type_of(recipient): increments})
-    check_upgrade(domain.pk, day)
-    check_freeze(domain.account_id, day)
+        if increments.keys() & rules.counters_read_by(levels.upgrade_rules()):
+            check_upgrade(domain.pk, day)
+        if increments.keys() & rules.counters_read_by(levels.freeze_rules()):
+            check_freeze(domain.account_id, day)
 
 
 def check_upgrade(domain_id: int, day: dt.date) -> int | None:
@@ -179,7 +187,7 @@ def check_upgrade(domain_id: int, day: dt.date) -> int | None:
     """
     if day != platform_today():
         return None
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         domain = SenderDomain.objects.select_for_update().get(pk=domain_id)
         if not domain.is_verified:
             return None

@@ -367,3 +367,11 @@ def test_a_batch_chunk_takes_what_is_left_under_the_cap(verified_domain):
     assert reserve_up_to(verified_domain, recipients(50)) == 20
     assert reserve_up_to(verified_domain, recipients(50)) == 0
     assert get_day(verified_domain).sent == 500
+
+
+def test_a_reservation_that_passes_300_sent_can_freeze_the_account(account, verified_domain):
+    set_counters(verified_domain, sent=300, requested=300, delivered=260, invalid=40)
+    assert not account.is_frozen()  # 300 sent is not > 300
+    reserve_quota(verified_domain, recipients(1))
+    assert AccountFreeze.objects.get(account=account).rule == "F1"  # 40 of 301 = 13.3%
+

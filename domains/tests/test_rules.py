@@ -128,3 +128,11 @@ def test_the_thresholds_are_data_an_operator_can_tune():
     stricter = {"U1": [("sent_of_cap", ">=", "90"), ("delivery_rate", ">", "99")]}
     assert upgrade(m(400), 1, 500, top_level=20, table=stricter) is None
     assert upgrade(m(450), 1, 500, top_level=20, table=stricter).rule == "U1"
+
+
+def test_each_check_knows_which_counters_its_rules_read():
+    from domains.reputation.rules import counters_read_by
+
+    assert counters_read_by(FREEZE) == {"sent", "invalid", "spam"}  # a delivery cannot freeze
+    assert counters_read_by(DOWN) == {"sent", "invalid", "delivered", "spam", "complaints"}
+    assert counters_read_by(UP) == {"sent", "invalid", "delivered", "spam", "complaints", "opened"}
