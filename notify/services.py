@@ -14,10 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from decimal import Decimal
 
@@ -85,6 +88,9 @@ def save_endpoint(account: Account, url: str, enabled: bool = True) -> tuple[Cal
         raise NotifyError("Enter a full http:// or https:// URL.") from exc
     if len(url) > 1000:
         raise NotifyError("The URL is longer than 1000 characters.")
+    refused = private_destination(url)
+    if refused:
+        raise NotifyError(f"Callbacks cannot go to {refused}; use a public address.")
     endpoint = endpoint_for(account)
     secret = None
     if endpoint is None:
@@ -236,8 +242,31 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
+def private_destination(url: str) -> str:
+    """Why `url` points into the platform's own network (loopback, private, link-local…), or "".
+
+    Customers choose callback URLs; without this a customer could make our workers POST to services
+    inside the installation. Operators who run receivers on their own network allow it in settings.
+    """
+    if settings.SES_CALLBACK_ALLOW_PRIVATE_NETWORKS:
+        return ""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return ""  # unresolvable: the POST fails and is retried like any unreachable receiver
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not ip.is_global:
+            return f"{host} resolves to {ip}, an address inside the platform's network"
+    return ""
+
+
 def post_signed(url: str, body: bytes, secret: str) -> tuple[int | None, str]:
     """POST `body`; (status code, error text). The body carries its own timestamp, so the signature covers it."""
+    refused = private_destination(url)
+    if refused:
+        return None, f"refused: {refused}"
     request = urllib.request.Request(
         url,
         data=body,

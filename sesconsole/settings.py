@@ -233,6 +233,8 @@ SES_API_TIMESTAMP_WINDOW_SECONDS = 300
 # secret of the MTA webhook POST /inbound/events. Empty switches the endpoint off (404).
 SES_INBOUND_TOKEN = env_str("SES_INBOUND_TOKEN", "")
 SES_WEBHOOK_SECRET = env_str("SES_WEBHOOK_SECRET", "")
+# Customers' callback URLs may not point into our own network unless the operator allows it.
+SES_CALLBACK_ALLOW_PRIVATE_NETWORKS = env_bool("SES_CALLBACK_ALLOW_PRIVATE_NETWORKS", False)
 
 LOGGING = {
     "version": 1,

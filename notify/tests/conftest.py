@@ -10,6 +10,12 @@ import pytest
 from sesconsole.celery import app as celery_app
 
 
+@pytest.fixture(autouse=True)
+def _receivers_on_this_machine(settings):
+    # The test receiver listens on 127.0.0.1, which production refuses by default.
+    settings.SES_CALLBACK_ALLOW_PRIVATE_NETWORKS = True
+
+
 class Receiver:
     def __init__(self, status: int):
         self.status = status

@@ -172,3 +172,14 @@ def test_a_bad_callback_url_is_refused_and_nothing_is_saved(account, url):
         services.save_endpoint(account, url)
 
     assert CallbackEndpoint.objects.count() == 0
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://[::1]/hook", "http://localhost/x"])
+def test_a_callback_url_inside_the_platforms_network_is_refused(account, settings, url):
+    from notify.models import CallbackEndpoint
+    from notify.services import NotifyError, save_endpoint
+
+    settings.SES_CALLBACK_ALLOW_PRIVATE_NETWORKS = False
+    with pytest.raises(NotifyError, match="inside the platform's network"):
+        save_endpoint(account, url)
+    assert not CallbackEndpoint.objects.exists()
