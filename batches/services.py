@@ -196,7 +196,10 @@ def dispatch_chunk(task_id: int) -> str:
     try:
         with transaction.atomic():
             task = (
-                BatchTask.objects.select_for_update()
+                # Only the task row: locking the joined domain here too would take the domain before
+                # its day row, the reverse of every delivery (day row, then domain), and deadlock.
+                # NO KEY UPDATE: inserts that reference the task (foreign-key checks) need not wait.
+                BatchTask.objects.select_for_update(of=("self",), no_key=True)
                 .select_related("account", "domain", "sender", "template")
                 .filter(pk=task_id)
                 .first()

@@ -265,17 +265,18 @@ ENQUEUE_CHUNK = 50  # messages per task: one SMTP connection each
 
 
 def sweep_stale_messages(now: dt.datetime | None = None) -> str:
-    """Re-enqueue what the broker or a worker lost; give up on transactions that never ended.
+    """Re-enqueue what the broker or a worker lost.
 
     1. Queued messages older than SES_SWEEP_QUEUED_AFTER_SECONDS and not handed out since then
        (the broker lost the task, or it was never sent).
     2. Claimed messages whose SMTP transaction never started, SES_SWEEP_CLAIM_TIMEOUT_SECONDS
        after the claim (the worker died first): back to queued.
     3. Deferred messages whose next attempt is due.
-    4. A message whose SMTP transaction started and never ended is never re-sent: its worker died
-       inside the transaction, so the relay may have it. A DSN may still settle it; after
-       SES_SMTP_LOST_AFTER_HOURS it is recorded bounced with outcome "lost", so it ends in a
-       recorded final state (SPEC §4.3) without ever being sent twice.
+    4. A message whose SMTP transaction started SES_SWEEP_CLAIM_TIMEOUT_SECONDS ago and whose reply
+       was never recorded: its worker died inside the transaction (a live one would have timed out
+       long before, see EMAIL_TIMEOUT). The relay may or may not have it; it is sent again, the
+       one case in which a message may go out twice (SPEC §4.3) — nothing is lost. A message whose
+       reply was recorded is final or deferred and is never re-sent by the sweeper.
 
     Each hand-out is one conditional UPDATE of `claimed_at` (the "handed out at" mark while a message
     waits), so two sweepers running at once enqueue a message once.
@@ -300,18 +301,17 @@ def sweep_stale_messages(now: dt.datetime | None = None) -> str:
     due = Q(status=Message.DEFERRED, next_attempt_at__lte=now) & not_handed_out
     ids += _hand_out(Message.objects.filter(due), now, due)
 
-    lost = 0
-    lost_cutoff = now - dt.timedelta(hours=settings.SES_SMTP_LOST_AFTER_HOURS)
-    for message in Message.objects.filter(status=Message.SENDING, smtp_started_at__lt=lost_cutoff).select_related(
-        "domain"
-    )[:1000]:
-        if record_event(message, "bounced", {"reason": "lost: the worker died inside the SMTP transaction"}):
-            Message.objects.filter(pk=message.pk).update(outcome="lost")
-            lost += 1
+    interrupted = Q(status=Message.SENDING, smtp_started_at__lt=claim_cutoff)
+    resent = _hand_out(
+        Message.objects.filter(interrupted), now, interrupted, status=Message.QUEUED, smtp_started_at=None
+    )
+    for message in Message.objects.filter(pk__in=resent):
+        record_event(message, "retry", {"reason": "the worker died inside the SMTP transaction; sent again"})
+    ids += resent
 
     for start in range(0, len(ids), ENQUEUE_CHUNK):
         tasks.enqueue(ids[start : start + ENQUEUE_CHUNK])
-    return f"re-enqueued {len(ids)}, given up as lost {lost}"
+    return f"re-enqueued {len(ids)}, of which {len(resent)} interrupted inside SMTP"
 
 
 def _hand_out(candidates, now: dt.datetime, still: Q, **changes) -> list[int]:

@@ -218,11 +218,13 @@ if not SES_RETRY_DELAYS or min(SES_RETRY_DELAYS) < 1:
 # The relay itself unreachable is our fault, never the recipient's: retried at this pace, never bounced.
 SES_RELAY_RETRY_SECONDS = env_int("SES_RELAY_RETRY_SECONDS", 60, minimum=1)
 # The sweeper: a queued message untouched this long was lost by the broker; a claimed one whose SMTP
-# transaction never started, this long after the claim, lost its worker; a message whose transaction
-# started but never ended is given up (bounced, outcome "lost") after SES_SMTP_LOST_AFTER_HOURS.
+# transaction never started, or never ended, this long after the claim lost its worker.
 SES_SWEEP_QUEUED_AFTER_SECONDS = env_int("SES_SWEEP_QUEUED_AFTER_SECONDS", 300, minimum=1)
 SES_SWEEP_CLAIM_TIMEOUT_SECONDS = env_int("SES_SWEEP_CLAIM_TIMEOUT_SECONDS", 600, minimum=1)
-SES_SMTP_LOST_AFTER_HOURS = env_int("SES_SMTP_LOST_AFTER_HOURS", 24, minimum=1)
+# A message older than this in its SMTP transaction is sent again, so no live transaction may be
+# that old: each SMTP step waits at most EMAIL_TIMEOUT.
+if SES_SWEEP_CLAIM_TIMEOUT_SECONDS <= 6 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured("SES_SWEEP_CLAIM_TIMEOUT_SECONDS must be more than 6 × EMAIL_TIMEOUT")
 # Batch dispatch (batches/services.py): recipients turned into messages per transaction, and how
 # long a sending task may make no progress before the periodic job hands it to a worker again.
 SES_BATCH_CHUNK = env_int("SES_BATCH_CHUNK", 500, minimum=1)

@@ -3,8 +3,9 @@ batch loses no recipient, and after recovery each recipient has exactly one mess
 
 Why it holds: a chunk's messages and the task's cursor commit together (a killed chunk rolls back
 and is redone); delivery commits smtp_started_at before each SMTP transaction and never re-sends
-such a message (it is given up as "lost" instead), so the only recipients the kill can touch are the
-ones inside an SMTP transaction at that instant — at most one per pool process.
+such a message until its claim has timed out (a live worker would long have finished it); then it is
+sent again, so the only recipients that may reach the relay twice are the ones inside an SMTP
+transaction at the instant of the kill — at most one per pool process (SPEC §4.3).
 
 PostgreSQL and Redis only: the worker must share the test database and the broker for real.
 """
@@ -144,7 +145,10 @@ def test_a_worker_killed_mid_batch_loses_no_recipient_and_sends_each_once(
         task = services.create_task(
             account, from_address=SENDER, receiver_list_id=receiver_list.pk, template_id=template.pk
         )
-        wait_until(lambda: len(smtp_sink.received) >= RECIPIENTS // 5, 40, "the first worker to deliver a fifth")
+        try:
+            wait_until(lambda: len(smtp_sink.received) >= RECIPIENTS // 5, 40, "the first worker to deliver a fifth")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; sink has {len(smtp_sink.received)}\n{first.output}") from None
         print(f"kill after {time.monotonic() - started:.1f}s")
         first.kill()
         killed_at = len(smtp_sink.received)
@@ -152,7 +156,7 @@ def test_a_worker_killed_mid_batch_loses_no_recipient_and_sends_each_once(
         assert task.status == BatchTask.SENDING and task.send_count < RECIPIENTS, "the kill came too late to prove anything"
 
         # Recovery, while no worker runs: what the periodic jobs do once their timeouts have passed.
-        later = timezone.now() + dt.timedelta(hours=settings.SES_SMTP_LOST_AFTER_HOURS, minutes=5)
+        later = timezone.now() + dt.timedelta(seconds=settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS + 60)
         sweep_stale_messages(now=later)
         services.redispatch_stalled_tasks(now=later)
 
@@ -185,12 +189,11 @@ def test_a_worker_killed_mid_batch_loses_no_recipient_and_sends_each_once(
     assert not messages.exclude(status__in=Message.FINAL).exists()
 
     received = collections.Counter(r for envelope in smtp_sink.received for r in envelope.rcpt_tos)
-    lost = set(messages.filter(outcome="lost").values_list("recipient", flat=True))
     duplicates = {r: n for r, n in received.items() if n > 1}
-    never_received = {m for m in messages.values_list("recipient", flat=True) if m not in received}
-    # Only a message inside its SMTP transaction at the kill is uncertain: one per pool process.
-    assert len(lost) <= CONCURRENCY, lost
-    assert never_received <= lost, never_received - lost
-    assert not duplicates, duplicates
-    assert set(messages.filter(status=Message.DELIVERED).values_list("recipient", flat=True)) | lost == set(received) | lost
+    # Every recipient reached the relay and is recorded delivered once; only a message inside its
+    # SMTP transaction at the kill may have gone out twice: at most one per pool process.
+    assert set(received) == set(messages.values_list("recipient", flat=True))
+    assert messages.filter(status=Message.DELIVERED).count() == RECIPIENTS
+    assert len(duplicates) <= CONCURRENCY and all(n == 2 for n in duplicates.values()), duplicates
+    print(f"killed after {killed_at} received; duplicates after recovery: {len(duplicates)}")
     assert 0 < killed_at < RECIPIENTS

@@ -188,7 +188,9 @@ def check_upgrade(domain_id: int, day: dt.date) -> int | None:
     if day != platform_today():
         return None
     with transaction.atomic(savepoint=False):
-        domain = SenderDomain.objects.select_for_update().get(pk=domain_id)
+        # NO KEY UPDATE: serialises level changes without blocking inserts of rows that reference
+        # the domain (messages, counters), whose foreign-key checks take a KEY SHARE lock.
+        domain = SenderDomain.objects.select_for_update(no_key=True).get(pk=domain_id)
         if not domain.is_verified:
             return None
         row = DomainDay.objects.filter(domain=domain, day=day).first()
