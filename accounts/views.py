@@ -96,14 +96,7 @@ def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 # Each later issue replaces its URL with the real page; until then the navigation already leads here.
 COMING_SOON = {
-    "addresses": "Sender addresses",
-    "templates": "Templates",
-    "lists": "Recipient lists",
-    "blacklist": "Blacklist",
     "stats": "Statistics",
-    "batches": "Batch send",
-    "queue": "Queue status",
-    "log": "Send log",
 }
 
 
