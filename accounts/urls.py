@@ -7,6 +7,8 @@ urlpatterns = [
     # Signing in and out (logout is a POST form in the header)
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The account's home page
+    path("dashboard/", views.dashboard, name="dashboard"),
     # API keys
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/new/", views.api_key_create, name="api-keys-create"),
@@ -15,6 +17,5 @@ urlpatterns = [
     path("api-keys/<int:pk>/delete/", views.api_key_delete, name="api-key-delete"),
     # Pages still to come: each later issue replaces its line with the real page
     # (sender addresses, templates, blacklist and the send log are in sending.urls; batch send and
-    # the queue status in batches.urls, recipient lists in batches.urls_lists)
-    path("stats/", views.coming_soon, {"slug": "stats"}, name="stats"),
+    # the queue status in batches.urls, recipient lists in batches.urls_lists; statistics in stats.urls)
 ]

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts.dashboard import dashboard_for
 from accounts.models import ApiKey
 
 
@@ -34,6 +35,14 @@ def account_required(view):
 def _get_api_key_for_account(request: HttpRequest, pk: int) -> ApiKey:
     # Another account's key is as good as missing: 404, never its data.
     return get_object_or_404(ApiKey, pk=pk, account=request.account)
+
+
+# --- Dashboard -----------------------------------------------------------------------------------
+
+
+@account_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/dashboard.html", {"dashboard": dashboard_for(request.account)})
 
 
 # --- API keys ------------------------------------------------------------------------------------
@@ -95,9 +104,7 @@ def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Pages still to come -------------------------------------------------------------------------
 
 # Each later issue replaces its URL with the real page; until then the navigation already leads here.
-COMING_SOON = {
-    "stats": "Statistics",
-}
+COMING_SOON: dict[str, str] = {}
 
 
 @account_required

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from accounts.models import AccountFreeze
@@ -12,8 +13,11 @@ from accounts.views import account_required
 from domains import services, workorders
 from domains.forms import DomainForm, WorkOrderForm
 from domains.models import DomainDay, SenderDomain
+from domains.progress import progress_of
 from domains.reputation import levels, rules
 from domains.reputation.services import domains_today, metrics_of, pending_downgrade, platform_today
+from stats.charts_levels import level_chart_json
+from stats.views import STATS_CSP
 
 
 def _get_domain_for_account(request: HttpRequest, pk: int) -> SenderDomain:
@@ -80,6 +84,8 @@ def _render_detail(request: HttpRequest, domain: SenderDomain, work_order_form=N
         "rates": rates,
         "pending_downgrade": pending_downgrade(domain, today),
         "level_changes": domain.level_changes.all()[:100],
+        "progress": progress_of(domain, today),
+        "level_chart": level_chart_json(domain),
         "freezes": AccountFreeze.objects.filter(account=request.account).select_related("lifted_by")[:100],
         "can_file": can_file,
         "top_level": levels.top_level(),
@@ -89,6 +95,8 @@ def _render_detail(request: HttpRequest, domain: SenderDomain, work_order_form=N
     return render(request, "domains/detail.html", context, status=status)
 
 
+# The level chart is plotly, which adds <style> elements of its own (as on the statistics page).
+@csp_override(STATS_CSP)
 @account_required
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, _get_domain_for_account(request, pk))
@@ -108,6 +116,7 @@ def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("domains:detail", pk=domain.pk)
 
 
+@csp_override(STATS_CSP)  # a refused work order renders the page with its chart again
 @require_POST
 @account_required
 def domain_work_order(request: HttpRequest, pk: int) -> HttpResponse:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("notify.urls")),
     path("", include("batches.urls")),
     path("", include("batches.urls_lists")),
+    path("", include("stats.urls")),
     # Machine and public endpoints: MTA reports and webhook, the links inside our mail
     path("inbound/", include("sending.urls_inbound")),
     path("t/", include("sending.urls_tracking")),

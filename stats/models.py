@@ -20,7 +20,11 @@ class DailyVolume(DayCounters):
         constraints = [
             models.UniqueConstraint(fields=["domain", "mailbox_type", "day"], name="one_volume_per_domain_type_day")
         ]
-        indexes = [models.Index(fields=["account", "day"])]
+        indexes = [
+            models.Index(fields=["account", "day"]),
+            # The mailbox-type filter of the statistics page and GetStatisticsReport.
+            models.Index(fields=["account", "mailbox_type", "day"], name="stats_volume_acct_type_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.domain} → {self.mailbox_type} {self.day}"

@@ -32,13 +32,6 @@ def test_the_navigation_leads_to_every_console_page(client, member):
         assert title in response.content.decode()
 
 
-def test_a_page_not_built_yet_says_it_is_coming(client, member):
-    client.force_login(member)
-    response = client.get("/stats/")
-    assert b"Statistics" in response.content
-    assert b"coming soon" in response.content
-
-
 def test_the_header_shows_the_account_and_the_user(client, member):
     client.force_login(member)
     html = client.get("/api-keys/").content.decode()

@@ -6,9 +6,9 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-def test_it_signs_a_member_in_and_lands_on_the_sender_domains(client, owner):
+def test_it_signs_a_member_in_and_lands_on_the_dashboard(client, owner):
     response = client.post("/login/", {"username": "alice@example.com", "password": "correct horse 42"}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("domains:list")
+    assert response.redirect_chain[-1][0] == reverse("dashboard")
     assert b"Sender domains" in response.content
     assert b"Alice Co" in response.content
 

@@ -1,0 +1,88 @@
+"""The statistics page and its CSV export: parse the filters, ask stats.queries, hand the figures on."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.http import urlencode
+from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_GET
+
+from accounts.views import account_required
+from stats import charts, export, queries
+from stats.forms import StatsFilterForm
+from stats.queries import RATES, Totals
+
+# plotly.js adds <style> elements for its own layout (modebar, hover labels); without inline styles
+# the charts draw unstyled. Relaxed for this page only; scripts stay 'self'.
+STATS_CSP = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "script-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+}
+
+# Column titles of the page's table, in the order of stats.export.HEADER (the CSV is the same table).
+COLUMNS = (
+    "Day", "Requested", "Sent", "Delivered", "Opened", "Clicked", "Bounced", "Unsubscribed",
+    "Invalid", "Spam", "Other bounces", "Complaints",
+    "Invalid rate", "Delivery rate", "Spam bounce rate", "Complaint rate", "Open rate",
+)
+
+
+def _table_row(label: str, totals: Totals) -> list[str]:
+    counts = (
+        totals.requested, totals.accepted, totals.delivered, totals.opened, totals.clicked, totals.bounces,
+        totals.unsubscribed, totals.invalid, totals.spam, totals.bounced, totals.complaints,
+    )
+    rates = totals.rates()
+    return [label, *(str(n) for n in counts), *(export.format_rate(rates[name]) for name in RATES)]
+
+
+def _filter_form(request: HttpRequest) -> StatsFilterForm:
+    return StatsFilterForm(request.account, request.GET)
+
+
+@csp_override(STATS_CSP)
+@require_GET
+@account_required
+def stats(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    context: dict = {"form": form, "columns": list(zip(COLUMNS, export.HEADER, strict=True))}
+    if form.is_valid():
+        filters = form.filters()
+        daily = queries.daily_volumes(request.account, **filters)
+        total = sum((totals for _, totals in daily), Totals())
+        context.update(
+            filters=filters,
+            rows=[_table_row(day.isoformat(), totals) for day, totals in daily],
+            total_row=_table_row(export.TOTAL_LABEL, total),
+            total=total,
+            volume_chart=json.loads(charts.volume_figure(daily).to_json()),
+            rate_chart=json.loads(charts.rate_figure(daily).to_json()),
+            csv_query=urlencode({k: (v.isoformat() if hasattr(v, "isoformat") else v or "") for k, v in filters.items()}),
+        )
+    # A filter change asks for the results alone; a history restore needs the whole page.
+    if request.htmx and not request.htmx.history_restore_request:
+        # htmx swaps only 2xx answers: the form's errors must come back as 200 to be seen.
+        return render(request, "stats/stats.html#results", context)
+    return render(request, "stats/stats.html", context, status=200 if form.is_valid() else 400)
+
+
+@require_GET
+@account_required
+def stats_csv(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    if not form.is_valid():
+        errors = "; ".join(e for errs in form.errors.values() for e in errs)
+        return HttpResponse(f"Bad filters: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
+    filters = form.filters()
+    return StreamingHttpResponse(
+        export.csv_lines(request.account, **filters),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename(**filters)}"'},
+    )
