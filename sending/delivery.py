@@ -131,11 +131,11 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     report = DeliveryReport()
     relay = Relay()
     visible: dict[str, tuple[list[str], list[str]]] = {}
+    # One query for the group; a row's state may change meanwhile, which the conditional claim catches.
+    loaded = Message.objects.select_related("domain", "account", "template").in_bulk(list(message_ids))
     try:
         for pk in message_ids:
-            message = (
-                Message.objects.select_related("domain", "account", "template").filter(pk=pk).first()
-            )
+            message = loaded.get(pk)
             if message is None or message.status not in (Message.QUEUED, Message.DEFERRED):
                 report.skipped += 1
                 continue

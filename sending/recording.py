@@ -56,11 +56,15 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
                 pk=message.pk, status__in=[Message.QUEUED, Message.SENDING, Message.DEFERRED]
             ).update(status=status, outcome=kind, finished_at=now)
             counter = kind
-            if not changed and kind != "delivered":
+            if changed:
+                message.status, message.outcome, message.finished_at = status, kind, now
+            elif kind != "delivered":
                 changed = Message.objects.filter(pk=message.pk, status=Message.DELIVERED).update(
                     status=Message.BOUNCED, outcome=kind
                 )
                 counter = f"late_{kind}"
+                if changed:
+                    message.status, message.outcome = Message.BOUNCED, kind
             if not changed:
                 return False
         elif kind in FOLLOW_UPS:
@@ -68,13 +72,16 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
             changed = Message.objects.filter(pk=message.pk, **{f"{field}__isnull": True}).update(**{field: now})
             if not changed:
                 return False
+            setattr(message, field, now)
             counter = kind
         elif kind == "dropped":
+            outcome = detail.get("reason", "dropped")
             changed = Message.objects.filter(pk=message.pk, status__in=[Message.QUEUED, Message.DEFERRED]).update(
-                status=Message.DROPPED, outcome=detail.get("reason", "dropped"), finished_at=now
+                status=Message.DROPPED, outcome=outcome, finished_at=now
             )
             if not changed:
                 return False
+            message.status, message.outcome, message.finished_at = Message.DROPPED, outcome, now
         elif kind not in TIMELINE_ONLY:
             raise ValueError(f"unknown message event {kind!r}")
         MessageEvent.objects.create(message=message, at=now, kind=kind, detail=detail)
@@ -85,7 +92,6 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
         # In the same transaction: a message's state and the day's counters never disagree.
         if counter is not None:
             record_outcome(message.domain, message.send_day, counter, message.recipient)
-    message.refresh_from_db()
     transaction.on_commit(lambda: message_event.send(sender=Message, message=message, kind=kind, detail=detail))
     return True
 

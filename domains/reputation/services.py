@@ -169,9 +169,10 @@ def record_outcome(domain: SenderDomain, day: dt.date, outcome: str, recipient: 
     """
     increments = {name: delta * n for name, delta in OUTCOME_COUNTERS[outcome].items()}
     # Joins the caller's transaction when there is one: a worker commits a reply and all it triggers once.
+    updates = {name: F(name) + d for name, d in increments.items()}
     with transaction.atomic(savepoint=False):
-        row = get_day(domain, day)
-        DomainDay.objects.filter(pk=row.pk).update(**{name: F(name) + d for name, d in increments.items()})
+        if not DomainDay.objects.filter(domain=domain, day=day).update(**updates):
+            DomainDay.objects.filter(pk=get_day(domain, day).pk).update(**updates)
         _add_volume(domain, day, {mailbox_type_of(recipient): increments})
         if increments.keys() & rules.counters_read_by(levels.upgrade_rules()):
             check_upgrade(domain.pk, day)
