@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from domains.models import DomainDay
+from domains.reputation import levels
 from domains.reputation.services import platform_today
 from notify.models import CallbackDelivery, CallbackEndpoint, Notification
 
@@ -376,9 +377,18 @@ def notify_account_frozen(freeze) -> Notification | None:
     )
 
 
+def _upgrade_share_of_cap() -> str:
+    """The share of the cap the upgrade rules ask for (the lowest, if they differ), from settings."""
+    shares = [
+        Decimal(value) for conditions in levels.upgrade_rules().values()
+        for metric, _, value in conditions if metric == "sent_of_cap"
+    ]
+    return f"{min(shares):g}" if shares else "?"
+
+
 def _cap_warning_fraction() -> tuple[int, int]:
     """CAP_WARNING_PERCENT as an exact integer ratio (numerator, denominator) for SQL and Python alike."""
-    percent = Decimal(str(settings.SES_REPUTATION.get("CAP_WARNING_PERCENT", "90")))
+    percent = Decimal(levels.cap_warning_percent())
     return int(percent * 1000), 100_000
 
 
@@ -396,7 +406,7 @@ def check_cap_warning(row: DomainDay) -> Notification | None:
     text = (
         f"{domain.name} has sent {row.sent:,} of its {row.cap:,} messages today ({share}%). "
         "Sends past the cap are refused until tomorrow; the domain moves up a level when its "
-        "quality is good at 70% of the cap, or staff can raise the cap by a work order."
+        f"quality is good at {_upgrade_share_of_cap()}% of the cap, or staff can raise the cap by a work order."
     )
     return notify_members(
         domain.account, Notification.CAP_WARNING, str(domain.pk),
