@@ -19,6 +19,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _own_rate_limit_counters(monkeypatch):
+    # The rate-limit counters live in the cache, which outlives a test (Redis in CI) and is never
+    # cleared (it may be the broker's database): each test counts in a namespace of its own.
+    import uuid
+
+    from accounts import ratelimit
+
+    monkeypatch.setattr(ratelimit, "namespace", f"rl-test-{uuid.uuid4().hex[:12]}")
+
+
 def make_member(account: Account, email: str, role: str = Membership.MEMBER, password: str = "correct horse 42"):
     user = get_user_model().objects.create_user(username=email, email=email, password=password)
     Membership.objects.create(account=account, user=user, role=role)

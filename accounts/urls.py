@@ -5,7 +5,7 @@ from accounts import views
 
 urlpatterns = [
     # Signing in and out (logout is a POST form in the header)
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The account's home page
     path("dashboard/", views.dashboard, name="dashboard"),

@@ -6,11 +6,15 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.forms.utils import ErrorDict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts import ratelimit
 from accounts.dashboard import dashboard_for
 from accounts.models import ApiKey
 
@@ -35,6 +39,49 @@ def account_required(view):
 def _get_api_key_for_account(request: HttpRequest, pk: int) -> ApiKey:
     # Another account's key is as good as missing: 404, never its data.
     return get_object_or_404(ApiKey, pk=pk, account=request.account)
+
+
+# --- Signing in ----------------------------------------------------------------------------------
+
+
+class RateLimitedLoginView(LoginView):
+    """Django's sign-in, refused with 429 once an address or a user name has failed too often.
+
+    Failed attempts are counted per client address and per user name (accounts.ratelimit); past
+    either limit even the right password is refused until the window ends, so guessing stops.
+    """
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        ip = ratelimit.client_ip(request)
+        username = ratelimit.normalise_username(request.POST.get("username", ""))
+        blocked = [
+            name for name, identity in ((ratelimit.LOGIN_IP, ip), (ratelimit.LOGIN_USERNAME, username))
+            if identity and ratelimit.is_exceeded(name, identity)
+        ]
+        if blocked:
+            return self._refused(max(ratelimit.retry_after(name) for name in blocked))
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        ratelimit.hit(ratelimit.LOGIN_IP, ratelimit.client_ip(self.request))
+        username = ratelimit.normalise_username(self.request.POST.get("username", ""))
+        if username:
+            ratelimit.hit(ratelimit.LOGIN_USERNAME, username)
+        return super().form_invalid(form)
+
+    def _refused(self, retry_after: int) -> HttpResponse:
+        form = self.get_form()  # bound to what was typed, but never checked: no password is tried
+        form._errors = ErrorDict()
+        form.cleaned_data = {}
+        minutes = max(1, (retry_after + 59) // 60)
+        form.add_error(None, _(
+            "Too many failed sign-in attempts. Wait %(minutes)s minute(s) and try again."
+        ) % {"minutes": minutes})
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
 
 
 # --- Dashboard -----------------------------------------------------------------------------------

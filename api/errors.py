@@ -14,6 +14,7 @@ AUTH_SIGNATURE_FAILURE = "AuthFailure.SignatureFailure"
 INVALID_ACTION = "InvalidAction"
 NO_SUCH_VERSION = "NoSuchVersion"
 REQUEST_SIZE_LIMIT_EXCEEDED = "RequestSizeLimitExceeded"
+REQUEST_LIMIT_EXCEEDED = "RequestLimitExceeded"
 INTERNAL_ERROR = "InternalError"
 # Codes both lists share (and the SES errorcodes.py spells out).
 INVALID_PARAMETER = "InvalidParameter"

@@ -8,17 +8,22 @@ import logging
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 import api.actions  # noqa: F401  (registers every action)
+from accounts import ratelimit
 from api import envelope
 from api.auth import authenticate
 from api.errors import (
+    AUTH_SECRET_ID_NOT_FOUND,
+    AUTH_SIGNATURE_FAILURE,
     INTERNAL_ERROR,
     INVALID_ACTION,
     INVALID_PARAMETER,
     MISSING_PARAMETER,
     NO_SUCH_VERSION,
+    REQUEST_LIMIT_EXCEEDED,
     REQUEST_SIZE_LIMIT_EXCEEDED,
     ApiError,
 )
@@ -52,7 +57,7 @@ def _handle(request: HttpRequest) -> dict:
     """1. Refuse an oversized body before reading it. 2. Authenticate. 3. Check version and action.
     4. Parse the JSON object. 5. Run the action, turning its declared service errors into codes."""
     body = _read_body(request)
-    key = authenticate(request, body)
+    key = _authenticate_within_limits(request, body)
     version = request.headers.get("X-TC-Version", "")
     if version != API_VERSION:
         raise ApiError(NO_SUCH_VERSION, f"X-TC-Version must be {API_VERSION}; got “{version[:40]}”.")
@@ -67,6 +72,42 @@ def _handle(request: HttpRequest) -> dict:
         return action.func(key.account, params)
     except action.errors as exc:
         raise ApiError(exc.code, exc.message) from exc
+
+
+# Refused signatures that count toward the per-address limit: the ones guessing a key produces.
+GUESSING_CODES = {AUTH_SECRET_ID_NOT_FOUND, AUTH_SIGNATURE_FAILURE}
+
+
+def _authenticate_within_limits(request: HttpRequest, body: bytes):
+    """authenticate(), refused with RequestLimitExceeded past the limits of accounts.ratelimit:
+    too many refused signatures from one address, or too many requests of one SecretId (only a
+    request that proved the key counts toward the key's limit, so nobody can spend someone else's)."""
+    ip = ratelimit.client_ip(request)
+    if ratelimit.is_exceeded(ratelimit.API_BAD_SIGNATURE, ip):
+        raise ApiError(
+            REQUEST_LIMIT_EXCEEDED,
+            _("Too many requests with a wrong signature from %(ip)s; try again in %(seconds)s seconds.")
+            % {"ip": ip, "seconds": ratelimit.retry_after(ratelimit.API_BAD_SIGNATURE)},
+        )
+    try:
+        key = authenticate(request, body)
+    except ApiError as exc:
+        if exc.code in GUESSING_CODES:
+            ratelimit.hit(ratelimit.API_BAD_SIGNATURE, ip)
+        raise
+    if not ratelimit.take(ratelimit.API_SECRET_ID, key.secret_id):
+        lim = ratelimit.limit(ratelimit.API_SECRET_ID)
+        raise ApiError(
+            REQUEST_LIMIT_EXCEEDED,
+            _(
+                "SecretId %(secret_id)s made more than %(count)s requests in %(window)s seconds; "
+                "try again in %(seconds)s seconds."
+            ) % {
+                "secret_id": key.secret_id, "count": lim.count, "window": lim.seconds,
+                "seconds": ratelimit.retry_after(ratelimit.API_SECRET_ID),
+            },
+        )
+    return key
 
 
 def _read_body(request: HttpRequest) -> bytes:

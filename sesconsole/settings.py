@@ -129,6 +129,55 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "sesconsole@localhost")
 
+# --- Cache: the rate-limit counters (accounts/ratelimit.py), shared by every worker ----------------
+# CACHE_URL redis://host:6379/1 uses Redis; unset, a Redis broker (CELERY_BROKER_URL) is used for it
+# too (keys prefixed "sesconsole"), else the database cache: a table that `migrate` creates
+# (accounts.apps). CACHE_URL=db:// forces the database cache.
+CACHE_URL = env_str("CACHE_URL", "")
+_broker_url = env_str("CELERY_BROKER_URL", "")
+if not CACHE_URL and _broker_url.startswith(("redis://", "rediss://")):
+    CACHE_URL = _broker_url
+CACHE_TABLE = "sesconsole_cache"
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "sesconsole",
+            # A Redis that does not answer must not hang requests (ratelimit lets them through).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+elif CACHE_URL in ("", "db://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": CACHE_TABLE}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://host:port/db or db://, not {CACHE_URL!r}")
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    raw = env_str(name, default)
+    count, slash, seconds = raw.partition("/")
+    try:
+        limit = (int(count), int(seconds))
+    except ValueError:
+        limit = (0, 0)
+    if not slash or limit[0] < 1 or limit[1] < 1:
+        raise ImproperlyConfigured(f"{name} must read COUNT/SECONDS, e.g. {default}; not {raw!r}")
+    return limit
+
+
+# Rate limits (accounts/ratelimit.py): at most COUNT per window of SECONDS, then refused until the
+# window ends. Sign-in answers 429 with a form error; the API answers RequestLimitExceeded.
+SES_RATE_LIMITS = {
+    "login_ip": _rate("SES_RATE_LIMIT_LOGIN_IP", "20/900"),  # failed sign-ins per client address
+    "login_username": _rate("SES_RATE_LIMIT_LOGIN_USERNAME", "5/900"),  # failed sign-ins per user name
+    "api_secret_id": _rate("SES_RATE_LIMIT_API_SECRET_ID", "1200/60"),  # signed requests per SecretId
+    "api_bad_signature": _rate("SES_RATE_LIMIT_API_BAD_SIGNATURE", "30/300"),  # refused signatures per address
+}
+# Behind a reverse proxy: the header holding the client address (its last entry is used), e.g.
+# X-Forwarded-For. Empty means REMOTE_ADDR.
+SES_CLIENT_IP_HEADER = env_str("SES_CLIENT_IP_HEADER", "")
+
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
