@@ -12,7 +12,10 @@ def deliver(message_ids: list[int]) -> None:
 
 
 def enqueue(message_ids: list[int]) -> None:
-    """Hand messages to the workers once the rows that describe them are committed."""
+    """Hand messages to the workers once the rows that describe them are committed.
+
+    A broker that is down fails the hand-out, never the send: the rows are committed (the outbox),
+    the error is logged, and the sweeper enqueues the messages once the broker is back."""
     ids = list(message_ids)
     if ids:
-        transaction.on_commit(lambda: deliver.delay(ids))
+        transaction.on_commit(lambda: deliver.delay(ids), robust=True)
