@@ -2,15 +2,17 @@
 
 The browser only calls Plotly.newPlot on the JSON (static/js/charts.js): no inline script, so the
 CSP's script-src stays 'self'. Thresholds are read from the rule tables in settings, never typed here.
+
+The figures are plain dicts in plotly's JSON schema, the same figures plotly.graph_objects would
+build (stats/tests/test_charts.py compares them) without its validation of every property, which
+cost more than the rest of the page together. Only the theme comes from plotly, once per process.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from fractions import Fraction
-
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from domains.reputation import levels
 from stats.queries import RATES, Totals
@@ -62,45 +64,85 @@ def _percent(value: Fraction) -> float:
     return round(float(value), 4)
 
 
-def volume_figure(daily: list[tuple[dt.date, Totals]]) -> go.Figure:
+@functools.cache
+def theme() -> dict:
+    """plotly's default template (colours, grid, fonts) as JSON, computed once per process."""
+    import plotly.io as pio
+
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def volume_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     days = [day.isoformat() for day, _ in daily]
-    figure = go.Figure()
-    for label, read in VOLUME_SERIES:
-        figure.add_trace(go.Scatter(x=days, y=[read(totals) for _, totals in daily], name=label, mode="lines+markers"))
-    figure.update_layout(
-        title="Daily volumes", height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        hovermode="x unified", legend={"orientation": "h", "y": -0.2},
-        yaxis={"rangemode": "tozero", "title": "messages"},
-    )
-    return figure
+    return {
+        "data": [
+            {"type": "scatter", "mode": "lines+markers", "name": label, "x": days,
+             "y": [read(totals) for _, totals in daily]}
+            for label, read in VOLUME_SERIES
+        ],
+        "layout": {
+            "template": theme(), "title": {"text": "Daily volumes"}, "height": 380,
+            "margin": {"l": 50, "r": 20, "t": 50, "b": 40}, "hovermode": "x unified",
+            "legend": {"orientation": "h", "y": -0.2},
+            "yaxis": {"rangemode": "tozero", "title": {"text": "messages"}},
+        },
+    }
 
 
-def rate_figure(daily: list[tuple[dt.date, Totals]]) -> go.Figure:
+# The rate charts' rows share the height like plotly.subplots.make_subplots(rows=5, vertical_spacing=0.05).
+VERTICAL_SPACING = 0.05
+
+
+def _axis(row: int) -> str:
+    return "" if row == 1 else str(row)
+
+
+def rate_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     """One small chart per rate, sharing the date axis, each with the thresholds that read it."""
     days = [day.isoformat() for day, _ in daily]
+    rates_by_day = [totals.rates() for _, totals in daily]
     rules = thresholds()
-    figure = make_subplots(
-        rows=len(RATES), cols=1, shared_xaxes=True, vertical_spacing=0.05,
-        subplot_titles=[f"{RATE_LABELS[r]} (% of {RATE_DENOMINATORS[r]})" for r in RATES],
-    )
+    count = len(RATES)
+    height = (1 - VERTICAL_SPACING * (count - 1)) / count
+    data, layout_axes, titles, lines, labels = [], {}, [], [], []
     for row, rate in enumerate(RATES, start=1):
-        values = [_percent(totals.rates()[rate]) for _, totals in daily]
-        figure.add_trace(
-            go.Scatter(x=days, y=values, name=RATE_LABELS[rate], mode="lines+markers", showlegend=False),
-            row=row, col=1,
-        )
+        n = _axis(row)
+        top_edge = 1 - (row - 1) * (height + VERTICAL_SPACING)
+        values = [_percent(rates[rate]) for rates in rates_by_day]
+        data.append({
+            "type": "scatter", "mode": "lines+markers", "name": RATE_LABELS[rate], "showlegend": False,
+            "x": days, "y": values, "xaxis": f"x{n}", "yaxis": f"y{n}",
+        })
         top = max(values, default=0)
         for condition in rules[rate]:
             value = float(condition["value"])
             top = max(top, value)
-            figure.add_hline(
-                y=value, row=row, col=1, line={"color": condition["colour"], "dash": "dash", "width": 1},
-                annotation_text=f"{condition['rule']} {condition['op']} {condition['value']}%",
-                annotation_position="top left", annotation_font={"size": 10, "color": condition["colour"]},
-            )
-        figure.update_yaxes(range=[0, min(105, top * 1.15) or 1], ticksuffix="%", row=row, col=1)
-    figure.update_layout(
-        title="Rates against the rule thresholds", height=200 * len(RATES),
-        margin={"l": 50, "r": 20, "t": 70, "b": 40}, hovermode="x unified",
-    )
-    return figure
+            lines.append({
+                "type": "line", "xref": f"x{n} domain", "yref": f"y{n}", "x0": 0, "x1": 1, "y0": value, "y1": value,
+                "line": {"color": condition["colour"], "dash": "dash", "width": 1},
+            })
+            labels.append({
+                "text": f"{condition['rule']} {condition['op']} {condition['value']}%", "showarrow": False,
+                "xref": f"x{n} domain", "yref": f"y{n}", "x": 0, "y": value, "xanchor": "left", "yanchor": "bottom",
+                "font": {"size": 10, "color": condition["colour"]},
+            })
+        x_axis = {"anchor": f"y{n}", "domain": [0.0, 1.0]}
+        if row < count:
+            x_axis.update(matches=f"x{_axis(count)}", showticklabels=False)
+        layout_axes[f"xaxis{n}"] = x_axis
+        layout_axes[f"yaxis{n}"] = {
+            "anchor": f"x{n}", "domain": [top_edge - height, top_edge],
+            "range": [0, min(105, top * 1.15) or 1], "ticksuffix": "%",
+        }
+        titles.append({
+            "text": f"{RATE_LABELS[rate]} (% of {RATE_DENOMINATORS[rate]})", "showarrow": False, "font": {"size": 16},
+            "xref": "paper", "yref": "paper", "x": 0.5, "y": top_edge, "xanchor": "center", "yanchor": "bottom",
+        })
+    return {
+        "data": data,
+        "layout": {
+            "template": theme(), **layout_axes, "annotations": titles + labels, "shapes": lines,
+            "title": {"text": "Rates against the rule thresholds"}, "height": 200 * count,
+            "margin": {"l": 50, "r": 20, "t": 70, "b": 40}, "hovermode": "x unified",
+        },
+    }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from stats import queries
 
@@ -23,22 +25,45 @@ def default_range(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
 class StatsFilterForm(forms.Form):
     start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    domain = forms.ChoiceField(label="Sender domain", required=False)
+    # A search box with suggestions rather than a <select>: an account may have a thousand domains,
+    # and a thousand <option>s cost more to render than the rest of the page.
+    domain = forms.CharField(
+        label="Sender domain", required=False, max_length=253,
+        help_text=_("Type part of a domain name to see matching domains; leave empty for all."),
+        widget=forms.TextInput(attrs={"list": "domain-suggestions", "autocomplete": "off", "spellcheck": "false"}),
+    )
     mailbox_type = forms.ChoiceField(
         label="Receiving mailbox type", required=False, help_text="The recipient's domain, e.g. gmail.com."
     )
 
     def __init__(self, account, data=None):
+        self.account = account
         start, end = default_range()
         # An empty query string means "the defaults", so a bare /stats/ is a valid, bound form.
         merged = {"start": start.isoformat(), "end": end.isoformat(), "domain": "", "mailbox_type": ""}
         merged.update({key: value for key, value in (data or {}).items() if value})
         super().__init__(merged)
-        # Choices come from the account only: another account's domain is not a valid choice.
-        self.fields["domain"].choices = [("", "All domains")] + [(n, n) for n in queries.domain_names(account)]
+        # Typing asks for the account's matching domains (stats.views.domain_suggestions) with htmx;
+        # the form's own request waits for a change (a suggestion picked, or Enter).
+        self.fields["domain"].widget.attrs.update({
+            "placeholder": _("All domains"),
+            "hx-get": reverse("stats-domains"), "hx-trigger": "input changed delay:250ms, focus once",
+            "hx-target": "#domain-suggestions", "hx-swap": "innerHTML", "hx-push-url": "false",
+            "hx-sync": "this:replace",
+        })
         self.fields["mailbox_type"].choices = [("", "All mailbox types")] + [
             (t, t) for t in queries.mailbox_types(account)
         ]
+
+    def clean_domain(self) -> str:
+        name = self.cleaned_data["domain"].strip().lower()
+        # Only the account's own domains: another account's domain is as unknown as a typo.
+        if name and not queries.has_domain(self.account, name):
+            raise forms.ValidationError(
+                forms.ChoiceField.default_error_messages["invalid_choice"], code="invalid_choice",
+                params={"value": name},
+            )
+        return name
 
     def clean(self):
         cleaned = super().clean()

@@ -28,3 +28,36 @@ class DailyVolume(DayCounters):
 
     def __str__(self) -> str:
         return f"{self.domain} → {self.mailbox_type} {self.day}"
+
+
+class AccountDay(DayCounters):
+    """The account's counters for one day: the sum of its DailyVolume rows of that day.
+
+    Written in the same transaction as DailyVolume (stats.rollups.add_volume), so the unfiltered
+    statistics read one row per day instead of domains × mailbox types rows.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day"], name="one_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.day}"
+
+
+class AccountMailboxDay(DayCounters):
+    """The account's counters for one receiving mailbox type and day: its DailyVolume rows summed over domains."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    mailbox_type = models.CharField(max_length=253)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "mailbox_type", "day"], name="one_account_mailbox_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} → {self.mailbox_type} {self.day}"

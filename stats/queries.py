@@ -1,8 +1,13 @@
-"""Statistics read from the daily aggregates (stats.models.DailyVolume), never from messages.
+"""Statistics read from the daily aggregates, never from messages.
 
 Every function takes the account first and reads only that account's rows: a domain or mailbox
 type of another account simply matches nothing. `daily_volumes` is one GROUP BY day query; the
 days without traffic are filled with zeros here, so a chart or a CSV always has every day.
+
+Which table answers depends on the filter (stats.rollups keeps them equal):
+    no filter              AccountDay         one row per day
+    mailbox type only      AccountMailboxDay  one row per day
+    a sender domain        DailyVolume        that domain's rows (one per mailbox type and day)
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from django.db.models import QuerySet, Sum
 
 from accounts.models import Account
 from domains.reputation.rules import DayMetrics, metric_values
-from stats.models import DailyVolume
+from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 # Totals field -> DailyVolume counter. "accepted" is what counted against a cap: the `sent` counter.
 COUNTERS = {
@@ -68,16 +73,19 @@ class Totals:
         return asdict(self)
 
 
-def _rows(
-    account: Account, start: dt.date, end: dt.date, domain: str | None, mailbox_type: str | None
-) -> QuerySet[DailyVolume]:
-    rows = DailyVolume.objects.filter(account=account, day__gte=start, day__lte=end)
+def _rows(account: Account, start: dt.date, end: dt.date, domain: str | None, mailbox_type: str | None) -> QuerySet:
     if domain:
+        rows = DailyVolume.objects.filter(account=account, day__gte=start, day__lte=end)
         # By name, inside the account: another account's domain name matches no row here.
         rows = rows.filter(domain__name=domain.strip().lower())
+        if mailbox_type:
+            rows = rows.filter(mailbox_type=mailbox_type.strip().lower())
+        return rows
     if mailbox_type:
-        rows = rows.filter(mailbox_type=mailbox_type.strip().lower())
-    return rows
+        return AccountMailboxDay.objects.filter(
+            account=account, mailbox_type=mailbox_type.strip().lower(), day__gte=start, day__lte=end
+        )
+    return AccountDay.objects.filter(account=account, day__gte=start, day__lte=end)
 
 
 def _sums() -> dict[str, Sum]:
@@ -107,10 +115,10 @@ def overall(
 def mailbox_types(account: Account) -> list[str]:
     """The recipient domains the account has sent to, in order.
 
-    A plain DISTINCT reads every row of the account (millions after a year); this walks the
-    (account, mailbox_type, day) index instead, one probe per distinct type.
+    A plain DISTINCT reads every row of the account's rollup (types × days); this walks its
+    (account, mailbox_type, day) unique index instead, one probe per distinct type.
     """
-    table = connection.ops.quote_name(DailyVolume._meta.db_table)
+    table = connection.ops.quote_name(AccountMailboxDay._meta.db_table)
     sql = f"""
         WITH RECURSIVE types(name) AS (
             SELECT MIN(mailbox_type) FROM {table} WHERE account_id = %s
@@ -125,8 +133,18 @@ def mailbox_types(account: Account) -> list[str]:
         return [name for (name,) in cursor.fetchall()]
 
 
-def domain_names(account: Account) -> list[str]:
-    # Every sender domain of the account, including one that has not sent yet.
+def domain_names(account: Account, containing: str = "", limit: int | None = None) -> list[str]:
+    """The account's sender domains (including one that has not sent yet) in order, optionally only
+    those whose name contains `containing`, at most `limit` of them."""
     from domains.models import SenderDomain
 
-    return list(SenderDomain.objects.filter(account=account).order_by("name").values_list("name", flat=True))
+    names = SenderDomain.objects.filter(account=account).order_by("name").values_list("name", flat=True)
+    if containing.strip():
+        names = names.filter(name__contains=containing.strip().lower())
+    return list(names[:limit] if limit else names)
+
+
+def has_domain(account: Account, name: str) -> bool:
+    from domains.models import SenderDomain
+
+    return SenderDomain.objects.filter(account=account, name=name.strip().lower()).exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -56,8 +54,8 @@ def stats(request: HttpRequest) -> HttpResponse:
             rows=[_table_row(day.isoformat(), totals) for day, totals in daily],
             total_row=_table_row(export.TOTAL_LABEL, total),
             total=total,
-            volume_chart=json.loads(charts.volume_figure(daily).to_json()),
-            rate_chart=json.loads(charts.rate_figure(daily).to_json()),
+            volume_chart=charts.volume_figure(daily),
+            rate_chart=charts.rate_figure(daily),
             csv_query=urlencode({k: (v.isoformat() if hasattr(v, "isoformat") else v or "") for k, v in filters.items()}),
         )
     # A filter change asks for the results alone; a history restore needs the whole page.
@@ -65,6 +63,19 @@ def stats(request: HttpRequest) -> HttpResponse:
         # htmx swaps only 2xx answers: the form's errors must come back as 200 to be seen.
         return render(request, "stats/stats.html#results", context)
     return render(request, "stats/stats.html", context, status=200 if form.is_valid() else 400)
+
+
+# How many domains a suggestion list offers: enough to pick from, few enough to read.
+SUGGESTIONS = 20
+
+
+@require_GET
+@account_required
+def domain_suggestions(request: HttpRequest) -> HttpResponse:
+    """The <option>s of the domain search box: the account's domains whose name contains what was typed."""
+    typed = request.GET.get("domain", "")[:253]
+    names = queries.domain_names(request.account, containing=typed, limit=SUGGESTIONS)
+    return render(request, "stats/stats.html#domain-options", {"domain_options": names})
 
 
 @require_GET

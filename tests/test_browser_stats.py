@@ -26,7 +26,7 @@ def sign_in(page, live_server):
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", "alice@example.com")
     page.fill("#id_password", "correct horse 42")
-    page.click("button[type=submit]")
+    page.click("main form button[type=submit]")  # not the header's language form
     page.wait_for_load_state()
 
 
@@ -98,4 +98,39 @@ def test_a_filter_change_swaps_new_charts_in_without_a_reload(
     assert page.evaluate("window.noReload") is True  # swapped by htmx, not a new page
     assert "mailbox_type=qq.com" in page.url  # the filtered view can be bookmarked
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.csp_errors == []
+
+
+def test_the_domain_search_works_by_keyboard(transactional_db, live_server, owner, account, some_days_of_traffic,
+                                             browser_page):
+    from domains.services import create_domain
+
+    for n in range(25):
+        create_domain(account, f"news{n:02d}.alice.example")
+    other = create_domain(account, "shop.alice.example")
+    volume(account, other, "gmail.com", timezone.localdate(), requested=9, sent=9, delivered=9)
+    page = browser_page
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/stats/")
+    page.locator("#volume-chart svg.main-svg").first.wait_for()
+    page.evaluate("window.noReload = true")
+
+    page.focus("#id_end")
+    for _ in range(5):  # Tab walks the date's parts (day, month, year), then into the domain search box
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") != "id_end":
+            break
+    assert page.evaluate("document.activeElement.id") == "id_domain"
+    page.keyboard.type("shop")
+    # The suggestions follow what was typed: only the account's matching domains.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#domain-suggestions option')].map(o => o.value).join() "
+        "=== 'shop.alice.example'"
+    )
+    page.keyboard.type(".alice.example")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#stats-table tfoot td').innerText === '9'")
+    assert page.locator("#stats-range").inner_text().count("shop.alice.example") == 1
+    assert page.evaluate("window.noReload") is True
+    assert "domain=shop.alice.example" in page.url
     assert page.csp_errors == []

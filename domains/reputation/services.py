@@ -22,7 +22,7 @@ from accounts.models import Account, AccountFreeze
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
 from domains.reputation import levels, rules
-from stats.models import DailyVolume
+from stats import rollups
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +76,8 @@ def get_day(domain: SenderDomain, day: dt.date | None = None) -> DomainDay:
 
 
 def _add_volume(domain: SenderDomain, day: dt.date, mailbox_counts: dict[str, dict[str, int]]) -> None:
-    for mailbox_type, increments in mailbox_counts.items():
-        updates = {name: F(name) + n for name, n in increments.items()}
-        if DailyVolume.objects.filter(domain=domain, mailbox_type=mailbox_type, day=day).update(**updates):
-            continue
-        try:
-            with transaction.atomic():
-                DailyVolume.objects.create(
-                    account_id=domain.account_id, domain=domain, mailbox_type=mailbox_type, day=day,
-                    **{name: max(n, 0) for name, n in increments.items()},
-                )
-        except IntegrityError:
-            DailyVolume.objects.filter(domain=domain, mailbox_type=mailbox_type, day=day).update(**updates)
+    # DailyVolume and the account's rollups, in the caller's transaction (stats.rollups).
+    rollups.add_volume(domain, day, mailbox_counts)
 
 
 def mailbox_type_of(address: str) -> str:

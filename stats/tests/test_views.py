@@ -192,3 +192,40 @@ def test_only_the_statistics_page_relaxes_the_style_policy_and_scripts_stay_self
     policy = signed_in.get("/stats/")["Content-Security-Policy"]
     assert "style-src 'self' 'unsafe-inline'" in policy and "script-src 'self';" in policy + ";"
     assert "unsafe-inline" not in signed_in.get("/api-keys/")["Content-Security-Policy"]
+
+
+def options(response) -> list[str]:
+    return re.findall(r'<option value="([^"]*)">', response.content.decode())
+
+
+def test_the_domain_box_is_a_search_with_suggestions_not_a_list_of_every_domain(signed_in, account, verified_domain):
+    for n in range(30):
+        create_domain(account, f"news{n:02d}.alice.example")
+    page = signed_in.get("/stats/").content.decode()
+    assert '<select name="domain"' not in page and "news07.alice.example" not in page
+    assert re.search(r'<input type="text" name="domain"[^>]*list="domain-suggestions"', page)
+    assert '<datalist id="domain-suggestions">' in page
+
+    suggested = options(signed_in.get("/stats/domains/", {"domain": "News0"}))
+    assert suggested == [f"news0{n}.alice.example" for n in range(10)]
+    assert len(options(signed_in.get("/stats/domains/", {"domain": "alice"}))) == 20  # at most 20, in order
+    assert options(signed_in.get("/stats/domains/", {"domain": "mail."})) == ["mail.alice.example"]
+    assert options(signed_in.get("/stats/domains/", {"domain": "nothing-like-it"})) == []
+
+
+def test_a_typed_domain_filters_and_an_unknown_one_is_refused(known_traffic, signed_in, account):
+    other = create_domain(account, "news.alice.example")
+    volume(account, other, "gmail.com", TODAY, requested=5, sent=5, delivered=5)
+    assert table(signed_in.get("/stats/", {"domain": " News.Alice.Example "}))[-1][1] == "5"
+    response = signed_in.get("/stats/", {"domain": "news.alice.exampel"})
+    assert response.status_code == 400
+    assert "Select a valid choice. news.alice.exampel is not one of the available choices." in response.content.decode()
+
+
+def test_an_outsider_gets_no_suggestion_of_another_accounts_domains(known_traffic, client, outsider, other_account):
+    create_domain(other_account, "charlie.example")
+    client.force_login(outsider)
+    assert options(client.get("/stats/domains/", {"domain": ""})) == ["charlie.example"]
+    assert options(client.get("/stats/domains/", {"domain": "alice"})) == []
+    client.logout()
+    assert client.get("/stats/domains/", {"domain": "alice"}).status_code == 302

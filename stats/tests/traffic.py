@@ -19,6 +19,7 @@ from sending.delivery import deliver_messages
 from sending.models import Message
 from sending.tests import send_fixtures
 from sending.tests.send_fixtures import SENDER
+from stats import rollups
 from stats.models import DailyVolume
 
 sender = send_fixtures.sender
@@ -63,5 +64,8 @@ def known_traffic(clock, account, sender, template, verified_domain):
 
 
 def volume(account, domain, mailbox_type: str, day: dt.date, **counters) -> DailyVolume:
-    """A DailyVolume row written directly: for filter and range tests that need other domains, types and days."""
-    return DailyVolume.objects.create(account=account, domain=domain, mailbox_type=mailbox_type, day=day, **counters)
+    """Counters added as outcomes add them (DailyVolume and the account's rollups), without sending:
+    for filter and range tests that need other domains, types and days."""
+    assert domain.account_id == account.pk
+    rollups.add_volume(domain, day, {mailbox_type: counters})
+    return DailyVolume.objects.get(domain=domain, mailbox_type=mailbox_type, day=day)
