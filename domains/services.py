@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from domains import dns
@@ -137,7 +139,13 @@ def force_verify(domain: SenderDomain, user=None, *, actor_label: str = "", reas
 
 
 def delete_domain(domain: SenderDomain) -> None:
-    domain.delete()
+    try:
+        domain.delete()
+    except ProtectedError:  # batch tasks sent from its addresses keep them as their record
+        raise DomainError(
+            "OperationDenied",
+            _("Batch tasks have been sent from %(name)s: it stays as their record.") % {"name": domain.name},
+        ) from None
 
 
 def domain_for_account(account: Account, raw_name: str) -> SenderDomain:

@@ -149,7 +149,11 @@ def domain_delete(request: HttpRequest, pk: int) -> HttpResponse:
     domain = _get_domain_for_account(request, pk)
     if request.method == "POST":
         name = domain.name
-        services.delete_domain(domain)
+        try:
+            services.delete_domain(domain)
+        except services.DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("domains:detail", pk=domain.pk)
         messages.success(request, f"{name} is deleted.")
         return redirect("domains:list")
     return render(request, "domains/delete.html", {"domain": domain})

@@ -18,7 +18,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Account
 from domains.models import SenderDomain
@@ -130,7 +132,14 @@ def sender_address_for_account(account: Account, email_address: str) -> SenderAd
 
 
 def delete_sender_address(account: Account, email_address: str) -> None:
-    sender_address_for_account(account, email_address).delete()
+    address = sender_address_for_account(account, email_address)
+    try:
+        address.delete()
+    except ProtectedError:  # batch tasks sent from it keep it as their record
+        raise SendError(
+            "OperationDenied",
+            gettext("Batch tasks have been sent from %(email)s: it stays as their record.") % {"email": address.email},
+        ) from None
 
 
 # --- templates -------------------------------------------------------------------------------------
@@ -215,7 +224,14 @@ def update_template(
 
 
 def delete_template(template: Template) -> None:
-    template.delete()
+    try:
+        template.delete()
+    except ProtectedError:  # batch tasks sent with it keep it as their record
+        raise SendError(
+            "OperationDenied",
+            gettext("Batch tasks have been sent with template %(name)s: it stays as their record.")
+            % {"name": template.name},
+        ) from None
 
 
 def set_template_status(template: Template, status: int, staff_user, note: str) -> Template:

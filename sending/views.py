@@ -196,7 +196,11 @@ def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
     template = _get_template_for_account(request, pk)
     if request.method == "POST":
         name = template.name
-        services.delete_template(template)
+        try:
+            services.delete_template(template)
+        except services.SendError as exc:
+            messages.error(request, exc.message)
+            return redirect("template-edit", pk=template.pk)
         messages.success(request, f"Template {name} is deleted.")
         return redirect("templates")
     return render(request, "sending/template_delete.html", {"template": template})

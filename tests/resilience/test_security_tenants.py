@@ -108,7 +108,11 @@ def victim(other_account, outsider) -> Victim:
 
 @pytest.fixture
 def attacker(owner, verified_domain):
-    """The owner of the other account, with a sender, a template and a list of their own."""
+    return make_attacker(owner)
+
+
+def make_attacker(owner) -> dict:
+    """The owner of the other account (with a verified domain), with a sender, a template and a list."""
     send_services.create_sender_address(owner.membership.account, ATTACKER_SENDER, "Alice")
     template = send_services.create_template(
         owner.membership.account, name="Alice template", subject="Hi {{name}}", html=WELCOME_HTML, text=WELCOME_TEXT
