@@ -443,3 +443,39 @@ def assert_each_recipient_delivered_once(messages, smtp_sink, *, allowed_twice: 
     day = DomainDay.objects.get(domain_id=messages.first().domain_id)
     assert (day.sent, day.delivered) == (total, total)
     return twice
+
+
+# --- the official SDK against the live server -----------------------------------------------------
+
+SDK_TIMEOUT = 20  # seconds: a request that takes longer counts as hanging
+
+
+@pytest.fixture
+def ses(live_server, account):
+    """The official SDK, signed with a new key of `account`, talking HTTP to the live server."""
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.ses.v20201002 import ses_client
+
+    from accounts.models import ApiKey
+
+    key, secret = ApiKey.issue(account)
+    host, port = live_server.thread.host, live_server.thread.port
+    profile = ClientProfile(httpProfile=HttpProfile(protocol="http", endpoint=f"{host}:{port}", reqTimeout=SDK_TIMEOUT))
+    return ses_client.SesClient(credential.Credential(key.secret_id, secret), "ap-guangzhou", profile)
+
+
+def send_email(ses, template, to: str) -> str:
+    """One SendEmail of `template` to `to` through the SDK; its MessageId (the SDK raises on an error)."""
+    import json
+
+    from tencentcloud.ses.v20201002 import models
+
+    req = models.SendEmailRequest()
+    req.FromEmailAddress = f"Alice News <{SENDER}>"
+    req.Destination = [to]
+    req.Template = models.Template()
+    req.Template.TemplateID = template.pk
+    req.Template.TemplateData = json.dumps({"name": to.split("@")[0]})
+    return ses.SendEmail(req).MessageId
