@@ -1,19 +1,27 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts import demo
 
 
 class Command(BaseCommand):
     help = (
-        "Create a demo account (Demo Co), a staff user, sender domains and today's traffic through the "
-        "real reputation engine. Idempotent: a second run the same day changes nothing."
+        "Build the demo: three accounts and 30 days of their mail through the real reputation engine, "
+        "the mailbox simulator and the periodic tick (accounts/demo.py tells the story). "
+        "Idempotent: when the demo is in place, nothing changes."
     )
 
     def handle(self, *args, **options):
-        created = demo.seed_demo()
-        for line in created:
+        try:
+            done = demo.seed_demo()
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
+        for line in done:
             self.stdout.write(line)
-        if not created:
+        if not done:
             self.stdout.write("The demo data is in place; nothing changed.")
         self.stdout.write(f"Console sign-in: {demo.DEMO_EMAIL} / {demo.DEMO_PASSWORD}")
+        self.stdout.write(
+            f"Also: {demo.SHOP_EMAIL} ({demo.SHOP_ACCOUNT}) and {demo.GLOBEX_EMAIL} ({demo.GLOBEX_ACCOUNT}), "
+            f"same password"
+        )
         self.stdout.write(f"Staff (admin) sign-in: {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD}")
