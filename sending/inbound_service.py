@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from sending import outcomes
 from sending.inbound import Finding, parse_report
@@ -141,7 +142,8 @@ def signature_matches(secret: str, body: bytes, header: str) -> bool:
     if scheme.strip().lower() != "sha256":
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "surrogateescape"))
 
 
 def apply_webhook(body: bytes) -> list[Applied]:
@@ -174,6 +176,10 @@ def _parse_webhook(body: bytes) -> list[dict]:
         raise WebhookError("The body is not UTF-8.") from exc
     except json.JSONDecodeError as exc:
         raise WebhookError(f"The body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from exc
+    except RecursionError:
+        raise WebhookError(_("The body is nested too deeply.")) from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise WebhookError(_("The body has a number with too many digits.")) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:
