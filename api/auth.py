@@ -87,7 +87,8 @@ def _timestamp(request: HttpRequest) -> tuple[str, int]:
     raw = request.headers.get("X-TC-Timestamp", "")
     if not raw:
         raise ApiError(MISSING_PARAMETER, "The X-TC-Timestamp header is required.")
-    if not raw.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and few enough that the number stays a clock reading.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise ApiError(INVALID_PARAMETER_VALUE, "X-TC-Timestamp must be a Unix timestamp in seconds.")
     return raw, int(raw)
 

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from api.errors import INVALID_PARAMETER, INVALID_PARAMETER_VALUE, MISSING_PARAMETER, ApiError
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object", list: "an array"}
 _MISSING = object()
+# The API's integers are the SDK's Integer (int64), and the widest integer column is a bigint.
+INTEGER_MIN, INTEGER_MAX = -(2**63), 2**63 - 1
 
 
 def _is(value: Any, kind: type) -> bool:
@@ -70,6 +74,12 @@ class Params:
         value = self._typed(name, int, required, default)
         if value is None:
             return None
+        if not INTEGER_MIN <= value <= INTEGER_MAX:
+            # Python's ints have no end; the database's do (an OFFSET or id past them is an overflow).
+            raise ApiError(
+                INVALID_PARAMETER_VALUE,
+                _("The parameter %(name)s is out of range (a 64-bit integer).") % {"name": name},
+            )
         if choices is not None and value not in choices:
             allowed = ", ".join(str(c) for c in choices)
             raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} must be one of {allowed}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -127,9 +128,25 @@ def _read_body(request: HttpRequest) -> bytes:
     return body
 
 
+# A \uD800-\uDFFF escape in the body: JSON allows it, but a lone one is no character at all.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _not_json_constant(name: str):
+    # Python's json reads NaN and Infinity, which JSON does not have (nor PostgreSQL's jsonb).
+    raise ApiError(INVALID_PARAMETER, _("The request body is not valid JSON (%(name)s is not a JSON value).") % {"name": name})
+
+
 def _parse_json_object(body: bytes) -> dict:
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_constant=_not_json_constant)
+        if _SURROGATE_ESCAPE.search(body):
+            # A lone surrogate cannot be stored, logged or echoed back as UTF-8: refuse it here.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            INVALID_PARAMETER, _("The request body has a \\u escape of a lone surrogate, which is not a character.")
+        ) from None
     except UnicodeDecodeError:
         raise ApiError(INVALID_PARAMETER, "The request body is not UTF-8.") from None
     except json.JSONDecodeError as exc:
@@ -138,6 +155,8 @@ def _parse_json_object(body: bytes) -> dict:
         ) from None
     except RecursionError:
         raise ApiError(INVALID_PARAMETER, "The request body is nested too deeply.") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ApiError(INVALID_PARAMETER, _("The request body has a number with too many digits.")) from None
     if not isinstance(data, dict):
         raise ApiError(INVALID_PARAMETER, "The request body must be a JSON object of parameters.")
     return data
