@@ -21,6 +21,8 @@ INVALID_PARAMETER = "InvalidParameter"
 INVALID_PARAMETER_VALUE = "InvalidParameterValue"
 MISSING_PARAMETER = "MissingParameter"
 RESOURCE_NOT_FOUND = "ResourceNotFound"
+# The SES code of a temporary failure that left nothing done: the caller may simply try again.
+SERVICE_NOT_AVAILABLE = "FailedOperation.ServiceNotAvailable"
 
 
 class ApiError(Exception):

@@ -7,6 +7,7 @@ import logging
 import re
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
@@ -26,6 +27,7 @@ from api.errors import (
     NO_SUCH_VERSION,
     REQUEST_LIMIT_EXCEEDED,
     REQUEST_SIZE_LIMIT_EXCEEDED,
+    SERVICE_NOT_AVAILABLE,
     ApiError,
 )
 from api.params import Params
@@ -47,6 +49,14 @@ def entry(request: HttpRequest) -> HttpResponse:
         return envelope.success(_handle(request), request_id)
     except ApiError as exc:
         return envelope.error(exc.code, exc.message, request_id)
+    except (OperationalError, InterfaceError) as exc:
+        # The database is unreachable or dropped the connection: the request's transaction rolled
+        # back, nothing was written, and trying again later is the right thing to do.
+        logger.warning("API request %s: the database is not available (%s)", request_id, exc)
+        return envelope.error(
+            SERVICE_NOT_AVAILABLE, "The service cannot store requests right now; nothing was done. Try again shortly.",
+            request_id,
+        )
     except Exception:
         logger.exception("API request %s (%s) failed", request_id, request.headers.get("X-TC-Action", ""))
         return envelope.error(
