@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("batches.urls")),
     path("", include("batches.urls_lists")),
     path("", include("stats.urls")),
+    path("help/", include("domains.urls_help")),
     # Machine and public endpoints: MTA reports and webhook, the links inside our mail
     path("inbound/", include("sending.urls_inbound")),
     path("t/", include("sending.urls_tracking")),
