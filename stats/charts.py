@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from fractions import Fraction
+
+from django.utils.safestring import SafeString, mark_safe
 
 from domains.reputation import levels
 from stats.queries import RATES, Totals
@@ -72,6 +75,29 @@ def theme() -> dict:
     return pio.templates[pio.templates.default].to_plotly_json()
 
 
+def _escape(text: str) -> str:
+    # What django.utils.html.json_script does, so the JSON cannot close its <script> element.
+    return text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E")
+
+
+@functools.cache
+def _theme_json() -> str:
+    return _escape(json.dumps(theme()))
+
+
+_THEME_MARK = "\u0000theme"
+
+
+def figure_json(figure: dict) -> SafeString:
+    """The figure as the text of a <script type="application/json"> block, like the json_script filter.
+
+    The theme is the same in every figure: serialised and escaped once per process, then spliced in.
+    """
+    layout = {**figure["layout"], "template": _THEME_MARK}
+    text = _escape(json.dumps({**figure, "layout": layout}))
+    return mark_safe(text.replace(json.dumps(_THEME_MARK), _theme_json(), 1))
+
+
 def volume_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     days = [day.isoformat() for day, _ in daily]
     return {
@@ -100,7 +126,7 @@ def _axis(row: int) -> str:
 def rate_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     """One small chart per rate, sharing the date axis, each with the thresholds that read it."""
     days = [day.isoformat() for day, _ in daily]
-    rates_by_day = [totals.rates() for _, totals in daily]
+    rates_by_day = [totals.rates() for _, totals in daily]  # computed once per Totals (stats.queries)
     rules = thresholds()
     count = len(RATES)
     height = (1 - VERTICAL_SPACING * (count - 1)) / count

@@ -29,7 +29,8 @@ TOTAL_LABEL = "total"
 
 def format_rate(rate: Fraction) -> str:
     """A percentage with two decimals, rounded half up from the exact value (12.345 -> 12.35)."""
-    hundredths = (rate * 100 + Fraction(1, 2)).__floor__()
+    # floor(rate × 100 + 1/2) in integers: the same value, without building two more Fractions.
+    hundredths = (rate.numerator * 200 + rate.denominator) // (2 * rate.denominator)
     return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 

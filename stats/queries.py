@@ -61,13 +61,19 @@ class Totals:
         return Totals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     def rates(self) -> dict[str, Fraction]:
-        """The five rates of SPEC §3.1 in percent, exact; the same arithmetic the reputation rules use."""
-        metrics = DayMetrics(
-            sent=self.accepted, delivered=self.delivered, invalid=self.invalid,
-            spam=self.spam, complaints=self.complaints, opened=self.opened,
-        )
-        values = metric_values(metrics)
-        return {name: values[name] for name in RATES}
+        """The five rates of SPEC §3.1 in percent, exact; the same arithmetic the reputation rules use.
+
+        Worked out once per Totals (it is immutable): the table, the chart and the CSV all ask.
+        """
+        cached = self.__dict__.get("_rates")
+        if cached is None:
+            metrics = DayMetrics(
+                sent=self.accepted, delivered=self.delivered, invalid=self.invalid,
+                spam=self.spam, complaints=self.complaints, opened=self.opened,
+            )
+            values = metric_values(metrics)
+            cached = self.__dict__["_rates"] = {name: values[name] for name in RATES}
+        return dict(cached)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

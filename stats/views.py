@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.html import escape
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET
 
@@ -35,6 +37,16 @@ def _table_row(label: str, totals: Totals) -> list[str]:
     return [label, *(str(n) for n in counts), *(export.format_rate(rates[name]) for name in RATES)]
 
 
+def _rows_html(rows: list[list[str]]) -> SafeString:
+    """The table's <tr>s: the day a row header, numbers right-aligned. Built here rather than in the
+    template, whose loop over ~500 cells cost more than everything else on the page."""
+    return mark_safe("".join(
+        f'<tr><th scope="row">{escape(row[0])}</th>'
+        + "".join(f'<td class="num">{escape(cell)}</td>' for cell in row[1:]) + "</tr>\n"
+        for row in rows
+    ))
+
+
 def _filter_form(request: HttpRequest) -> StatsFilterForm:
     return StatsFilterForm(request.account, request.GET)
 
@@ -51,11 +63,11 @@ def stats(request: HttpRequest) -> HttpResponse:
         total = sum((totals for _, totals in daily), Totals())
         context.update(
             filters=filters,
-            rows=[_table_row(day.isoformat(), totals) for day, totals in daily],
-            total_row=_table_row(export.TOTAL_LABEL, total),
+            rows_html=_rows_html([_table_row(day.isoformat(), totals) for day, totals in daily]),
+            total_row_html=_rows_html([_table_row(export.TOTAL_LABEL, total)]),
             total=total,
-            volume_chart=charts.volume_figure(daily),
-            rate_chart=charts.rate_figure(daily),
+            volume_chart=charts.figure_json(charts.volume_figure(daily)),
+            rate_chart=charts.figure_json(charts.rate_figure(daily)),
             csv_query=urlencode({k: (v.isoformat() if hasattr(v, "isoformat") else v or "") for k, v in filters.items()}),
         )
     # A filter change asks for the results alone; a history restore needs the whole page.

@@ -97,3 +97,16 @@ def test_a_tuned_threshold_is_in_both(settings):
     ours = charts.rate_figure(DAYS)
     same(json.loads(json.dumps(ours)), json.loads(plotly_rate_figure(DAYS).to_json()))
     assert "D2 < 70%" in [a["text"] for a in ours["layout"]["annotations"]]
+
+
+def test_the_json_handed_to_the_page_is_the_figure_and_cannot_close_its_script_element(settings):
+    from copy import deepcopy
+
+    tuned = deepcopy(settings.SES_REPUTATION)
+    tuned["DOWNGRADE_RULES"]["D2"] = [("delivery_rate", "<", "70")]
+    settings.SES_REPUTATION = tuned
+    for figure in (charts.volume_figure(DAYS), charts.rate_figure(DAYS)):
+        text = charts.figure_json(figure)
+        assert json.loads(text) == figure
+        assert "<" not in text and ">" not in text and "&" not in text
+    assert "D2 \\u003C 70%" in charts.figure_json(charts.rate_figure(DAYS))
