@@ -479,3 +479,11 @@ def send_email(ses, template, to: str) -> str:
     req.Template.TemplateID = template.pk
     req.Template.TemplateData = json.dumps({"name": to.split("@")[0]})
     return ses.SendEmail(req).MessageId
+
+
+def start_relay_again(smtp_sink) -> None:
+    """Bring a stopped smtp_sink back on the same port (an aiosmtpd Controller cannot start twice)."""
+    from aiosmtpd.controller import Controller
+
+    smtp_sink._controller = Controller(smtp_sink, hostname=smtp_sink.host, port=smtp_sink.port)
+    smtp_sink.start()
