@@ -149,6 +149,13 @@ class PrivateRedis:
         time.sleep(down_for)
         self.start()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections, but nothing ever answers (a hung server)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
 
 def _point_celery_at(url: str) -> None:
     """Make this process (the test and the live server's threads) publish to `url`.

@@ -9,6 +9,7 @@ the database, not the broker, says whether a message went out.
 
 import time
 
+import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from batches import services
@@ -100,3 +101,29 @@ def test_single_sends_while_the_broker_is_down_are_accepted_at_once_and_delivere
     print(f"slowest send while the broker was down: {slowest_while_down:.2f}s")
     # Bounded by the broker timeouts in settings (a refused connection fails at once), not a hang.
     assert slowest_while_down < 10
+
+
+def test_a_send_while_the_broker_hangs_is_accepted_within_the_broker_timeouts(
+    account, news_template, smtp_sink, broker, ses, fast_recovery, workers
+):
+    from sesconsole.celery import app
+
+    if "socket_timeout" not in (app.conf.broker_transport_options or {}):
+        pytest.skip("the broker timeouts are those of a Redis broker (set CELERY_BROKER_URL=redis://…)")
+    broker.freeze()  # connections open, but no answer ever comes
+    try:
+        started = time.monotonic()
+        message_id = send_email(ses, news_template, "patient@inbox.example")
+        seconds = time.monotonic() - started
+    finally:
+        broker.thaw()
+    # Accepted (the row is the outbox), after the publish gave up: bounded, not a hang.
+    print(f"a send while the broker hung took {seconds:.1f}s")
+    assert seconds < 15
+    message = Message.objects.get(message_id=message_id)
+    assert message.status == Message.QUEUED
+
+    workers.start(worker_env(broker, smtp_sink), "worker", concurrency=1)
+    wait_until(lambda: Message.objects.filter(pk=message.pk, status=Message.DELIVERED).exists(), 60,
+               "the sweeper to hand the message out again", every=0.5, between=recover)
+    assert_each_recipient_delivered_once(Message.objects.filter(pk=message.pk), smtp_sink, allowed_twice=0)
