@@ -241,3 +241,36 @@ def test_a_list_used_by_an_active_task_cannot_be_deleted(rl, account, verified_d
     with pytest.raises(ListError):
         lists.add_receivers(rl, [("bob@example.com", {})])
     assert Receiver.objects.filter(receiver_list=rl).count() == 1
+
+
+def test_addresses_are_judged_exactly_as_djangos_validator_judges_them(rl):
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    addresses = [
+        "ann@example.com", "a..b@example.com", ".a@example.com", '"q t"@example.com', "a@[127.0.0.1]", "a@[::1]",
+        "a@-x.example", "a@x-.example", "a@localhost", "a@x", "a@bücher.de", "ü@example.com", "a@b@example.com",
+        "a@.example", "a@x.o", "a@x.123", "a@" + "x" * 64 + ".example", "bob@example.com", "cy@EXAMPLE.com",
+    ]
+
+    def valid(address):
+        try:
+            validate_email(address)
+        except ValidationError:
+            return False
+        return True
+
+    # Twice: the second pass meets every domain again (their verdicts are remembered).
+    for _ in range(2):
+        rl = lists.create_list(rl.account, f"judged {_}")
+        result = load(rl, "email\n" + "\n".join(addresses) + "\n")
+        expected = [a.lower() for a in addresses if valid(a)]
+        assert emails(rl) == expected
+        assert result.invalid == len(addresses) - len(expected) == len(errors(rl))
+
+
+def test_template_data_up_to_the_limit_loads_and_one_byte_more_is_refused(rl):
+    name = "n" * (lists.MAX_TEMPLATE_DATA_BYTES - len('{"v": ""}'))  # exactly 800 bytes as JSON
+    load(rl, f'email,v\nann@example.com,{name}\nbob@example.com,{name}x\ncy@example.com,"{"é" * 395}"\n')
+    assert emails(rl) == ["ann@example.com", "cy@example.com"]
+    assert errors(rl) == [(3, "the template variables are longer than 800 bytes")]

@@ -9,6 +9,7 @@ the value a decimal string. The rule tables come from settings through domains.r
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,9 +88,15 @@ def counters_read_by(table: RuleTable) -> set[str]:
     return {counter for conditions in table.values() for metric, _, _ in conditions for counter in METRIC_COUNTERS[metric]}
 
 
+@functools.lru_cache(maxsize=1024)
+def _threshold(value: str) -> Fraction:
+    """A rule's decimal string as an exact number, converted once (closing a day reads it per domain)."""
+    return Fraction(Decimal(value))
+
+
 def _holds(condition: Condition, values: Mapping[str, Fraction]) -> bool:
     metric, op, threshold = condition
-    return OPERATORS[op](values[metric], Fraction(Decimal(threshold)))
+    return OPERATORS[op](values[metric], _threshold(threshold))
 
 
 def first_rule_that_holds(table: RuleTable, values: Mapping[str, Fraction]) -> str | None:

@@ -288,26 +288,26 @@ def close_day(day: dt.date) -> ClosedDay:
     while True:
         with transaction.atomic():
             chunk = list(
-                DomainDay.objects.select_for_update()
+                # The day rows and their domains are locked, as before; the accounts come along
+                # unlocked, for the notifications sent after the close.
+                DomainDay.objects.select_for_update(of=("self", "domain"))
                 .filter(day=day, closed_at__isnull=True)
-                .select_related("domain")
+                .select_related("domain", "domain__account")
                 .order_by("pk")[:1000]
             )
             if not chunk:
                 break
             now = timezone.now()
+            moves = []
             for row in chunk:
                 evaluated += 1
                 domain = row.domain
                 decision = rules.downgrade(metrics_of(row), domain.level, table) if domain.is_verified else None
-                if decision is None:
-                    continue
-                downgraded += 1
-                changes.append(_change_level(domain, domain.level - 1, decision, day, effective_at))
-                # Rows of the next day created before the close (mail sent just after midnight) get the new cap.
-                DomainDay.objects.filter(domain=domain, day__gt=day).update(
-                    level=domain.level, cap=domain.daily_cap
-                )
+                if decision is not None:
+                    moves.append((domain, decision))
+            if moves:
+                downgraded += len(moves)
+                changes += _downgrade_all(moves, day, effective_at)
             DomainDay.objects.filter(pk__in=[r.pk for r in chunk]).update(closed_at=now)
     with transaction.atomic():
         AccountFreeze.objects.filter(day=day, ended_at__isnull=True).update(ended_at=effective_at)
@@ -318,6 +318,36 @@ def close_day(day: dt.date) -> ClosedDay:
         signals.level_changed.send(sender=LevelChange, change=change)
     log.info("closed %s: %s domains evaluated, %s downgraded", day, evaluated, downgraded)
     return closed
+
+
+def _downgrade_all(
+    moves: list[tuple[SenderDomain, rules.Decision]], day: dt.date, effective_at: dt.datetime
+) -> list[LevelChange]:
+    """One level down for each domain of a chunk, in a few statements whatever their number:
+    the levels (and custom caps lost below level 20), their LevelChange rows, and the caps of rows
+    of later days created before the close (mail sent just after midnight)."""
+    top = levels.top_level()
+    changes = []
+    for domain, decision in moves:
+        from_level = domain.level
+        domain.level = from_level - 1
+        if domain.level < top:
+            domain.custom_cap = None  # losing level 20 drops the custom cap (SPEC §3)
+        log.info("domain %s level %s -> %s by %s %s", domain.name, from_level, domain.level, decision.rule,
+                 decision.values)
+        changes.append(LevelChange(
+            domain=domain, day=day, effective_at=effective_at, from_level=from_level, to_level=domain.level,
+            rule=decision.rule, metrics=decision.values,
+        ))
+    SenderDomain.objects.bulk_update([domain for domain, _ in moves], ["level", "custom_cap"])
+    LevelChange.objects.bulk_create(changes)
+    by_id = {domain.pk: domain for domain, _ in moves}
+    later = list(DomainDay.objects.filter(domain_id__in=list(by_id), day__gt=day).only("pk", "domain_id"))
+    for row in later:
+        row.level, row.cap = by_id[row.domain_id].level, by_id[row.domain_id].daily_cap
+    if later:
+        DomainDay.objects.bulk_update(later, ["level", "cap"])
+    return changes
 
 
 def close_due_days(until: dt.date | None = None) -> list[ClosedDay]:
