@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sesconsole_bench_admission \
     CELERY_BROKER_URL=redis://127.0.0.1:6379/8 \
-        .venv/bin/python bench/admission.py [--workers 4] [--requests 400] [--rounds 5] [--quick] [--json-out FILE]
+        .venv/bin/python bench/admission.py [--workers 4] [--requests 100] [--rounds 3] [--quick] [--json-out FILE]
 
 Creates the database if missing and migrates it, then builds an account with a level-20 verified
 domain (cap 1,000,000: the cap never refuses), a sender address, an approved template and an API
@@ -188,14 +188,14 @@ class Load:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
-    parser.add_argument("--requests", type=int, default=400, help="requests per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=100, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,8")
-    parser.add_argument("--quick", action="store_true", help="60 requests × 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="30 requests × 2 rounds")
     parser.add_argument("--json-out")
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.rounds = 60, 3
+        args.requests, args.rounds = 30, 2
     require_postgres()
     if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
         sys.exit("Set CELERY_BROKER_URL to a Redis db of the benchmark's own (redis://127.0.0.1:6379/8).")

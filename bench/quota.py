@@ -1,7 +1,7 @@
 """Quota: reservations/s from 4 processes on one hot domain, beside a raw SQL loop of the same UPDATE.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sesconsole_bench_quota \
-        .venv/bin/python bench/quota.py [--processes 4] [--reservations 500] [--rounds 5] [--cap 2000] \
+        .venv/bin/python bench/quota.py [--processes 4] [--reservations 100] [--rounds 3] [--cap 500] \
         [--quick] [--json-out FILE]
 
 Creates the database if missing and migrates it; builds an account with a level-20 verified domain.
@@ -108,17 +108,17 @@ class Pool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--reservations", type=int, default=500, help="per process and round")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--cap", type=int, default=2000, help="day cap of the overshoot domain")
-    parser.add_argument("--quick", action="store_true", help="100 reservations × 3 rounds, cap 400")
+    parser.add_argument("--reservations", type=int, default=100, help="per process and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cap", type=int, default=500, help="day cap of the overshoot domain")
+    parser.add_argument("--quick", action="store_true", help="25 reservations × 2 rounds, cap 100")
     parser.add_argument("--json-out")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)
     if args.quick:
-        args.reservations, args.rounds, args.cap = 100, 3, 400
+        args.reservations, args.rounds, args.cap = 25, 2, 100
     require_postgres()
 
     import django

@@ -1,6 +1,6 @@
 """Run every benchmark scenario and write bench/RESULTS.md.
 
-    .venv/bin/python bench/run.py [--only admission,quota,...] [--quick] [--timeout 3600] [--output bench/RESULTS.md]
+    .venv/bin/python bench/run.py [--only admission,quota,...] [--quick] [--rounds N] [--timeout 3600] [--output bench/RESULTS.md]
 
 Each scenario is a script of its own, bench/<name>.py (see bench/common.py). This runs each one
 as a subprocess, one after the other, with:
@@ -9,7 +9,7 @@ as a subprocess, one after the other, with:
   - its own Redis db for the broker and the cache (8 and 9 in turn, emptied with FLUSHDB before
     the scenario starts; never another db);
   - `--json-out FILE`, where the script writes its result rows, and `--quick` (small sizes, a
-    smoke run) when asked and the script knows the option.
+    smoke run) and `--rounds N` when asked and the script knows the option.
 Then it writes RESULTS.md: the machine, the versions, the date, one table of every row and each
 row's notes. A scenario whose script is missing, exits non-zero, times out or writes no rows is
 listed as FAILED with its error. Each scenario's output goes to var/bench/<name>.log.
@@ -106,12 +106,15 @@ def run_scenario(name: str, index: int, args, logs: Path) -> tuple[list[dict], s
     out.unlink(missing_ok=True)
     command = [sys.executable, str(script), "--json-out", str(out)]
     how = ""
+    if args.rounds and '"--rounds"' in script.read_text():
+        command += ["--rounds", str(args.rounds)]
+        how = f"--rounds {args.rounds}"
     if args.quick:
         if '"--quick"' in script.read_text():
             command.append("--quick")
-            how = "--quick"
+            how = ", ".join(filter(None, [how, "--quick"]))
         else:
-            how = "full size (the script has no --quick)"
+            how = ", ".join(filter(None, [how, "full size (the script has no --quick)"]))
     try:
         ensure_database(database)
         flush_redis(broker)
@@ -201,6 +204,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated scenario names: " + ", ".join(SCENARIOS))
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per scenario")
+    parser.add_argument("--rounds", type=int, help="rounds of each scenario that has the option (default: its own)")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432",
                         help="PostgreSQL server URL without a database name")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server URL without a db number")
