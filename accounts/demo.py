@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -59,14 +60,16 @@ HISTORY_DAYS = 29  # days before today; with today, the 30 days the statistics p
 CLIMB_TARGET = 12
 CUSTOM_CAP = 1_200_000
 REQUESTED_CAP = 1_500_000
-# Receiving mailbox types (SPEC §5) and their shares of each account's mail.
+# Receiving mailbox types (SPEC §5) and their shares of each domain's bulk mail (each type costs
+# a round of outcomes a day, so most domains write to one).
 MAILBOXES = {
-    ACCOUNT_NAME: (("gmail.com", 60), ("qq.com", 40)),
-    SHOP_ACCOUNT: (("gmail.com", 100),),
-    GLOBEX_ACCOUNT: (("outlook.com", 100),),
+    CLIMBING_DOMAIN: (("gmail.com", 60), ("qq.com", 40)),
+    DOWNGRADED_DOMAIN: (("outlook.com", 100),),
+    FROZEN_DOMAIN: (("gmail.com", 100),),
+    TOP_DOMAIN: (("outlook.com", 100),),
 }
 STEADY_SHARE = Decimal("0.3")  # an ordinary day sends this share of the cap…
-STEADY_MAX = 10_000  # …but no more (the demo builds in seconds, not hours)
+STEADY_MAX = 5_000  # …but no more (the demo builds in seconds, not hours)
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,10 @@ MAIL_PLAN = {-27: (2, GOOD), -25: (3, GOOD), -23: (4, GOOD), -13: BAD, -11: MEDI
 MAIL_BATCH_PAUSE_DAY = -7  # a batch is paused at its cap at 13:00, resumed by the tick 24 hours later
 SHOP_PLAN = {-27: (2, GOOD), -24: (3, GOOD)}
 SHOP_FREEZE_DAY = -9
-GLOBEX_PLAN = {-16: (12, GOOD), -12: (20, GOOD), -10: GOOD, -8: GOOD, -7: GOOD, -4: GOOD, -1: GOOD, 0: GOOD}
+GLOBEX_PLAN = {-12: (20, GOOD), -10: GOOD, -8: GOOD, -7: GOOD, -4: GOOD, -1: GOOD, 0: GOOD}  # 1 → 20 in a day
 WORK_ORDER_FILED, WORK_ORDER_APPROVED = -8, -7
-CADENCE = {CLIMBING_DOMAIN: 1, DOWNGRADED_DOMAIN: 2, FROZEN_DOMAIN: 4, TOP_DOMAIN: 0}
+CADENCE = {CLIMBING_DOMAIN: 1, DOWNGRADED_DOMAIN: 3, FROZEN_DOMAIN: 4, TOP_DOMAIN: 0}
+SAMPLE_EVERY = 3  # real messages through send_email every third day (and today)
 PLANS = {CLIMBING_DOMAIN: NEWS_PLAN, DOWNGRADED_DOMAIN: MAIL_PLAN, FROZEN_DOMAIN: SHOP_PLAN, TOP_DOMAIN: GLOBEX_PLAN}
 
 
@@ -133,7 +137,7 @@ def _build_mode():
 
     saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    logging.disable(logging.INFO)  # a line per task and tick would bury what the command prints
+    logging.disable(logging.WARNING)  # a line per task, tick and freeze would bury what the command prints
     try:
         with override_settings(
             SES_SIMULATOR_ENABLED=True, EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"
@@ -242,9 +246,11 @@ class _Story:
     def _account(self, name: str, email: str) -> Account:
         User = get_user_model()
         with transaction.atomic():
-            user = User.objects.filter(username=email).first() or User.objects.create_user(
-                username=email, email=email, password=DEMO_PASSWORD
-            )
+            user = User.objects.filter(username=email).first()
+            if user is None:
+                # The owners share one password: hashed once (each hash costs a good part of a second).
+                self.password_hash = getattr(self, "password_hash", None) or make_password(DEMO_PASSWORD)
+                user = User.objects.create(username=email, email=email, password=self.password_hash)
             account = Account.objects.create(name=name)
             Membership.objects.create(account=account, user=user, role=Membership.OWNER)
         self.done.append(f"Created the account “{name}” (owner {email})")
@@ -271,7 +277,8 @@ class _Story:
                 self._ordinary_day(name, step)
 
         self._move(offset, 10)
-        self._send_sample(offset)
+        if offset % SAMPLE_EVERY == 0:
+            self._send_sample(offset)
         if offset == SHOP_FREEZE_DAY:
             self._stale_list_day(offset)
         if offset == WORK_ORDER_FILED:
@@ -318,11 +325,11 @@ class _Story:
     # -- real mail: send_email and batch dispatch to the simulator ------------------------------------
 
     def _send_sample(self, offset: int) -> None:
-        """A few real messages from news.demo-co.test each day, to simulator mailboxes."""
+        """A few real messages from news.demo-co.test, to simulator mailboxes: the simulator decides."""
         from sending import services as sending
 
         tag = f"d{offset + HISTORY_DAYS}"
-        mailboxes = ["open", "click", ("success", "bounce", "unsubscribe", "success", "complaint")[offset % 5]]
+        mailboxes = ["success", "open", "click", ("success", "bounce", "unsubscribe", "success", "complaint")[offset % 5]]
         if mailboxes[-1] == "complaint" and self._domain(CLIMBING_DOMAIN).daily_cap < 20_000:
             mailboxes[-1] = "success"  # one complaint among thousands delivered stays inside every rule
         sending.send_email(
@@ -360,10 +367,10 @@ class _Story:
         """Northwind mails a stale list: the simulator's bounces push the account past F1."""
         from sending import services as sending
 
-        _engine_traffic(self._domain(FROZEN_DOMAIN), 290, STALE)
+        _engine_traffic(self._domain(FROZEN_DOMAIN), 290, STALE)  # under 300 sent: no rule judges it yet
         tag = f"d{offset + HISTORY_DAYS}"
-        destinations = [_simulator("bounce", f"{tag}-{i}") for i in range(30)]
-        destinations += [_simulator("success", f"{tag}-{i}") for i in range(10)]
+        destinations = [_simulator("bounce", f"{tag}-{i}") for i in range(15)]
+        destinations += [_simulator("success", f"{tag}-{i}") for i in range(5)]
         sending.send_email(
             self.shop, from_address=f"offers@{FROZEN_DOMAIN}", destinations=destinations,
             template_id=self.templates[self.shop.pk].pk, template_data={"name": "customer"}, unsubscribe=2,
@@ -418,7 +425,7 @@ def _engine_traffic(domain, count: int, mix: Mix) -> int:
 
     if count <= 0:
         return 0
-    mailboxes = MAILBOXES[domain.account.name]
+    mailboxes = MAILBOXES[domain.name]
     weights = sum(w for _, w in mailboxes)
     split = [(box, count * w // weights) for box, w in mailboxes]
     split[0] = (split[0][0], split[0][1] + count - sum(n for _, n in split))
