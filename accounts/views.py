@@ -10,7 +10,7 @@ from django.contrib.auth.views import LoginView
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -76,8 +76,10 @@ class RateLimitedLoginView(LoginView):
         form._errors = ErrorDict()
         form.cleaned_data = {}
         minutes = max(1, (retry_after + 59) // 60)
-        form.add_error(None, _(
-            "Too many failed sign-in attempts. Wait %(minutes)s minute(s) and try again."
+        form.add_error(None, ngettext(
+            "Too many failed sign-in attempts. Wait %(minutes)s minute and try again.",
+            "Too many failed sign-in attempts. Wait %(minutes)s minutes and try again.",
+            minutes,
         ) % {"minutes": minutes})
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(retry_after)

@@ -305,3 +305,22 @@ def test_an_unreachable_cache_lets_requests_through(client, owner, settings):
     with mock.patch.object(ratelimit, "cache", dead):
         assert sign_in(client, owner.username, "wrong").status_code == 200
         assert is_signed_in(sign_in(client, owner.username, PASSWORD))
+
+
+def test_a_flood_of_other_keys_does_not_wipe_a_counter(client, owner, limits, clock):
+    """The database cache drops the lowest third of its keys past MAX_ENTRIES: failing sign-ins
+    under many user names (each a cache row) must not wipe a user name's counter."""
+    for n in range(3):
+        assert sign_in(client, owner.username, "wrong", ip=f"198.51.100.{n}").status_code == 200
+    # 400 other user names whose keys sort after the owner's: a cull would take the owner's first.
+    lim = ratelimit.limit(ratelimit.LOGIN_USERNAME)
+    owners_key = ratelimit._key(lim, owner.username, START.timestamp())
+    flood, n = [], 0
+    while len(flood) < 400:
+        name = f"flood{n}@example.com"
+        if ratelimit._key(lim, name, START.timestamp()) > owners_key:
+            flood.append(name)
+        n += 1
+    for name in flood:
+        ratelimit.hit(ratelimit.LOGIN_USERNAME, name)
+    assert sign_in(client, owner.username, PASSWORD, ip="198.51.100.200").status_code == 429
