@@ -78,6 +78,9 @@ def test_each_rule_on_the_domain_page_links_to_its_explanation(client, owner, bu
     # Unmet conditions of today's progress link to how to improve that metric; the cap and rates too.
     assert "rate-invalid_rate" in linked and {"cap", "rates"} <= linked
 
+    # The list of domains names the pending downgrade too.
+    assert "rule-D1" in Page(client.get("/domains/").content.decode()).help_anchors()
+
     help_page = client.get(HELP)
     assert help_page.status_code == 200
     assert linked <= Page(help_page.content.decode()).ids, linked - Page(help_page.content.decode()).ids
