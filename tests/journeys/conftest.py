@@ -109,7 +109,9 @@ class Journey:
         self.page.wait_for_timeout(400)  # charts redraw for the new width after their resize debounce
         try:
             width = self.page.evaluate("document.documentElement.scrollWidth")
-            assert width <= PHONE_WIDTH, f"{self.page.url} scrolls sideways at {PHONE_WIDTH} px ({width} px wide)"
+            if width > PHONE_WIDTH:
+                widest = self.page.evaluate(WIDEST_ELEMENTS_JS)
+                pytest.fail(f"{self.page.url} scrolls sideways at {PHONE_WIDTH} px ({width} px wide): {widest}")
         finally:
             self.page.set_viewport_size(size)
 
@@ -169,3 +171,10 @@ def journey(request, browser, live_server):
     name = request.node.name.removeprefix("test_").replace("_", "-")
     yield Journey(page, live_server, name)
     context.close()
+
+
+WIDEST_ELEMENTS_JS = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+    .slice(0, 8).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+        (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') +
+        ' ' + Math.round(e.getBoundingClientRect().right))"""
