@@ -219,6 +219,26 @@ def test_generated_query_strings_never_fail(world, route):
     run()
 
 
+PATH_JUNK = ["0", "9" * 30, "%00", "a%00b", "%F0%9F%98%80", "%ff%fe", "x" * 3000, "..%2F..%2Fetc", "-1"]
+
+
+def _routes_with_parameters() -> list[str]:
+    # The tracking links too: public pages whose only input is the path.
+    tracking = [route for route in _walk(get_resolver().url_patterns) if route.startswith("t/")]
+    return [route for route in console_routes() + tracking if _CONVERTER.search(route)]
+
+
+@pytest.mark.parametrize("route", _routes_with_parameters())
+def test_junk_in_the_path_is_a_404_not_a_500(world, route):
+    for junk in PATH_JUNK:
+        url = "/" + _CONVERTER.sub(lambda m, junk=junk: junk, route)
+        for method in (world.client.get, world.client.post):
+            before = db_snapshot()
+            response = method(url)
+            assert response.status_code < 500, url
+            assert db_snapshot() == before, url
+
+
 @HYPOTHESIS
 @given(data=submissions(["username", "password", "next"]))
 def test_the_sign_in_form_refuses_junk_and_signs_nobody_in(client, owner, data):

@@ -1,0 +1,13 @@
+"""A message page whose id holds a NUL is a 404: PostgreSQL refuses NUL in a query, and the page used
+to answer 500. Found by tests/resilience/test_bad_input_forms.py."""
+
+import pytest
+
+
+@pytest.mark.parametrize("message_id", ["%00", "a%00b", "%00" * 40])
+def test_a_nul_in_the_message_id_is_not_found(client, owner, message_id):
+    client.force_login(owner)
+
+    response = client.get(f"/log/{message_id}/")
+
+    assert response.status_code == 404
