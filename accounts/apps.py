@@ -14,4 +14,10 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
+        from accounts.admin_login import RateLimitedAdminAuthenticationForm
+
         post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="accounts.create_cache_table")
+        # /admin/login/ under the same sign-in limits as /login/.
+        admin.site.login_form = RateLimitedAdminAuthenticationForm

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 logger = logging.getLogger(__name__)
 
@@ -127,3 +128,31 @@ def client_ip(request: HttpRequest) -> str:
 
 def normalise_username(username: str) -> str:
     return (username or "").strip().lower()[:254]
+
+
+# --- Sign-in: the console's login view and the admin's login form share these ---------------------
+
+
+def login_blocked(request: HttpRequest, username: str) -> int | None:
+    """Seconds to wait when this address or this user name has failed too often; None to go on."""
+    waits = [
+        retry_after(name)
+        for name, identity in ((LOGIN_IP, client_ip(request)), (LOGIN_USERNAME, normalise_username(username)))
+        if identity and is_exceeded(name, identity)
+    ]
+    return max(waits) if waits else None
+
+
+def login_failed(request: HttpRequest, username: str) -> None:
+    hit(LOGIN_IP, client_ip(request))
+    if normalise_username(username):
+        hit(LOGIN_USERNAME, normalise_username(username))
+
+
+def login_refused_message(retry_after: int) -> str:
+    minutes = max(1, (retry_after + 59) // 60)
+    return ngettext(
+        "Too many failed sign-in attempts. Wait %(minutes)s minute and try again.",
+        "Too many failed sign-in attempts. Wait %(minutes)s minutes and try again.",
+        minutes,
+    ) % {"minutes": minutes}

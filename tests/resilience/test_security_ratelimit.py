@@ -111,6 +111,26 @@ def test_an_address_is_blocked_after_exactly_its_threshold_of_failures_then_free
     assert is_signed_in(sign_in(client, owner.username, PASSWORD, ip=ip))
 
 
+def test_the_admin_sign_in_is_under_the_same_limits(client, staff_user, limits, clock):
+    """/admin/login/ is no way around the limits of /login/: they share the counters."""
+    def admin_sign_in(password: str, ip: str = "203.0.113.80"):
+        return client.post(
+            "/admin/login/?next=/admin/", {"username": staff_user.username, "password": password}, REMOTE_ADDR=ip
+        )
+
+    for n in range(2):
+        assert admin_sign_in("wrong", ip=f"203.0.113.{90 + n}").status_code == 200
+    assert sign_in(client, staff_user.username, "wrong").status_code == 200  # the console counts too
+    refused = admin_sign_in("staff pass 42")
+    assert refused.status_code == 200
+    assert "Too many failed sign-in attempts" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+
+    clock.move_to(START + dt.timedelta(seconds=WINDOW))
+    signed_in = admin_sign_in("staff pass 42")
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/admin/"
+
+
 def test_successful_sign_ins_do_not_count(client, owner, limits, clock):
     for _ in range(6):
         assert is_signed_in(sign_in(client, owner.username, PASSWORD))
