@@ -10,7 +10,6 @@ from django.contrib.auth.views import LoginView
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -54,33 +53,20 @@ class RateLimitedLoginView(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        ip = ratelimit.client_ip(request)
-        username = ratelimit.normalise_username(request.POST.get("username", ""))
-        blocked = [
-            name for name, identity in ((ratelimit.LOGIN_IP, ip), (ratelimit.LOGIN_USERNAME, username))
-            if identity and ratelimit.is_exceeded(name, identity)
-        ]
-        if blocked:
-            return self._refused(max(ratelimit.retry_after(name) for name in blocked))
+        retry_after = ratelimit.login_blocked(request, request.POST.get("username", ""))
+        if retry_after is not None:
+            return self._refused(retry_after)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        ratelimit.hit(ratelimit.LOGIN_IP, ratelimit.client_ip(self.request))
-        username = ratelimit.normalise_username(self.request.POST.get("username", ""))
-        if username:
-            ratelimit.hit(ratelimit.LOGIN_USERNAME, username)
+        ratelimit.login_failed(self.request, self.request.POST.get("username", ""))
         return super().form_invalid(form)
 
     def _refused(self, retry_after: int) -> HttpResponse:
         form = self.get_form()  # bound to what was typed, but never checked: no password is tried
         form._errors = ErrorDict()
         form.cleaned_data = {}
-        minutes = max(1, (retry_after + 59) // 60)
-        form.add_error(None, ngettext(
-            "Too many failed sign-in attempts. Wait %(minutes)s minute and try again.",
-            "Too many failed sign-in attempts. Wait %(minutes)s minutes and try again.",
-            minutes,
-        ) % {"minutes": minutes})
+        form.add_error(None, ratelimit.login_refused_message(retry_after))
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(retry_after)
         return response
