@@ -54,10 +54,10 @@ SERVER_ONLY = [
 # within the test. The workers keep EMAIL_TIMEOUT well below the claim timeout (settings check it).
 FAST_RECOVERY = {
     "SES_SWEEP_QUEUED_AFTER_SECONDS": 4,
-    "SES_SWEEP_CLAIM_TIMEOUT_SECONDS": 8,
+    "SES_SWEEP_CLAIM_TIMEOUT_SECONDS": 13,
     "SES_BATCH_STALL_SECONDS": 4,
 }
-WORKER_EMAIL_TIMEOUT = 1
+WORKER_EMAIL_TIMEOUT = 2  # 6 × this < the claim timeout above: no live transaction looks dead
 
 
 def free_port() -> int:
@@ -179,6 +179,7 @@ def broker(settings, tmp_path):
     redis.start()
     saved = {key: celery_app.conf[key] for key in ("broker_url", "broker_transport_options")}
     saved_env = os.environ.get("CELERY_BROKER_URL")
+    saved["task_always_eager"] = celery_app.conf.task_always_eager
     settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_app.conf.task_always_eager = False
     if "data_folder_in" in (saved["broker_transport_options"] or {}):  # the run's broker is the embedded one
@@ -193,6 +194,7 @@ def broker(settings, tmp_path):
         else:
             os.environ["CELERY_BROKER_URL"] = saved_env
         celery_app.conf.broker_transport_options = saved["broker_transport_options"]
+        celery_app.conf.task_always_eager = saved["task_always_eager"]
         redis.stop()
 
 
@@ -417,6 +419,10 @@ def batch_finished(task) -> bool:
 def describe_batch(task, smtp_sink) -> str:
     from sending.models import Message
 
+    try:
+        task.refresh_from_db()
+    except (OperationalError, InterfaceError):
+        connection.close()
     statuses: dict[str, int] = {}
     for status in Message.objects.filter(batch_task=task).values_list("status", flat=True):
         statuses[status] = statuses.get(status, 0) + 1
