@@ -42,7 +42,7 @@ def sign_in(page, live_server):
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", "alice@example.com")
     page.fill("#id_password", "correct horse 42")
-    page.click("button[type=submit]")
+    page.locator("#id_password").press("Enter")
     page.wait_for_url(f"{live_server.url}/dashboard/")
 
 
