@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from fractions import Fraction
 
+from django.utils.translation import gettext_lazy, pgettext_lazy
+
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchTask
 from domains.models import DomainDay, SenderDomain
@@ -19,11 +21,11 @@ from stats import queries
 
 RATE_DAYS = 7
 RATE_LABELS = [
-    ("invalid_rate", "Invalid address rate", "sent"),
-    ("delivery_rate", "Delivery rate", "sent"),
-    ("spam_rate", "Spam bounce rate", "sent"),
-    ("complaint_rate", "Complaint rate", "delivered"),
-    ("open_rate", "Open rate", "delivered"),
+    ("invalid_rate", gettext_lazy("Invalid address rate"), pgettext_lazy("share of", "sent")),
+    ("delivery_rate", gettext_lazy("Delivery rate"), pgettext_lazy("share of", "sent")),
+    ("spam_rate", gettext_lazy("Spam bounce rate"), pgettext_lazy("share of", "sent")),
+    ("complaint_rate", gettext_lazy("Complaint rate"), pgettext_lazy("share of", "delivered")),
+    ("open_rate", gettext_lazy("Open rate"), pgettext_lazy("share of", "delivered")),
 ]
 
 

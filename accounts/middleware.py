@@ -19,4 +19,15 @@ class CurrentAccountMiddleware:
 
     def __call__(self, request):
         request.account = account_of(request.user)
+        if request.account is not None:
+            _remember_language(request)
         return self.get_response(request)
+
+
+def _remember_language(request) -> None:
+    """The member's language is the one they last used the console in: emails to them follow it."""
+    language = getattr(request, "LANGUAGE_CODE", "")
+    membership = request.user.membership
+    if language and membership.language != language:
+        membership.language = language
+        type(membership).objects.filter(pk=membership.pk).update(language=language)

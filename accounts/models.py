@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from sesconsole import crypto
 
@@ -30,11 +31,14 @@ class Membership(models.Model):
 
     OWNER = "owner"
     MEMBER = "member"
-    ROLES = [(OWNER, "Owner"), (MEMBER, "Member")]
+    ROLES = [(OWNER, gettext_lazy("Owner")), (MEMBER, gettext_lazy("Member"))]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
     role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
+    # The language this member last used the console in (set on each request when it changes): the
+    # platform's emails to the member (notify) are written in it.
+    language = models.CharField(max_length=10, default=settings.LANGUAGE_CODE, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

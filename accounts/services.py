@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from accounts.models import Account, ApiKey, Membership
 
@@ -28,17 +29,17 @@ def create_account(name: str, owner_email: str) -> tuple[Account, object, str]:
     """
     name = (name or "").strip()
     if not name:
-        raise AccountError("Give the account a name.")
+        raise AccountError(_("Give the account a name."))
     if len(name) > MAX_NAME:
-        raise AccountError(f"The account name is too long ({len(name)} characters; at most {MAX_NAME}).")
+        raise AccountError(_("The account name is too long (%(count)s characters; at most %(MAX_NAME)s).") % {"count": len(name), "MAX_NAME": MAX_NAME})
     email = BaseUserManager.normalize_email((owner_email or "").strip())
     try:
         validate_email(email)
     except ValidationError:
-        raise AccountError(f"“{owner_email[:100]}” is not a valid email address.") from None
+        raise AccountError(_("“%(value)s” is not a valid email address.") % {"value": owner_email[:100]}) from None
     User = get_user_model()
     if User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).exists():
-        raise AccountError(f"A user with the email {email} already exists; every user belongs to one account.")
+        raise AccountError(_("A user with the email %(email)s already exists; every user belongs to one account.") % {"email": email})
     password = secrets.token_urlsafe(12)
     with transaction.atomic():
         account = Account.objects.create(name=name)

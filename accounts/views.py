@@ -10,6 +10,7 @@ from django.contrib.auth.views import LoginView
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -107,8 +108,11 @@ def _set_enabled(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
     if request.htmx:
         # The swapped row shows the new state; a message would only surface on a later page.
         return render(request, "accounts/api_keys.html#keys", _api_keys_context(request))
-    state = "enabled" if enabled else "disabled: requests signed with it are refused"
-    messages.success(request, f"API key {key.secret_id} is {state}.")
+    if enabled:
+        text = _("API key %(secret_id)s is enabled.")
+    else:
+        text = _("API key %(secret_id)s is disabled: requests signed with it are refused.")
+    messages.success(request, text % {"secret_id": key.secret_id})
     return redirect("api-keys")
 
 
@@ -131,7 +135,7 @@ def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         secret_id = key.secret_id
         key.delete()
-        messages.success(request, f"API key {secret_id} is deleted.")
+        messages.success(request, _("API key %(secret_id)s is deleted.") % {"secret_id": secret_id})
         return redirect("api-keys")
     return render(request, "accounts/api_key_delete.html", {"key": key})
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey
 from api.errors import (
@@ -63,33 +64,33 @@ class Authorization:
 
 def parse_authorization(header: str) -> Authorization:
     if not header:
-        raise ApiError(AUTH_INVALID_AUTHORIZATION, "The Authorization header is missing.")
+        raise ApiError(AUTH_INVALID_AUTHORIZATION, _("The Authorization header is missing."))
     match = _AUTHORIZATION.match(header.strip())
     if match is None:
         raise ApiError(
             AUTH_INVALID_AUTHORIZATION,
-            "The Authorization header is malformed; expected “TC3-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…”.",
+            _("The Authorization header is malformed; expected “TC3-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…”."),
         )
     if match["algorithm"] != ALGORITHM:
-        raise ApiError(AUTH_INVALID_AUTHORIZATION, f"Only the {ALGORITHM} signature method is supported.")
+        raise ApiError(AUTH_INVALID_AUTHORIZATION, _("Only the %(ALGORITHM)s signature method is supported.") % {"ALGORITHM": ALGORITHM})
     parts = match["credential"].split("/")
     if len(parts) != 4 or not parts[0] or parts[3] != TERMINATOR:
         raise ApiError(
-            AUTH_INVALID_AUTHORIZATION, "The Credential must read SecretId/YYYY-MM-DD/ses/tc3_request."
+            AUTH_INVALID_AUTHORIZATION, _("The Credential must read SecretId/YYYY-MM-DD/ses/tc3_request.")
         )
     signed_headers = match["signed_headers"].lower().split(";")
     if not REQUIRED_SIGNED_HEADERS.issubset(signed_headers) or "" in signed_headers:
-        raise ApiError(AUTH_INVALID_AUTHORIZATION, "SignedHeaders must include content-type and host.")
+        raise ApiError(AUTH_INVALID_AUTHORIZATION, _("SignedHeaders must include content-type and host."))
     return Authorization(parts[0], parts[1], parts[2], signed_headers, match["signature"].lower())
 
 
 def _timestamp(request: HttpRequest) -> tuple[str, int]:
     raw = request.headers.get("X-TC-Timestamp", "")
     if not raw:
-        raise ApiError(MISSING_PARAMETER, "The X-TC-Timestamp header is required.")
+        raise ApiError(MISSING_PARAMETER, _("The X-TC-Timestamp header is required."))
     # ASCII digits only ("²".isdigit() is true), and few enough that the number stays a clock reading.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
-        raise ApiError(INVALID_PARAMETER_VALUE, "X-TC-Timestamp must be a Unix timestamp in seconds.")
+        raise ApiError(INVALID_PARAMETER_VALUE, _("X-TC-Timestamp must be a Unix timestamp in seconds."))
     return raw, int(raw)
 
 
@@ -149,27 +150,26 @@ def authenticate(request: HttpRequest, body: bytes) -> ApiKey:
     if abs(time.time() - timestamp) > settings.SES_API_TIMESTAMP_WINDOW_SECONDS:
         raise ApiError(
             AUTH_SIGNATURE_EXPIRE,
-            "The signature has expired: X-TC-Timestamp is more than "
-            f"{settings.SES_API_TIMESTAMP_WINDOW_SECONDS} seconds away from the server time. Check your clock.",
+            _("The signature has expired: X-TC-Timestamp is more than %(SES_API_TIMESTAMP_WINDOW_SECONDS)s seconds away from the server time. Check your clock.") % {"SES_API_TIMESTAMP_WINDOW_SECONDS": settings.SES_API_TIMESTAMP_WINDOW_SECONDS},
         )
     if auth.service != SERVICE:
-        raise ApiError(AUTH_SIGNATURE_FAILURE, f"The credential scope names service “{auth.service}”; expected “{SERVICE}”.")
+        raise ApiError(AUTH_SIGNATURE_FAILURE, _("The credential scope names service “%(service)s”; expected “%(SERVICE)s”.") % {"service": auth.service, "SERVICE": SERVICE})
     utc_date = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
     if auth.date != utc_date:
         raise ApiError(
             AUTH_SIGNATURE_FAILURE,
-            f"The credential scope date {auth.date} is not the UTC date of X-TC-Timestamp ({utc_date}).",
+            _("The credential scope date %(date)s is not the UTC date of X-TC-Timestamp (%(utc_date)s).") % {"date": auth.date, "utc_date": utc_date},
         )
     key = ApiKey.objects.select_related("account").filter(secret_id=auth.secret_id, enabled=True).first()
     if key is None:
-        raise ApiError(AUTH_SECRET_ID_NOT_FOUND, "The SecretId does not exist or has been disabled.")
+        raise ApiError(AUTH_SECRET_ID_NOT_FOUND, _("The SecretId does not exist or has been disabled."))
     expected = expected_signatures(request, body, auth, raw_timestamp, key.secret_key)
     # Compare against every candidate so the time taken does not depend on which one matched.
     matched = [hmac.compare_digest(candidate, auth.signature) for candidate in expected]
     if not any(matched):
         raise ApiError(
             AUTH_SIGNATURE_FAILURE,
-            "The signature does not match. Check the SecretKey and that the request is signed as the SDK does.",
+            _("The signature does not match. Check the SecretKey and that the request is signed as the SDK does."),
         )
     _touch(key)
     return key

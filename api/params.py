@@ -16,10 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from api.errors import INVALID_PARAMETER, INVALID_PARAMETER_VALUE, MISSING_PARAMETER, ApiError
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object", list: "an array"}
+_TYPE_NAMES = {
+    str: gettext_lazy("a string"), int: gettext_lazy("an integer"), bool: gettext_lazy("a boolean"),
+    dict: gettext_lazy("an object"), list: gettext_lazy("an array"),
+}
 _MISSING = object()
 # The API's integers are the SDK's Integer (int64), and the widest integer column is a bigint.
 INTEGER_MIN, INTEGER_MAX = -(2**63), 2**63 - 1
@@ -40,7 +44,7 @@ class Params:
         value = self.data.get(name)
         if value is None:
             if required:
-                raise ApiError(MISSING_PARAMETER, f"The parameter {name} is required.")
+                raise ApiError(MISSING_PARAMETER, _("The parameter %(name)s is required.") % {"name": name})
             return _MISSING if default is None else default
         return value
 
@@ -49,7 +53,7 @@ class Params:
         if value is _MISSING:
             return None
         if not _is(value, kind):
-            raise ApiError(INVALID_PARAMETER, f"The parameter {name} must be {_TYPE_NAMES[kind]}.")
+            raise ApiError(INVALID_PARAMETER, _("The parameter %(name)s must be %(value)s.") % {"name": name, "value": _TYPE_NAMES[kind]})
         return value
 
     def string(
@@ -61,10 +65,10 @@ class Params:
             return None
         if not allow_empty and not value.strip():
             if required:
-                raise ApiError(MISSING_PARAMETER, f"The parameter {name} is required and must not be empty.")
-            raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} must not be empty.")
+                raise ApiError(MISSING_PARAMETER, _("The parameter %(name)s is required and must not be empty.") % {"name": name})
+            raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter %(name)s must not be empty.") % {"name": name})
         if max_length is not None and len(value) > max_length:
-            raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} is longer than {max_length} characters.")
+            raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter %(name)s is longer than %(max_length)s characters.") % {"name": name, "max_length": max_length})
         return value
 
     def integer(
@@ -82,11 +86,11 @@ class Params:
             )
         if choices is not None and value not in choices:
             allowed = ", ".join(str(c) for c in choices)
-            raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} must be one of {allowed}.")
+            raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter %(name)s must be one of %(allowed)s.") % {"name": name, "allowed": allowed})
         if minimum is not None and value < minimum:
-            raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} must be at least {minimum}.")
+            raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter %(name)s must be at least %(minimum)s.") % {"name": name, "minimum": minimum})
         if maximum is not None and value > maximum:
-            raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} must be at most {maximum}.")
+            raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter %(name)s must be at most %(maximum)s.") % {"name": name, "maximum": maximum})
         return value
 
     def boolean(self, name: str, *, required: bool = True, default: bool | None = None) -> bool | None:
@@ -105,13 +109,13 @@ class Params:
         for index, item in enumerate(value):
             if not _is(item, of):
                 raise ApiError(
-                    INVALID_PARAMETER, f"The parameter {name}.{index} must be {_TYPE_NAMES[of]}."
+                    INVALID_PARAMETER, _("The parameter %(name)s.%(index)s must be %(value)s.") % {"name": name, "index": index, "value": _TYPE_NAMES[of]}
                 )
         if required and not value and min_items == 0:
             min_items = 1
         if len(value) < min_items:
             raise ApiError(MISSING_PARAMETER if not value else INVALID_PARAMETER_VALUE,
-                           f"The parameter {name} needs at least {min_items} item(s).")
+                           _("The parameter %(name)s needs at least %(min_items)s item(s).") % {"name": name, "min_items": min_items})
         if max_items is not None and len(value) > max_items:
-            raise ApiError(INVALID_PARAMETER_VALUE, f"The parameter {name} allows at most {max_items} items.")
+            raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter %(name)s allows at most %(max_items)s items.") % {"name": name, "max_items": max_items})
         return value

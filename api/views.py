@@ -30,6 +30,7 @@ from api.errors import (
     SERVICE_NOT_AVAILABLE,
     ApiError,
 )
+from api.language import in_api_language
 from api.params import Params
 from api.registry import ACTIONS
 
@@ -39,6 +40,7 @@ API_VERSION = "2020-10-02"
 
 
 @csrf_exempt  # machines sign their requests (TC3); there is no session or cookie to protect
+@in_api_language  # error messages in X-TC-Language (en-US by default); codes never change
 def entry(request: HttpRequest) -> HttpResponse:
     if request.method in ("GET", "HEAD"):
         return redirect(settings.LOGIN_REDIRECT_URL)
@@ -54,13 +56,13 @@ def entry(request: HttpRequest) -> HttpResponse:
         # back, nothing was written, and trying again later is the right thing to do.
         logger.warning("API request %s: the database is not available (%s)", request_id, exc)
         return envelope.error(
-            SERVICE_NOT_AVAILABLE, "The service cannot store requests right now; nothing was done. Try again shortly.",
+            SERVICE_NOT_AVAILABLE, _("The service cannot store requests right now; nothing was done. Try again shortly."),
             request_id,
         )
     except Exception:
         logger.exception("API request %s (%s) failed", request_id, request.headers.get("X-TC-Action", ""))
         return envelope.error(
-            INTERNAL_ERROR, f"An internal error occurred. Quote RequestId {request_id} when reporting it.", request_id
+            INTERNAL_ERROR, _("An internal error occurred. Quote RequestId %(request_id)s when reporting it.") % {"request_id": request_id}, request_id
         )
 
 
@@ -71,13 +73,13 @@ def _handle(request: HttpRequest) -> dict:
     key = _authenticate_within_limits(request, body)
     version = request.headers.get("X-TC-Version", "")
     if version != API_VERSION:
-        raise ApiError(NO_SUCH_VERSION, f"X-TC-Version must be {API_VERSION}; got “{version[:40]}”.")
+        raise ApiError(NO_SUCH_VERSION, _("X-TC-Version must be %(API_VERSION)s; got “%(value)s”.") % {"API_VERSION": API_VERSION, "value": version[:40]})
     name = request.headers.get("X-TC-Action", "")
     if not name:
-        raise ApiError(MISSING_PARAMETER, "The X-TC-Action header is required.")
+        raise ApiError(MISSING_PARAMETER, _("The X-TC-Action header is required."))
     action = ACTIONS.get(name)
     if action is None:
-        raise ApiError(INVALID_ACTION, f"The action “{name[:80]}” does not exist.")
+        raise ApiError(INVALID_ACTION, _("The action “%(value)s” does not exist.") % {"value": name[:80]})
     params = Params(_parse_json_object(body))
     try:
         return action.func(key.account, params)
@@ -125,7 +127,7 @@ def _read_body(request: HttpRequest) -> bytes:
     # Read the stream ourselves: request.body would apply DATA_UPLOAD_MAX_MEMORY_SIZE (meant for forms),
     # and the API's own limit is SES_API_MAX_BODY_BYTES.
     limit = settings.SES_API_MAX_BODY_BYTES
-    too_big = ApiError(REQUEST_SIZE_LIMIT_EXCEEDED, f"The request body is larger than {limit} bytes.")
+    too_big = ApiError(REQUEST_SIZE_LIMIT_EXCEEDED, _("The request body is larger than %(limit)s bytes.") % {"limit": limit})
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -158,15 +160,15 @@ def _parse_json_object(body: bytes) -> dict:
             INVALID_PARAMETER, _("The request body has a \\u escape of a lone surrogate, which is not a character.")
         ) from None
     except UnicodeDecodeError:
-        raise ApiError(INVALID_PARAMETER, "The request body is not UTF-8.") from None
+        raise ApiError(INVALID_PARAMETER, _("The request body is not UTF-8.")) from None
     except json.JSONDecodeError as exc:
         raise ApiError(
-            INVALID_PARAMETER, f"The request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})."
+            INVALID_PARAMETER, _("The request body is not valid JSON (%(msg)s at line %(lineno)s column %(colno)s).") % {"msg": exc.msg, "lineno": exc.lineno, "colno": exc.colno}
         ) from None
     except RecursionError:
-        raise ApiError(INVALID_PARAMETER, "The request body is nested too deeply.") from None
+        raise ApiError(INVALID_PARAMETER, _("The request body is nested too deeply.")) from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise ApiError(INVALID_PARAMETER, _("The request body has a number with too many digits.")) from None
     if not isinstance(data, dict):
-        raise ApiError(INVALID_PARAMETER, "The request body must be a JSON object of parameters.")
+        raise ApiError(INVALID_PARAMETER, _("The request body must be a JSON object of parameters."))
     return data

@@ -1,17 +1,18 @@
 """Forms of the recipient-list pages: a new list with its CSV, and a CSV for an existing list."""
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from batches import lists
 
-CSV_HELP = (
+CSV_HELP = gettext_lazy(
     "UTF-8 (with or without BOM). First column: the address; a header row such as "
     "“email,name,code” names the template variables of the other columns."
 )
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text=CSV_HELP)
+    file = forms.FileField(label=gettext_lazy("CSV file"), help_text=CSV_HELP)
 
 
 class ListForm(UploadForm):

@@ -20,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
@@ -85,7 +86,7 @@ def _clean_name(name: object) -> str:
     if not name or len(name) > MAX_NAME_LENGTH or _CONTROL.search(name):
         raise ListError(
             "InvalidParameterValue.ReceiverNameIllegal",
-            f"The list name must be 1 to {MAX_NAME_LENGTH} characters without control characters.",
+            _("The list name must be 1 to %(MAX_NAME_LENGTH)s characters without control characters.") % {"MAX_NAME_LENGTH": MAX_NAME_LENGTH},
         )
     return name
 
@@ -95,7 +96,7 @@ def _clean_description(description: object) -> str:
     if len(description) > MAX_DESCRIPTION_LENGTH or _CONTROL.search(description):
         raise ListError(
             "InvalidParameterValue.ReceiverDescIllegal",
-            f"The description must be at most {MAX_DESCRIPTION_LENGTH} characters without control characters.",
+            _("The description must be at most %(MAX_DESCRIPTION_LENGTH)s characters without control characters.") % {"MAX_DESCRIPTION_LENGTH": MAX_DESCRIPTION_LENGTH},
         )
     return description
 
@@ -104,7 +105,7 @@ def create_list(account: Account, name: str, description: str = "") -> ReceiverL
     name, description = _clean_name(name), _clean_description(description)
     with transaction.atomic():
         if ReceiverList.objects.filter(account=account, name=name).exists():
-            raise ListError("InvalidParameterValue.RepeatReceiverName", f"A list named “{name}” exists already.")
+            raise ListError("InvalidParameterValue.RepeatReceiverName", _("A list named “%(name)s” exists already.") % {"name": name})
         return ReceiverList.objects.create(account=account, name=name, description=description)
 
 
@@ -114,7 +115,7 @@ def list_for_account(account: Account, receiver_id: object) -> ReceiverList:
         found = ReceiverList.objects.filter(account=account, pk=receiver_id).first()
         if found is not None:
             return found
-    raise ListError(NOT_EXIST, f"There is no recipient list {receiver_id}.")
+    raise ListError(NOT_EXIST, _("There is no recipient list %(receiver_id)s.") % {"receiver_id": receiver_id})
 
 
 def _sending_tasks(receiver_list: ReceiverList):
@@ -128,9 +129,9 @@ def check_can_add(receiver_list: ReceiverList) -> None:
     be sent without being counted, or counted without being sent.
     """
     if receiver_list.status == ReceiverList.UPLOADING:
-        raise ListError(IS_OPERATING, "The list is being uploaded: wait until the upload has finished.")
+        raise ListError(IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))
     if _sending_tasks(receiver_list).exists():
-        raise ListError(IS_OPERATING, "A batch task is sending to this list: add recipients once it has finished.")
+        raise ListError(IS_OPERATING, _("A batch task is sending to this list: add recipients once it has finished."))
 
 
 def begin_upload(receiver_list: ReceiverList, size: int) -> None:
@@ -140,19 +141,19 @@ def begin_upload(receiver_list: ReceiverList, size: int) -> None:
         status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
     )
     if claimed != 1:
-        raise ListError(IS_OPERATING, "The list is being uploaded: wait until the upload has finished.")
+        raise ListError(IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))
     receiver_list.refresh_from_db()
 
 
 def delete_list(receiver_list: ReceiverList) -> None:
     """Delete a list and its recipients, unless it is loading or a batch task refers to it."""
     if receiver_list.status == ReceiverList.UPLOADING:
-        raise ListError(IS_OPERATING, "The list is being uploaded: delete it once the upload has finished.")
+        raise ListError(IS_OPERATING, _("The list is being uploaded: delete it once the upload has finished."))
     if receiver_list.tasks.filter(status__in=BatchTask.ACTIVE).exists():
-        raise ListError(IS_OPERATING, "A batch task that has not finished uses this list: cancel it first.")
+        raise ListError(IS_OPERATING, _("A batch task that has not finished uses this list: cancel it first."))
     if receiver_list.tasks.exists():
         # Finished tasks keep their list: their counts and the send log refer to its recipients.
-        raise ListError("OperationDenied", "Batch tasks have been sent to this list: it stays as their record.")
+        raise ListError("OperationDenied", _("Batch tasks have been sent to this list: it stays as their record."))
     with transaction.atomic():
         ReceiverListError.objects.filter(receiver_list=receiver_list).delete()
         # Raw delete: a million recipients in one statement, not loaded into Python first.
@@ -166,11 +167,11 @@ def delete_list(receiver_list: ReceiverList) -> None:
 def _clean_email(raw: str) -> str:
     email = raw.strip()
     if not email:
-        raise _RowError("the address is empty")
+        raise _RowError(_("the address is empty"))
     if len(email) > MAX_EMAIL_LENGTH:
-        raise _RowError(f"the address is longer than {MAX_EMAIL_LENGTH} characters")
+        raise _RowError(_("the address is longer than %(MAX_EMAIL_LENGTH)s characters") % {"MAX_EMAIL_LENGTH": MAX_EMAIL_LENGTH})
     if not _is_valid_email(email):
-        raise _RowError(f"“{email[:100]}” is not a valid email address")
+        raise _RowError(_("“%(value)s” is not a valid email address") % {"value": email[:100]})
     return email.lower()
 
 
@@ -223,8 +224,8 @@ def _clean_data(data: dict) -> dict:
     if not data:
         return data
     if not _fits_template_data_limit(data):
-        raise _RowError(f"the template variables are longer than {MAX_TEMPLATE_DATA_BYTES} bytes")
-    errors = template_data_errors(data)
+        raise _RowError(_("the template variables are longer than %(MAX_TEMPLATE_DATA_BYTES)s bytes") % {"MAX_TEMPLATE_DATA_BYTES": MAX_TEMPLATE_DATA_BYTES})
+    errors = template_data_errors(data, _)
     errors += [f"{key}: the value contains a control character." for key, value in data.items()
                if isinstance(value, str) and _CONTROL.search(value)]
     if errors:
@@ -285,7 +286,7 @@ def _cells(line: str) -> list[str]:
     try:
         return next(csv.reader([line], strict=True))
     except (csv.Error, StopIteration):
-        raise _RowError("the quotes of this line do not close (a row must fit on one line)") from None
+        raise _RowError(_("the quotes of this line do not close (a row must fit on one line)")) from None
 
 
 def _is_header(cells: list[str]) -> bool:
@@ -299,10 +300,10 @@ def _variables(header: list[str]) -> list[str]:
         if not _VARIABLE_NAME.match(name):
             raise ListError(
                 "InvalidParameterValue.TemplateDataError",
-                f"“{name[:50]}” in the header row is not a variable name (letters, digits and _; not starting with a digit).",
+                _("“%(value)s” in the header row is not a variable name (letters, digits and _; not starting with a digit).") % {"value": name[:50]},
             )
     if len(set(names)) != len(names):
-        raise ListError("InvalidParameterValue.TemplateDataError", "The header row names a variable twice.")
+        raise ListError("InvalidParameterValue.TemplateDataError", _("The header row names a variable twice."))
     return names
 
 
@@ -485,7 +486,7 @@ def add_receivers(receiver_list: ReceiverList, rows: Iterable[tuple[str, dict]])
     if len(rows) > MAX_API_RECIPIENTS:
         raise ListError(
             "LimitExceeded.ReceiverDetailRequestLimit",
-            f"One call adds at most {MAX_API_RECIPIENTS} recipients; this one has {len(rows)}.",
+            _("One call adds at most %(MAX_API_RECIPIENTS)s recipients; this one has %(count)s.") % {"MAX_API_RECIPIENTS": MAX_API_RECIPIENTS, "count": len(rows)},
         )
     result = ImportResult()
     wanted: dict[str, dict] = {}
@@ -505,7 +506,7 @@ def add_receivers(receiver_list: ReceiverList, rows: Iterable[tuple[str, dict]])
         except _RowError as exc:
             code = ("InvalidParameterValue.ReceiverEmailInvalid" if "address" in exc.reason
                     else "InvalidParameterValue.InValidTemplateData")
-            raise ListError(code, f"Recipient {index + 1}: {exc.reason}.") from None
+            raise ListError(code, _("Recipient %(value)s: %(reason)s.") % {"value": index + 1, "reason": exc.reason}) from None
         if email in wanted:
             result.duplicates += 1
         else:

@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
 from domains.models import SenderDomain
@@ -12,7 +13,7 @@ class ReceiverList(models.Model):
     PENDING_UPLOAD = 1
     UPLOADING = 2
     DONE = 3
-    STATUSES = [(PENDING_UPLOAD, "Waiting for upload"), (UPLOADING, "Uploading"), (DONE, "Ready")]
+    STATUSES = [(PENDING_UPLOAD, gettext_lazy("Waiting for upload")), (UPLOADING, gettext_lazy("Uploading")), (DONE, gettext_lazy("Ready"))]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="receiver_lists")
     name = models.CharField(max_length=200)
@@ -75,7 +76,7 @@ class BatchTask(models.Model):
     IMMEDIATE = 1
     TIMED = 2
     RECURRING = 3
-    TYPES = [(IMMEDIATE, "Immediate"), (TIMED, "Timed"), (RECURRING, "Recurring")]
+    TYPES = [(IMMEDIATE, gettext_lazy("Immediate")), (TIMED, gettext_lazy("Timed")), (RECURRING, gettext_lazy("Recurring"))]
 
     PENDING = 1
     SENDING = 5
@@ -84,8 +85,8 @@ class BatchTask(models.Model):
     DONE = 10
     CANCELLED = 11  # not in the SDK's list; reported to the API as failed with ErrMsg "cancelled"
     STATUSES = [
-        (PENDING, "Pending"), (SENDING, "Sending"), (PAUSED, "Paused for today"), (FAILED, "Failed"),
-        (DONE, "Done"), (CANCELLED, "Cancelled"),
+        (PENDING, gettext_lazy("Pending")), (SENDING, gettext_lazy("Sending")), (PAUSED, gettext_lazy("Paused for today")), (FAILED, gettext_lazy("Failed")),
+        (DONE, gettext_lazy("Done")), (CANCELLED, gettext_lazy("Cancelled")),
     ]
     ACTIVE = (PENDING, SENDING, PAUSED)
 

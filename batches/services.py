@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchTask, Receiver, ReceiverList
@@ -35,6 +36,7 @@ from sending.delivery import ENQUEUE_CHUNK
 from sending.models import Message, MessageEvent, SensitiveWord, Suppression, Template
 from sending.recording import message_event
 from sending.review import review
+from sending.review_text import translate_reason
 from sending.tasks import enqueue
 
 log = logging.getLogger(__name__)
@@ -82,35 +84,35 @@ def create_task(
         sender = sending.sender_address_for_account(account, from_email)
         domain = sender.domain
         if not domain.is_verified:
-            raise BatchError("FailedOperation.NotAuthenticatedSender", f"{domain.name} is not verified; it cannot send.")
+            raise BatchError("FailedOperation.NotAuthenticatedSender", _("%(name)s is not verified; it cannot send.") % {"name": domain.name})
         template = sending.template_for_account(account, template_id)
         reply_to = sending.clean_address(reply_to, what="reply-to address") if (reply_to or "").strip() else ""
     except sending.SendError as exc:
         raise BatchError(exc.code, exc.message) from None
     if template.status != Template.APPROVED:
         state = dict(Template.STATUSES)[template.status].lower()
-        raise BatchError("OperationDenied.TemplateStatusError", f"Template {template.pk} is {state}; only approved templates send.")
+        raise BatchError("OperationDenied.TemplateStatusError", _("Template %(pk)s is %(state)s; only approved templates send.") % {"pk": template.pk, "state": state})
 
     subject = (subject or "").strip() or template.subject
     if not subject or len(subject) > sending.MAX_SUBJECT or "\n" in subject or "\r" in subject:
         raise BatchError(
             "InvalidParameterValue.SubjectLengthError",
-            f"The subject must be one line of 1 to {sending.MAX_SUBJECT} characters (give Subject, or one in the template).",
+            _("The subject must be one line of 1 to %(MAX_SUBJECT)s characters (give Subject, or one in the template).") % {"MAX_SUBJECT": sending.MAX_SUBJECT},
         )
     if subject != template.subject:  # a subject given with the task was never reviewed
         words = list(SensitiveWord.objects.values_list("word", flat=True))
         verdict = review(subject, "", "", sensitive_words=words, transactional=True)
         if not verdict.approved:
-            raise BatchError("InvalidParameterValue", f"The subject breaks a content rule: {verdict.reason}")
+            raise BatchError("InvalidParameterValue", _("The subject breaks a content rule: %(reason)s") % {"reason": translate_reason(verdict.reason)})
 
     receiver_list = _ready_list(account, receiver_list_id)
     begin_time, interval_hours = _check_schedule(task_type, _aware(begin_time), interval_hours)
     if unsubscribe not in sending.UNSUBSCRIBE_OPTIONS:
-        raise BatchError("InvalidParameterValue", "Unsubscribe must be 0 (none) to 12.")
+        raise BatchError("InvalidParameterValue", _("Unsubscribe must be 0 (none) to 12."))
     if account.is_frozen():
         raise BatchError(
             "FailedOperation.HighRejectionRate",
-            "Your account is frozen for the rest of today because of its bounce or spam rate; sending resumes tomorrow.",
+            _("Your account is frozen for the rest of today because of its bounce or spam rate; sending resumes tomorrow."),
         )
 
     now = timezone.now()
@@ -137,35 +139,35 @@ def create_task(
 
 def _ready_list(account: Account, receiver_list_id: object) -> ReceiverList:
     if receiver_list_id in (None, "", 0):
-        raise BatchError("MissingParameter.ReceiverIdNecessary", "ReceiverId is required: choose a recipient list.")
+        raise BatchError("MissingParameter.ReceiverIdNecessary", _("ReceiverId is required: choose a recipient list."))
     receiver_list = None
     if isinstance(receiver_list_id, int) and not isinstance(receiver_list_id, bool):
         # Another tenant's list reads as "does not exist".
         receiver_list = ReceiverList.objects.filter(account=account, pk=receiver_list_id).first()
     if receiver_list is None:
-        raise BatchError("OperationDenied.ReceiverNotExist", f"Recipient list {receiver_list_id} does not exist.")
+        raise BatchError("OperationDenied.ReceiverNotExist", _("Recipient list %(receiver_list_id)s does not exist.") % {"receiver_list_id": receiver_list_id})
     if receiver_list.status == ReceiverList.UPLOADING:
-        raise BatchError("OperationDenied.ReceiverIsOperating", f"“{receiver_list.name}” is still uploading; try again when it is ready.")
+        raise BatchError("OperationDenied.ReceiverIsOperating", _("“%(name)s” is still uploading; try again when it is ready.") % {"name": receiver_list.name})
     if receiver_list.status != ReceiverList.DONE or not receiver_list.receivers.exists():
-        raise BatchError("OperationDenied.ReceiverStatusError", f"“{receiver_list.name}” has no recipients ready to send to.")
+        raise BatchError("OperationDenied.ReceiverStatusError", _("“%(name)s” has no recipients ready to send to.") % {"name": receiver_list.name})
     return receiver_list
 
 
 def _check_schedule(task_type, begin_time, interval_hours) -> tuple[dt.datetime | None, int | None]:
     if task_type not in dict(BatchTask.TYPES):
-        raise BatchError("InvalidParameterValue", "TaskType must be 1 (immediate), 2 (timed) or 3 (recurring).")
+        raise BatchError("InvalidParameterValue", _("TaskType must be 1 (immediate), 2 (timed) or 3 (recurring)."))
     if task_type == BatchTask.IMMEDIATE:
         return None, None
     if task_type == BatchTask.TIMED and begin_time is None:
-        raise BatchError("MissingParameter.TimedParamNecessary", "A timed task needs its BeginTime.")
+        raise BatchError("MissingParameter.TimedParamNecessary", _("A timed task needs its BeginTime."))
     if task_type == BatchTask.RECURRING and (begin_time is None or interval_hours in (None, "")):
-        raise BatchError("MissingParameter.CycleParamNecessary", "A recurring task needs its BeginTime and IntervalTime (hours).")
+        raise BatchError("MissingParameter.CycleParamNecessary", _("A recurring task needs its BeginTime and IntervalTime (hours)."))
     if begin_time < timezone.now() - BEGIN_TIME_GRACE:
-        raise BatchError("InvalidParameterValue.BeginTimeBeforeNow", "BeginTime is in the past.")
+        raise BatchError("InvalidParameterValue.BeginTimeBeforeNow", _("BeginTime is in the past."))
     if task_type == BatchTask.TIMED:
         return begin_time, None
     if not isinstance(interval_hours, int) or isinstance(interval_hours, bool) or not 1 <= interval_hours <= MAX_INTERVAL_HOURS:
-        raise BatchError("InvalidParameterValue", f"IntervalTime must be a whole number of hours from 1 to {MAX_INTERVAL_HOURS}.")
+        raise BatchError("InvalidParameterValue", _("IntervalTime must be a whole number of hours from 1 to %(MAX_INTERVAL_HOURS)s.") % {"MAX_INTERVAL_HOURS": MAX_INTERVAL_HOURS})
     return begin_time, interval_hours
 
 
@@ -318,14 +320,15 @@ def enqueue_in_chunks(message_ids: list[int]) -> None:
 
 def _notify_paused(task: BatchTask) -> None:
     from notify.services import notify_members
+    from notify.texts import render
 
-    when = timezone.localtime(task.resume_at).strftime("%Y-%m-%d %H:%M %Z")
-    text = (
-        f"Batch task {task.pk} paused: {task.pause_reason}. {task.send_count:,} messages are sent, "
-        f"{task.cache_count:,} wait. It resumes by itself at {when}."
-    )
+    params = {
+        "task": task.pk, "reason": task.pause_reason, "sent": task.send_count, "waiting": task.cache_count,
+        "when": timezone.localtime(task.resume_at).strftime("%Y-%m-%d %H:%M %Z"),
+    }
+    subject, text = render("batch_paused", params, settings.LANGUAGE_CODE)
     # notify_members writes in its own savepoint and emails after the commit; once per task and day.
-    _safe_notify(notify_members, task.account, "batch_paused", str(task.pk), f"Batch task {task.pk} paused for today", text)
+    _safe_notify(notify_members, task.account, "batch_paused", str(task.pk), subject, text, None, params)
 
 
 def _safe_notify(fn, *args) -> None:
@@ -492,7 +495,7 @@ def cancel_task(task: BatchTask, user=None) -> BatchTask:
     with transaction.atomic():
         locked = list(BatchTask.objects.select_for_update().filter(pk__in=ids, status__in=BatchTask.ACTIVE))
         if not any(t.pk == task.pk for t in locked):
-            raise BatchError("OperationDenied", f"Task {task.pk} has already ended; there is nothing to cancel.")
+            raise BatchError("OperationDenied", _("Task %(pk)s has already ended; there is nothing to cancel.") % {"pk": task.pk})
         for t in locked:
             dropped = drop_queued_messages(t, "task cancelled")
             BatchTask.objects.filter(pk=t.pk).update(failed_count=F("failed_count") + dropped)
@@ -511,7 +514,7 @@ def task_for_account(account: Account, task_id: object) -> BatchTask:
     if isinstance(task_id, int) and not isinstance(task_id, bool):
         task = BatchTask.objects.filter(account=account, pk=task_id).select_related("domain", "receiver_list").first()
     if task is None:
-        raise BatchError("ResourceNotFound", f"Task {task_id} does not exist.")
+        raise BatchError("ResourceNotFound", _("Task %(task_id)s does not exist.") % {"task_id": task_id})
     return task
 
 

@@ -11,6 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
@@ -37,9 +39,11 @@ def _get_task_for_account(request: HttpRequest, pk: int) -> BatchTask:
 def countdown_text(seconds: int) -> str:
     """'in 3 h 05 min', to the minute (rounded up: 'in 1 min' until the very last second)."""
     if seconds <= 0:
-        return "any moment now"
+        return gettext("any moment now")
     hours, minutes = divmod(-(-seconds // 60), 60)
-    return f"in {hours} h {minutes:02d} min" if hours else f"in {minutes} min"
+    if hours:
+        return gettext("in %(hours)s h %(minutes)s min") % {"hours": hours, "minutes": f"{minutes:02d}"}
+    return gettext("in %(minutes)s min") % {"minutes": minutes}
 
 
 def countdown(until: dt.datetime | None, now: dt.datetime) -> dict | None:
@@ -87,7 +91,7 @@ def task_create(request: HttpRequest) -> HttpResponse:
         except services.BatchError as exc:
             form.add_error(None, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, f"Task {task.pk} is created.")
+            messages.success(request, _("Task %(pk)s is created.") % {"pk": task.pk})
             return redirect("batch-detail", pk=task.pk)
     status = 400 if form.errors else 200
     return render(request, "batches/task_new.html", {"form": form}, status=status)
@@ -122,7 +126,7 @@ def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         except services.BatchError as exc:
             messages.error(request, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, f"Task {task.pk} is cancelled.")
+            messages.success(request, _("Task %(pk)s is cancelled.") % {"pk": task.pk})
         return redirect("batch-detail", pk=task.pk)
     return render(request, "batches/task_cancel.html", {"task": task, "progress": _progress(task)})
 

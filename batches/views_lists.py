@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -41,7 +42,7 @@ def list_index(request: HttpRequest) -> HttpResponse:
         except lists.ListError as exc:
             form.add_error(None, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, f"List {receiver_list.name} is created; its file is loading.")
+            messages.success(request, _("List %(name)s is created; its file is loading.") % {"name": receiver_list.name})
             return redirect("list-detail", pk=receiver_list.pk)
     context = {"lists": ReceiverList.objects.filter(account=request.account), "form": form}
     return render(request, "batches/lists.html", context, status=400 if form.errors else 200)
@@ -92,7 +93,7 @@ def list_upload(request: HttpRequest, pk: int) -> HttpResponse:
         except lists.ListError as exc:
             form.add_error(None, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, "The file is loading.")
+            messages.success(request, _("The file is loading."))
             return redirect("list-detail", pk=receiver_list.pk)
     return render(
         request, "batches/list_detail.html", _detail_context(request, receiver_list, form), status=400
@@ -109,6 +110,6 @@ def list_delete(request: HttpRequest, pk: int) -> HttpResponse:
         except lists.ListError as exc:
             messages.error(request, exc.message)
             return redirect("list-detail", pk=receiver_list.pk)
-        messages.success(request, f"List {receiver_list.name} is deleted.")
+        messages.success(request, _("List %(name)s is deleted.") % {"name": receiver_list.name})
         return redirect("lists")
     return render(request, "batches/list_delete.html", {"list": receiver_list})

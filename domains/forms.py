@@ -1,5 +1,6 @@
 from django import forms
 from django.core.validators import MinValueValidator
+from django.utils.translation import gettext_lazy
 
 from domains.reputation import levels
 from domains.services import DKIM_BITS
@@ -7,20 +8,20 @@ from domains.services import DKIM_BITS
 
 class DomainForm(forms.Form):
     name = forms.CharField(
-        label="Domain name", max_length=253, help_text="The domain your mail is sent from, e.g. mail.example.com."
+        label=gettext_lazy("Domain name"), max_length=253, help_text=gettext_lazy("The domain your mail is sent from, e.g. mail.example.com.")
     )
     # The API's DKIMOption (domains.services.DKIM_BITS): 0 is a 1024-bit key, 1 a 2048-bit key.
     dkim_option = forms.TypedChoiceField(
-        label="DKIM key length", choices=[(opt, f"{bits}-bit") for opt, bits in DKIM_BITS.items()], coerce=int,
+        label=gettext_lazy("DKIM key length"), choices=[(opt, f"{bits}-bit") for opt, bits in DKIM_BITS.items()], coerce=int,
         initial=0,
-        help_text="2048-bit keys are stronger; a few DNS hosts cannot publish their longer TXT record.",
+        help_text=gettext_lazy("2048-bit keys are stronger; a few DNS hosts cannot publish their longer TXT record."),
     )
 
 
 class WorkOrderForm(forms.Form):
     # Its minimum comes from the level table in settings (see __init__).
-    requested_cap = forms.IntegerField(label="Requested daily cap")
-    reason = forms.CharField(label="Why you need it", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    requested_cap = forms.IntegerField(label=gettext_lazy("Requested daily cap"))
+    reason = forms.CharField(label=gettext_lazy("Why you need it"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

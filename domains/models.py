@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
 from domains.reputation import levels
@@ -12,7 +13,7 @@ class SenderDomain(models.Model):
     PENDING = "pending"
     VERIFIED = "verified"
     FAILED = "failed"
-    STATUSES = [(PENDING, "Pending verification"), (VERIFIED, "Verified"), (FAILED, "Verification failed")]
+    STATUSES = [(PENDING, gettext_lazy("Pending verification")), (VERIFIED, gettext_lazy("Verified")), (FAILED, gettext_lazy("Verification failed"))]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="domains")
     # Unique across all accounts: nobody can claim a domain another tenant created.
@@ -100,7 +101,7 @@ class LevelChange(models.Model):
 
     domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="level_changes")
     at = models.DateTimeField(default=timezone.now)
-    day = models.DateField(help_text="The platform day whose counters fired the rule")
+    day = models.DateField(help_text=gettext_lazy("The platform day whose counters fired the rule"))
     effective_at = models.DateTimeField()
     from_level = models.PositiveSmallIntegerField()
     to_level = models.PositiveSmallIntegerField()
@@ -135,7 +136,7 @@ class WorkOrder(models.Model):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
-    STATUSES = [(PENDING, "Pending"), (APPROVED, "Approved"), (REJECTED, "Rejected")]
+    STATUSES = [(PENDING, gettext_lazy("Pending")), (APPROVED, gettext_lazy("Approved")), (REJECTED, gettext_lazy("Rejected"))]
 
     domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="work_orders")
     requested_cap = models.PositiveBigIntegerField()
@@ -164,7 +165,7 @@ class StaffActionLog(models.Model):
 
     at = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    actor_label = models.CharField(max_length=150, help_text="Who, also for command-line actions")
+    actor_label = models.CharField(max_length=150, help_text=gettext_lazy("Who, also for command-line actions"))
     action = models.CharField(max_length=50)
     target = models.CharField(max_length=300)
     detail = models.TextField(blank=True)

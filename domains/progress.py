@@ -12,21 +12,28 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext, pgettext_lazy
+
 from domains.models import DomainDay, SenderDomain
 from domains.reputation import levels, rules
 from domains.reputation.services import metrics_of, platform_today
 
 METRIC_LABELS = {
-    "sent": "sent",
-    "sent_of_cap": "sent",
-    "invalid_rate": "invalid",
-    "delivery_rate": "delivery",
-    "spam_rate": "spam bounce",
-    "complaint_rate": "complaint",
-    "open_rate": "open",
+    "sent": pgettext_lazy("metric", "sent"),
+    "sent_of_cap": pgettext_lazy("metric", "sent"),
+    "invalid_rate": pgettext_lazy("metric", "invalid"),
+    "delivery_rate": pgettext_lazy("metric", "delivery"),
+    "spam_rate": pgettext_lazy("metric", "spam bounce"),
+    "complaint_rate": pgettext_lazy("metric", "complaint"),
+    "open_rate": pgettext_lazy("metric", "open"),
 }
 SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 MET, NOT_MET = "✓", "✗"
+
+
+def _grouped(value: int) -> str:
+    return number_format(value, force_grouping=True)
 
 
 def format_percent(value: Fraction, threshold: Fraction | None = None) -> str:
@@ -108,17 +115,26 @@ def _condition(metric: str, op: str, threshold_text: str, values: dict[str, Frac
         needed = sends_needed(cap, op, threshold)
         if needed is None:
             limit = format_percent(threshold)
-            return ConditionProgress(metric, op, threshold, value, met, f"sent {sent} {mark} needs {sign} {limit} of the cap")
+            text = gettext("sent %(sent)s %(mark)s needs %(sign)s %(limit)s of the cap") % {
+                "sent": sent, "mark": mark, "sign": sign, "limit": limit,
+            }
+            return ConditionProgress(metric, op, threshold, value, met, text)
         more = max(needed - sent, 0)
-        text = f"sent {sent:,} of the {needed:,} needed {mark}"
+        text = gettext("sent %(sent)s of the %(needed)s needed %(mark)s") % {
+            "sent": _grouped(sent), "needed": _grouped(needed), "mark": mark,
+        }
         if more:
-            text += f" ({more:,} more)"
+            text += gettext(" (%(more)s more)") % {"more": _grouped(more)}
         return ConditionProgress(metric, op, threshold, value, met, text, needed, more)
     if metric == "sent":
         shown, limit = f"{int(value):,}", f"{threshold:,}" if threshold.denominator == 1 else threshold_text
     else:
         shown, limit = format_percent(value, threshold), format_percent(threshold)
-    text = f"{label} {shown} {sign} {limit} {mark}" if met else f"{label} {shown} {mark} needs {sign} {limit}"
+    parts = {"label": label, "shown": shown, "sign": sign, "limit": limit, "mark": mark}
+    if met:
+        text = gettext("%(label)s %(shown)s %(sign)s %(limit)s %(mark)s") % parts
+    else:
+        text = gettext("%(label)s %(shown)s %(mark)s needs %(sign)s %(limit)s") % parts
     return ConditionProgress(metric, op, threshold, value, met, text)
 
 

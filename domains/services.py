@@ -39,14 +39,14 @@ class DomainError(Exception):
 def normalize_domain_name(raw: str) -> str:
     """A syntactically valid domain name in lower-case ASCII (IDNA), or DomainError."""
     if not isinstance(raw, str):
-        raise DomainError("InvalidParameterValue", "The domain must be a string.")
+        raise DomainError("InvalidParameterValue", _("The domain must be a string."))
     name = raw.strip().rstrip(".").lower()
     if not name:
-        raise DomainError("InvalidParameterValue", "Enter a domain name, e.g. mail.example.com.")
+        raise DomainError("InvalidParameterValue", _("Enter a domain name, e.g. mail.example.com."))
     try:
         name = name.encode("idna").decode("ascii")
     except UnicodeError:
-        raise DomainError("InvalidParameterValue", f"“{raw[:100]}” is not a valid domain name.") from None
+        raise DomainError("InvalidParameterValue", _("“%(value)s” is not a valid domain name.") % {"value": raw[:100]}) from None
     labels = name.split(".")
     if (
         len(name) > 253
@@ -54,9 +54,9 @@ def normalize_domain_name(raw: str) -> str:
         or not all(_LABEL.match(label) for label in labels)
         or not _TLD.match(labels[-1])
     ):
-        raise DomainError("InvalidParameterValue", f"“{raw[:100]}” is not a valid domain name.")
+        raise DomainError("InvalidParameterValue", _("“%(value)s” is not a valid domain name.") % {"value": raw[:100]})
     if name == settings.SES_SIMULATOR_DOMAIN or name.endswith("." + settings.SES_SIMULATOR_DOMAIN):
-        raise DomainError("InvalidParameterValue", "The mailbox simulator's domain cannot be a sender domain.")
+        raise DomainError("InvalidParameterValue", _("The mailbox simulator's domain cannot be a sender domain."))
     return name
 
 
@@ -75,12 +75,12 @@ def create_domain(account: Account, raw_name: str, dkim_option: int = 0) -> Send
     """Create a pending sender domain with a fresh DKIM key; unique across all accounts."""
     name = normalize_domain_name(raw_name)
     if dkim_option not in DKIM_BITS or isinstance(dkim_option, bool):
-        raise DomainError("InvalidParameterValue", "DKIMOption must be 0 (1024-bit key) or 1 (2048-bit key).")
+        raise DomainError("InvalidParameterValue", _("DKIMOption must be 0 (1024-bit key) or 1 (2048-bit key)."))
     existing = SenderDomain.objects.filter(name=name).first()
     if existing is not None:
         if existing.account_id == account.pk:
-            raise DomainError("InvalidParameterValue.RepeatCreation", f"{name} is already one of your sender domains.")
-        raise DomainError("InvalidParameterValue.CreatedByOther", f"{name} has been created by another account.")
+            raise DomainError("InvalidParameterValue.RepeatCreation", _("%(name)s is already one of your sender domains.") % {"name": name})
+        raise DomainError("InvalidParameterValue.CreatedByOther", _("%(name)s has been created by another account.") % {"name": name})
     bits = DKIM_BITS[dkim_option]
     private_pem, public_b64 = _dkim_key_pair(bits)
     try:
@@ -90,7 +90,7 @@ def create_domain(account: Account, raw_name: str, dkim_option: int = 0) -> Send
                 dkim_private_key_encrypted=crypto.encrypt(private_pem), dkim_public_key=public_b64,
             )
     except IntegrityError:  # another request created it a moment ago
-        raise DomainError("InvalidParameterValue.CreatedByOther", f"{name} has been created by another account.") from None
+        raise DomainError("InvalidParameterValue.CreatedByOther", _("%(name)s has been created by another account.") % {"name": name}) from None
 
 
 def dkim_private_key(domain: SenderDomain) -> str:
@@ -153,8 +153,8 @@ def domain_for_account(account: Account, raw_name: str) -> SenderDomain:
     try:
         name = normalize_domain_name(raw_name)
     except DomainError:
-        raise DomainError("ResourceNotFound", "The sender domain does not exist.") from None
+        raise DomainError("ResourceNotFound", _("The sender domain does not exist.")) from None
     domain = SenderDomain.objects.filter(account=account, name=name).first()
     if domain is None:
-        raise DomainError("ResourceNotFound", "The sender domain does not exist.")
+        raise DomainError("ResourceNotFound", _("The sender domain does not exist."))
     return domain

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
@@ -27,11 +29,11 @@ def _get_domain_for_account(request: HttpRequest, pk: int) -> SenderDomain:
 
 # (metric, label, what it is a share of) — the five rates of SPEC §3.1
 RATES = [
-    ("invalid_rate", "Invalid address rate", "sent"),
-    ("delivery_rate", "Delivery rate", "sent"),
-    ("spam_rate", "Spam bounce rate", "sent"),
-    ("complaint_rate", "Complaint rate", "delivered"),
-    ("open_rate", "Open rate", "delivered"),
+    ("invalid_rate", gettext_lazy("Invalid address rate"), pgettext_lazy("share of", "sent")),
+    ("delivery_rate", gettext_lazy("Delivery rate"), pgettext_lazy("share of", "sent")),
+    ("spam_rate", gettext_lazy("Spam bounce rate"), pgettext_lazy("share of", "sent")),
+    ("complaint_rate", gettext_lazy("Complaint rate"), pgettext_lazy("share of", "delivered")),
+    ("open_rate", gettext_lazy("Open rate"), pgettext_lazy("share of", "delivered")),
 ]
 
 
@@ -45,7 +47,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
         except services.DomainError as exc:
             form.add_error("name", exc.message)
         else:
-            messages.success(request, f"{domain.name} is created. Publish its DNS records, then check them.")
+            messages.success(request, _("%(name)s is created. Publish its DNS records, then check them.") % {"name": domain.name})
             return redirect("domains:detail", pk=domain.pk)
     rows = [
         {
@@ -110,9 +112,9 @@ def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return render(request, "domains/detail.html#records", {"domain": domain, "records": _records(domain)})
     if domain.is_verified:
-        messages.success(request, f"DNS checked: {domain.name} is verified.")
+        messages.success(request, _("DNS checked: %(name)s is verified.") % {"name": domain.name})
     else:
-        messages.warning(request, "DNS checked: some records are not published yet. See each record below.")
+        messages.warning(request, _("DNS checked: some records are not published yet. See each record below."))
     return redirect("domains:detail", pk=domain.pk)
 
 
@@ -125,8 +127,7 @@ def domain_work_order(request: HttpRequest, pk: int) -> HttpResponse:
     if not workorders.can_file(domain):
         messages.error(
             request,
-            f"Work orders are for verified level-{levels.top_level()} domains; "
-            f"{domain.name} is at level {domain.level}. Its level rises by the upgrade rules.",
+            _("Work orders are for verified level-%(top_level)s domains; %(name)s is at level %(level)s. Its level rises by the upgrade rules.") % {"top_level": levels.top_level(), "name": domain.name, "level": domain.level},
         )
         return _render_detail(request, domain, status=403)
     form = WorkOrderForm(request.POST)
@@ -138,7 +139,7 @@ def domain_work_order(request: HttpRequest, pk: int) -> HttpResponse:
         except workorders.WorkOrderError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Your work order is filed; staff will decide on it.")
+            messages.success(request, _("Your work order is filed; staff will decide on it."))
             return redirect("domains:detail", pk=domain.pk)
     return _render_detail(request, domain, work_order_form=form, status=400)
 
@@ -154,6 +155,6 @@ def domain_delete(request: HttpRequest, pk: int) -> HttpResponse:
         except services.DomainError as exc:
             messages.error(request, exc.message)
             return redirect("domains:detail", pk=domain.pk)
-        messages.success(request, f"{name} is deleted.")
+        messages.success(request, _("%(name)s is deleted.") % {"name": name})
         return redirect("domains:list")
     return render(request, "domains/delete.html", {"domain": domain})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from domains.models import SenderDomain, WorkOrder
 from domains.reputation import levels
@@ -21,13 +22,13 @@ def can_file(domain: SenderDomain) -> bool:
 def file_work_order(domain: SenderDomain, user, requested_cap: int, reason: str) -> WorkOrder:
     top_cap = levels.cap_for(levels.top_level())
     if not can_file(domain):
-        raise WorkOrderError(f"Only a verified level-{levels.top_level()} domain can ask for a higher cap.")
+        raise WorkOrderError(_("Only a verified level-%(top_level)s domain can ask for a higher cap.") % {"top_level": levels.top_level()})
     if not isinstance(requested_cap, int) or requested_cap <= top_cap:
-        raise WorkOrderError(f"The requested cap must be more than {top_cap:,} mails a day.")
+        raise WorkOrderError(_("The requested cap must be more than %(top_cap)s mails a day.") % {"top_cap": format(top_cap, ',')})
     if not reason or not reason.strip():
-        raise WorkOrderError("Say why you need the higher cap.")
+        raise WorkOrderError(_("Say why you need the higher cap."))
     if domain.work_orders.filter(status=WorkOrder.PENDING).exists():
-        raise WorkOrderError("This domain already has a work order waiting for staff.")
+        raise WorkOrderError(_("This domain already has a work order waiting for staff."))
     return WorkOrder.objects.create(domain=domain, requested_cap=requested_cap, reason=reason.strip(), filed_by=user)
 
 
@@ -38,13 +39,13 @@ def approve(order: WorkOrder, staff_user, cap: int, note: str = "") -> WorkOrder
         order = WorkOrder.objects.select_for_update().select_related("domain").get(pk=order.pk)
         domain = SenderDomain.objects.select_for_update().get(pk=order.domain_id)
         if order.status != WorkOrder.PENDING:
-            raise WorkOrderError(f"This work order is already {order.get_status_display().lower()}.")
+            raise WorkOrderError(_("This work order is already %(lower)s.") % {"lower": order.get_status_display().lower()})
         if domain.level < levels.top_level():
             raise WorkOrderError(
-                f"{domain.name} is at level {domain.level}: a custom cap exists only at level {levels.top_level()}."
+                _("%(name)s is at level %(level)s: a custom cap exists only at level %(top_level)s.") % {"name": domain.name, "level": domain.level, "top_level": levels.top_level()}
             )
         if not isinstance(cap, int) or cap <= top_cap:
-            raise WorkOrderError(f"The custom cap must be more than {top_cap:,}.")
+            raise WorkOrderError(_("The custom cap must be more than %(top_cap)s.") % {"top_cap": format(top_cap, ',')})
         order.status = WorkOrder.APPROVED
         order.approved_cap = cap
         order.decided_by = staff_user
@@ -61,11 +62,11 @@ def approve(order: WorkOrder, staff_user, cap: int, note: str = "") -> WorkOrder
 
 def reject(order: WorkOrder, staff_user, note: str) -> WorkOrder:
     if not note or not note.strip():
-        raise WorkOrderError("Give the customer a reason for the rejection.")
+        raise WorkOrderError(_("Give the customer a reason for the rejection."))
     with transaction.atomic():
         order = WorkOrder.objects.select_for_update().get(pk=order.pk)
         if order.status != WorkOrder.PENDING:
-            raise WorkOrderError(f"This work order is already {order.get_status_display().lower()}.")
+            raise WorkOrderError(_("This work order is already %(lower)s.") % {"lower": order.get_status_display().lower()})
         order.status = WorkOrder.REJECTED
         order.decided_by = staff_user
         order.decided_at = timezone.now()

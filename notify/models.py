@@ -2,6 +2,7 @@ import secrets
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
 from sesconsole import crypto
@@ -41,7 +42,7 @@ class CallbackDelivery(models.Model):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
-    STATUSES = [(PENDING, "Pending"), (DELIVERED, "Delivered"), (FAILED, "Failed (gave up)")]
+    STATUSES = [(PENDING, gettext_lazy("Pending")), (DELIVERED, gettext_lazy("Delivered")), (FAILED, gettext_lazy("Failed (gave up)"))]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="callback_deliveries")
     event = models.CharField(max_length=20)
@@ -77,10 +78,10 @@ class Notification(models.Model):
     ACCOUNT_FROZEN = "account_frozen"
     BATCH_PAUSED = "batch_paused"
     CAUSES = [
-        (CAP_WARNING, "Domain near its daily cap"),
-        (LEVEL_CHANGED, "Level changed"),
-        (ACCOUNT_FROZEN, "Account frozen"),
-        (BATCH_PAUSED, "Batch task paused"),
+        (CAP_WARNING, gettext_lazy("Domain near its daily cap")),
+        (LEVEL_CHANGED, gettext_lazy("Level changed")),
+        (ACCOUNT_FROZEN, gettext_lazy("Account frozen")),
+        (BATCH_PAUSED, gettext_lazy("Batch task paused")),
     ]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notifications")
@@ -93,6 +94,8 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_to = models.PositiveIntegerField(default=0)
+    # The facts the subject and text were made from: notify.texts renders them in the reader's language.
+    params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -102,6 +105,20 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.day}: {self.subject}"
+
+    def localized(self) -> tuple[str, str]:
+        """(subject, text) in the active language; as stored when there are no params (older rows)."""
+        from notify.texts import render
+
+        return render(self.cause, self.params) or (self.subject, self.text)
+
+    @property
+    def localized_subject(self) -> str:
+        return self.localized()[0]
+
+    @property
+    def localized_text(self) -> str:
+        return self.localized()[1]
 
     @property
     def read(self) -> bool:

@@ -30,12 +30,14 @@ from django.core.mail import send_mass_mail
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from accounts.models import Account
 from domains.models import DomainDay
 from domains.reputation import levels
 from domains.reputation.services import platform_today
+from notify import texts
 from notify.models import CallbackDelivery, CallbackEndpoint, Notification
 
 log = logging.getLogger(__name__)
@@ -86,12 +88,12 @@ def save_endpoint(account: Account, url: str, enabled: bool = True) -> tuple[Cal
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError as exc:
-        raise NotifyError("Enter a full http:// or https:// URL.") from exc
+        raise NotifyError(gettext("Enter a full http:// or https:// URL.")) from exc
     if len(url) > 1000:
-        raise NotifyError("The URL is longer than 1000 characters.")
+        raise NotifyError(gettext("The URL is longer than 1000 characters."))
     refused = private_destination(url)
     if refused:
-        raise NotifyError(f"Callbacks cannot go to {refused}; use a public address.")
+        raise NotifyError(gettext("Callbacks cannot go to %(refused)s; use a public address.") % {"refused": refused})
     endpoint = endpoint_for(account)
     secret = None
     if endpoint is None:
@@ -313,15 +315,19 @@ def retry_due_callbacks() -> str:
 
 
 def notify_members(
-    account: Account, cause: str, about: str, subject: str, text: str, day: dt.date | None = None
+    account: Account, cause: str, about: str, subject: str, text: str, day: dt.date | None = None,
+    params: dict | None = None,
 ) -> Notification | None:
-    """Tell the account's members, once per (cause, what it is about, day). None when already told."""
+    """Tell the account's members, once per (cause, what it is about, day). None when already told.
+
+    subject and text are stored as given (English); with params, notify.texts renders them again in
+    each reader's language (the console page, each member's email)."""
     day = day or platform_today()
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
                 account=account, cause=cause, cause_key=f"{cause}:{about}"[:100], day=day,
-                subject=subject[:200], text=text,
+                subject=subject[:200], text=text, params=params or {},
             )
     except IntegrityError:
         return None
@@ -331,17 +337,21 @@ def notify_members(
 
 def _email_members(notification_id: int) -> None:
     notification = Notification.objects.select_related("account").get(pk=notification_id)
-    emails = sorted(
-        {
-            m.user.email
-            for m in notification.account.memberships.select_related("user")
-            if m.user.email and m.user.is_active
-        }
-    )
-    if not emails:
+    # Each member reads it in the language they last used the console in (Membership.language).
+    languages = {}
+    for m in notification.account.memberships.select_related("user"):
+        if m.user.email and m.user.is_active:
+            languages.setdefault(m.user.email, m.language or settings.LANGUAGE_CODE)
+    if not languages:
         return
-    body = f"{notification.text}\n\n— sesconsole, for {notification.account.name}\n"
-    messages = [(f"[sesconsole] {notification.subject}", body, settings.DEFAULT_FROM_EMAIL, [e]) for e in emails]
+    messages = []
+    for email in sorted(languages):
+        with translation.override(languages[email]):
+            subject, text = texts.render(notification.cause, notification.params) or (
+                notification.subject, notification.text
+            )
+            body = texts.email_body(text, notification.account.name)
+        messages.append((f"[sesconsole] {subject}", body, settings.DEFAULT_FROM_EMAIL, [email]))
     try:
         sent = send_mass_mail(messages, fail_silently=False)
     except Exception:
@@ -353,27 +363,19 @@ def _email_members(notification_id: int) -> None:
 
 def notify_level_changed(change) -> Notification | None:
     domain = change.domain
-    direction = "up" if change.to_level > change.from_level else "down"
-    when = timezone.localtime(change.effective_at).strftime("%Y-%m-%d %H:%M")
-    text = (
-        f"{domain.name} went {direction} from level {change.from_level} to level {change.to_level} "
-        f"(rule {change.rule}, effective {when}). Its daily cap is now {domain.daily_cap:,}."
-    )
-    return notify_members(
-        domain.account, Notification.LEVEL_CHANGED, str(domain.pk),
-        f"{domain.name} is now level {change.to_level}", text,
-    )
+    params = {
+        "domain": domain.name, "from_level": change.from_level, "to_level": change.to_level, "rule": change.rule,
+        "when": timezone.localtime(change.effective_at).strftime("%Y-%m-%d %H:%M"), "cap": domain.daily_cap,
+    }
+    subject, text = texts.render(Notification.LEVEL_CHANGED, params, settings.LANGUAGE_CODE)
+    return notify_members(domain.account, Notification.LEVEL_CHANGED, str(domain.pk), subject, text, params=params)
 
 
 def notify_account_frozen(freeze) -> Notification | None:
-    text = (
-        f"Your account is frozen until the end of {freeze.day:%Y-%m-%d} (rule {freeze.rule}): "
-        "sends are refused and batch tasks fail their unsent messages. The freeze ends by itself "
-        "at midnight; staff can lift it earlier."
-    )
+    params = {"day": f"{freeze.day:%Y-%m-%d}", "rule": freeze.rule}
+    subject, text = texts.render(Notification.ACCOUNT_FROZEN, params, settings.LANGUAGE_CODE)
     return notify_members(
-        freeze.account, Notification.ACCOUNT_FROZEN, "account", "Your account is frozen for today", text,
-        day=freeze.day,
+        freeze.account, Notification.ACCOUNT_FROZEN, "account", subject, text, day=freeze.day, params=params
     )
 
 
@@ -402,15 +404,13 @@ def check_cap_warning(row: DomainDay) -> Notification | None:
     if not claimed:
         return None
     domain = row.domain
-    share = row.sent * 100 // row.cap
-    text = (
-        f"{domain.name} has sent {row.sent:,} of its {row.cap:,} messages today ({share}%). "
-        "Sends past the cap are refused until tomorrow; the domain moves up a level when its "
-        f"quality is good at {_upgrade_share_of_cap()}% of the cap, or staff can raise the cap by a work order."
-    )
+    params = {
+        "domain": domain.name, "sent": row.sent, "cap": row.cap, "share": row.sent * 100 // row.cap,
+        "upgrade_share": _upgrade_share_of_cap(),
+    }
+    subject, text = texts.render(Notification.CAP_WARNING, params, settings.LANGUAGE_CODE)
     return notify_members(
-        domain.account, Notification.CAP_WARNING, str(domain.pk),
-        f"{domain.name} has used {share}% of today's cap", text, day=row.day,
+        domain.account, Notification.CAP_WARNING, str(domain.pk), subject, text, day=row.day, params=params
     )
 
 

@@ -7,6 +7,7 @@ import json
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -54,7 +55,7 @@ def callback_settings(request: HttpRequest) -> HttpResponse:
         except services.NotifyError as exc:
             form.add_error("url", exc.message)
         else:
-            messages.success(request, "Callback settings saved.")
+            messages.success(request, gettext("Callback settings saved."))
             return redirect("notify:callbacks")
     return render(request, "notify/callbacks.html", {"form": form, "endpoint": endpoint})
 
@@ -65,7 +66,7 @@ def callback_rotate_secret(request: HttpRequest) -> HttpResponse:
     endpoint = services.endpoint_for(request.account)
     if endpoint is not None:
         services.rotate_secret(endpoint)
-        messages.success(request, "A new signing secret is in force; update your receiver.")
+        messages.success(request, gettext("A new signing secret is in force; update your receiver."))
     return redirect("notify:callbacks")
 
 

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
 from domains.models import SenderDomain
@@ -42,7 +43,7 @@ class Template(models.Model):
     APPROVED = 0
     IN_REVIEW = 1
     REJECTED = 2
-    STATUSES = [(APPROVED, "Approved"), (IN_REVIEW, "In review"), (REJECTED, "Rejected")]
+    STATUSES = [(APPROVED, gettext_lazy("Approved")), (IN_REVIEW, gettext_lazy("In review")), (REJECTED, gettext_lazy("Rejected"))]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="templates")
     name = models.CharField(max_length=100)
@@ -53,7 +54,7 @@ class Template(models.Model):
     status = models.PositiveSmallIntegerField(choices=STATUSES, default=IN_REVIEW)
     review_reason = models.TextField(blank=True)  # rejections, one per line (rule: quote — message)
     review_warnings = models.TextField(blank=True)  # approved with a note (e.g. no unsubscribe link)
-    reviewed_by = models.CharField(max_length=150, blank=True, help_text="'automatic' or the staff member")
+    reviewed_by = models.CharField(max_length=150, blank=True, help_text=gettext_lazy("'automatic' or the staff member"))
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -69,7 +70,7 @@ class Suppression(models.Model):
 
     BLACKLIST = "blacklist"
     UNSUBSCRIBED = "unsubscribed"
-    REASONS = [(BLACKLIST, "Invalid address (bounced)"), (UNSUBSCRIBED, "Unsubscribed")]
+    REASONS = [(BLACKLIST, gettext_lazy("Invalid address (bounced)")), (UNSUBSCRIBED, gettext_lazy("Unsubscribed"))]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="suppressions")
     email = models.CharField(max_length=254)
@@ -105,8 +106,8 @@ class Message(models.Model):
     BOUNCED = "bounced"
     DROPPED = "dropped"
     STATUSES = [
-        (QUEUED, "Queued"), (SENDING, "Sending"), (DEFERRED, "Deferred (will retry)"),
-        (DELIVERED, "Delivered"), (BOUNCED, "Bounced"), (DROPPED, "Dropped"),
+        (QUEUED, gettext_lazy("Queued")), (SENDING, gettext_lazy("Sending")), (DEFERRED, gettext_lazy("Deferred (will retry)")),
+        (DELIVERED, gettext_lazy("Delivered")), (BOUNCED, gettext_lazy("Bounced")), (DROPPED, gettext_lazy("Dropped")),
     ]
     FINAL = (DELIVERED, BOUNCED, DROPPED)
 
@@ -129,7 +130,7 @@ class Message(models.Model):
     batch_task = models.ForeignKey(
         "batches.BatchTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
-    send_day = models.DateField(help_text="The platform day whose cap counted it")
+    send_day = models.DateField(help_text=gettext_lazy("The platform day whose cap counted it"))
     status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
     outcome = models.CharField(max_length=20, blank=True)  # delivered, invalid, spam, bounced, dropped…
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -74,16 +74,31 @@ GROUP_INVITATION = "group_invitation"
 QR_CODE = "qr_code"
 MISSING_UNSUBSCRIBE = "missing_unsubscribe"
 
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a message for the catalogs (makemessages) without Django: this module needs none."""
+    return message
+
+
+def _same(message: str) -> str:
+    return message
+
+
+# Stored in English (Template.review_reason); sending.review_text shows them in the reader's language.
 MESSAGES = {
-    WECHAT: "WeChat contact details are not allowed.",
-    QQ: "QQ numbers and QQ groups are not allowed.",
-    GROUP_INVITATION: "Invitations to join a chat group or add a social-media contact are not allowed.",
-    QR_CODE: "QR-code images are not allowed.",
-    MISSING_UNSUBSCRIBE: (
+    WECHAT: gettext_noop("WeChat contact details are not allowed."),
+    QQ: gettext_noop("QQ numbers and QQ groups are not allowed."),
+    GROUP_INVITATION: gettext_noop("Invitations to join a chat group or add a social-media contact are not allowed."),
+    QR_CODE: gettext_noop("QR-code images are not allowed."),
+    MISSING_UNSUBSCRIBE: gettext_noop(
         "No unsubscribe link: add one (for example {{unsubscribe_url}}) or mark the template "
         "transactional if it is not marketing mail."
     ),
 }
+SENSITIVE_WORD_MESSAGE = gettext_noop('Contains "%(word)s" from the sensitive-word list.')
+TEMPLATE_VARIABLE_SUFFIX = gettext_noop(" (template variable)")
+PART_NAMES = {"subject": gettext_noop("subject"), "html": gettext_noop("html"), "text": gettext_noop("text")}
 
 # A template with thousands of hits is as rejected with ten; the reason stays readable.
 MAX_FINDINGS_PER_RULE = 10
@@ -504,7 +519,7 @@ def review(
     for entry, pattern in patterns:
         if pattern is None:
             continue
-        message = f'Contains "{entry.strip()}" from the sensitive-word list.'
+        message = SENSITIVE_WORD_MESSAGE % {"word": entry.strip()}
         for part, folded in parts:
             for match in pattern.finditer(folded.folded):
                 collector.add_match(SENSITIVE_WORD, part, folded, match.start(), match.end(), message)
@@ -523,7 +538,7 @@ def review(
         words = set(re.split(r"[^a-z0-9]+", _fold_plain(_camel_split(name).replace(" ", "_"))))
         for rule, contact_words in _CONTACT_PLACEHOLDER_WORDS.items():
             if words & contact_words:
-                collector.add(Finding(rule, f"{{{{{name}}}}}", MESSAGES[rule] + " (template variable)", ""))
+                collector.add(Finding(rule, f"{{{{{name}}}}}", MESSAGES[rule] + TEMPLATE_VARIABLE_SUFFIX, ""))
 
     decoder = qr_decoder if qr_decoder is not None else installed_qr_decoder()
     for finding in _qr_findings(content.images, decoder):
@@ -587,8 +602,12 @@ def placeholders(subject: str, html: str, text: str) -> set[str]:
     return {name for part in (subject, html, text) for name in _placeholder_names(part)}
 
 
-def placeholder_errors(subject: str, html: str, text: str) -> list[str]:
-    """Malformed placeholders: an empty or invalid name between {{ }}, or a {{ that is never closed."""
+def placeholder_errors(
+    subject: str, html: str, text: str, gettext: Callable[[str], str] = _same
+) -> list[str]:
+    """Malformed placeholders: an empty or invalid name between {{ }}, or a {{ that is never closed.
+
+    gettext translates the messages (Django's, from the callers that have a reader); English without."""
     errors = []
     for label, part in (("subject", subject), ("html", html), ("text", text)):
         part = part or ""
@@ -596,29 +615,35 @@ def placeholder_errors(subject: str, html: str, text: str) -> list[str]:
             name = match.group(1).strip()
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 errors.append(
-                    f"{label}: {match.group(0)[:80]} is not a valid placeholder (use {{{{name}}}})."
+                    gettext("%(part)s: %(placeholder)s is not a valid placeholder (use {{name}}).")
+                    % {"part": gettext(PART_NAMES[label]), "placeholder": match.group(0)[:80]}
                 )
             elif len(name) > MAX_PLACEHOLDER_NAME:
-                errors.append(f"{label}: placeholder names are at most {MAX_PLACEHOLDER_NAME} characters.")
+                errors.append(
+                    gettext("%(part)s: placeholder names are at most %(max)s characters.")
+                    % {"part": gettext(PART_NAMES[label]), "max": MAX_PLACEHOLDER_NAME}
+                )
         if "{{" in _ANY_BRACES.sub("", part):
-            errors.append(f"{label}: a {{{{ is never closed with }}}}.")
+            errors.append(gettext("%(part)s: a {{ is never closed with }}.") % {"part": gettext(PART_NAMES[label])})
     return errors
 
 
-def template_data_errors(data: object) -> list[str]:
+def template_data_errors(data: object, gettext: Callable[[str], str] = _same) -> list[str]:
     """Problems with send-time template data (SPEC §4.1, InvalidParameterValue.InValidTemplateData).
 
     The data must be a JSON object of strings; a value must not contain HTML, which is any "<"
     followed by a letter, "/", "!" or "?" (so "a < b" and "<3" are fine, "<b>" and "<!--" are not).
     """
     if not isinstance(data, Mapping):
-        return ["TemplateData must be a JSON object."]
+        return [gettext("TemplateData must be a JSON object.")]
     errors = []
     for key, value in data.items():
         if not isinstance(key, str):
-            errors.append(f"{key!r}: variable names must be strings.")
+            errors.append(gettext("%(key)s: variable names must be strings.") % {"key": repr(key)})
         elif not isinstance(value, str):
-            errors.append(f"{key}: the value must be a string, not {type(value).__name__}.")
+            errors.append(
+                gettext("%(key)s: the value must be a string, not %(type)s.") % {"key": key, "type": type(value).__name__}
+            )
         elif _HTML_START.search(value):
-            errors.append(f"{key}: the value must not contain HTML.")
+            errors.append(gettext("%(key)s: the value must not contain HTML.") % {"key": key})
     return errors

@@ -26,7 +26,7 @@ from accounts.models import Account
 from domains.models import SenderDomain
 from domains.reputation.services import mailbox_type_of, platform_today, reserve_quota
 from domains.staff import log_staff_action
-from sending import review
+from sending import review, review_text
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tasks import enqueue
 
@@ -70,14 +70,14 @@ class SendResult:
 def clean_address(raw: object, code: str = "InvalidParameterValue.IllegalEmailAddress", what: str = "address") -> str:
     """A syntactically valid address, lower-cased (mailbox providers treat case as the same address)."""
     if not isinstance(raw, str) or not raw.strip():
-        raise SendError("InvalidParameterValue.EmailAddressIsNULL", f"The {what} is empty.")
+        raise SendError("InvalidParameterValue.EmailAddressIsNULL", gettext("The %(what)s is empty.") % {"what": what})
     address = raw.strip()
     try:
         validate_email(address)
         if len(address) > 254:  # RFC 5321's path limit; longer would not fit the columns either
-            raise ValidationError("too long")
+            raise ValidationError(gettext("too long"))
     except ValidationError:
-        raise SendError(code, f"“{address[:254]}” is not a valid email address.") from None
+        raise SendError(code, gettext("“%(value)s” is not a valid email address.") % {"value": address[:254]}) from None
     return address.lower()
 
 
@@ -87,7 +87,7 @@ def _clean_display_name(raw: str) -> str:
     if len(name) > MAX_DISPLAY_NAME or _CONTROL.search(name) or any(c in name for c in ':<>"\r\n'):
         raise SendError(
             "InvalidParameterValue.IllegalSenderName",
-            f"The sender name must be at most {MAX_DISPLAY_NAME} characters, without : < > \" or line breaks.",
+            gettext("The sender name must be at most %(MAX_DISPLAY_NAME)s characters, without : < > \" or line breaks.") % {"MAX_DISPLAY_NAME": MAX_DISPLAY_NAME},
         )
     return name
 
@@ -102,32 +102,32 @@ def create_sender_address(account: Account, email_address: str, display_name: st
     if domain is None:
         raise SendError(
             "InvalidParameterValue.NotExistDomain",
-            f"{domain_name} is not one of your sender domains; create and verify it first.",
+            gettext("%(domain_name)s is not one of your sender domains; create and verify it first.") % {"domain_name": domain_name},
         )
     if not domain.is_verified:
-        raise SendError("OperationDenied.DomainNotVerified", f"{domain_name} is not verified yet; publish its DNS records first.")
+        raise SendError("OperationDenied.DomainNotVerified", gettext("%(domain_name)s is not verified yet; publish its DNS records first.") % {"domain_name": domain_name})
     limit = settings.SES_MAX_SENDER_ADDRESSES
     with transaction.atomic():
         Account.objects.select_for_update().filter(pk=account.pk).first()  # one creator at a time per account
         if SenderAddress.objects.filter(email=email).exists():
-            raise SendError("InvalidParameterValue.RepeatEmailAddress", f"{email} already exists.")
+            raise SendError("InvalidParameterValue.RepeatEmailAddress", gettext("%(email)s already exists.") % {"email": email})
         if SenderAddress.objects.filter(account=account).count() >= limit:
             raise SendError(
                 "OperationDenied.ExceedSenderLimit",
-                f"An account may have at most {limit} sender addresses; delete one first.",
+                gettext("An account may have at most %(limit)s sender addresses; delete one first.") % {"limit": limit},
             )
         try:
             with transaction.atomic():
                 return SenderAddress.objects.create(account=account, domain=domain, email=email, display_name=name)
         except IntegrityError:  # created by a concurrent request since our check
-            raise SendError("InvalidParameterValue.RepeatEmailAddress", f"{email} already exists.") from None
+            raise SendError("InvalidParameterValue.RepeatEmailAddress", gettext("%(email)s already exists.") % {"email": email}) from None
 
 
 def sender_address_for_account(account: Account, email_address: str) -> SenderAddress:
     email = (email_address or "").strip().lower()
     address = SenderAddress.objects.filter(account=account, email=email).select_related("domain").first()
     if address is None:
-        raise SendError("InvalidParameterValue.NoSuchSender", f"“{email[:254]}” is not one of your sender addresses.")
+        raise SendError("InvalidParameterValue.NoSuchSender", gettext("“%(value)s” is not one of your sender addresses.") % {"value": email[:254]})
     return address
 
 
@@ -151,32 +151,32 @@ def template_for_account(account: Account, template_id: object, code: str = "Inv
     if isinstance(template_id, int) and not isinstance(template_id, bool):
         template = Template.objects.filter(account=account, pk=template_id).first()
     if template is None:
-        raise SendError(code, f"Template {template_id} does not exist.")
+        raise SendError(code, gettext("Template %(template_id)s does not exist.") % {"template_id": template_id})
     return template
 
 
 def _validate_template(name: str, subject: str, html: str, text: str) -> None:
     if not (name or "").strip():
-        raise SendError("InvalidParameterValue.TemplateNameIsNULL", "The template name must not be empty.")
+        raise SendError("InvalidParameterValue.TemplateNameIsNULL", gettext("The template name must not be empty."))
     if len(name) > MAX_TEMPLATE_NAME or _CONTROL.search(name) or "\n" in name:
         raise SendError(
             "InvalidParameterValue.TemplateNameIllegal",
-            f"The template name must be one line of at most {MAX_TEMPLATE_NAME} characters.",
+            gettext("The template name must be one line of at most %(MAX_TEMPLATE_NAME)s characters.") % {"MAX_TEMPLATE_NAME": MAX_TEMPLATE_NAME},
         )
     if len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject:
         raise SendError(
-            "InvalidParameterValue.SubjectLengthError", f"The subject must be one line of at most {MAX_SUBJECT} characters."
+            "InvalidParameterValue.SubjectLengthError", gettext("The subject must be one line of at most %(MAX_SUBJECT)s characters.") % {"MAX_SUBJECT": MAX_SUBJECT}
         )
     if not (html or "").strip() and not (text or "").strip():
-        raise SendError("InvalidParameterValue.TemplateContentIsNULL", "A template needs an HTML or a text part.")
+        raise SendError("InvalidParameterValue.TemplateContentIsNULL", gettext("A template needs an HTML or a text part."))
     if len(html.encode()) + len(text.encode()) > MAX_TEMPLATE_CONTENT_BYTES:
         raise SendError(
             "FailedOperation.TemplateContentToolarge",
-            f"The template content is larger than {MAX_TEMPLATE_CONTENT_BYTES // 1024} KiB.",
+            gettext("The template content is larger than %(value)s KiB.") % {"value": MAX_TEMPLATE_CONTENT_BYTES // 1024},
         )
     if "\x00" in html or "\x00" in text or "\x00" in subject:
-        raise SendError("InvalidParameterValue.TemplateContentIsWrong", "The template content contains a NUL character.")
-    errors = review.placeholder_errors(subject, html, text)
+        raise SendError("InvalidParameterValue.TemplateContentIsWrong", gettext("The template content contains a NUL character."))
+    errors = review.placeholder_errors(subject, html, text, gettext)
     if errors:
         raise SendError("InvalidParameterValue.TemplateContentIsWrong", " ".join(errors))
 
@@ -237,10 +237,10 @@ def delete_template(template: Template) -> None:
 def set_template_status(template: Template, status: int, staff_user, note: str) -> Template:
     """Staff override the automatic verdict either way (SPEC §4.1); logged with the reason."""
     if status not in dict(Template.STATUSES):
-        raise SendError("InvalidParameterValue", f"{status} is not a template status.")
+        raise SendError("InvalidParameterValue", gettext("%(status)s is not a template status.") % {"status": status})
     note = (note or "").strip()
     if status == Template.REJECTED and not note:
-        raise SendError("InvalidParameterValue", "Say why the template is rejected: the customer reads it.")
+        raise SendError("InvalidParameterValue", gettext("Say why the template is rejected: the customer reads it."))
     label = dict(Template.STATUSES)[status]
     with transaction.atomic():
         template.status = status
@@ -284,16 +284,16 @@ def _parse_from(raw: str) -> tuple[str, str]:
     """'addr' or 'Name <addr>' (the SDK's form) → (name, addr)."""
     raw = (raw or "").strip()
     if not raw:
-        raise SendError("InvalidParameterValue.EmailAddressIsNULL", "FromEmailAddress is empty.")
+        raise SendError("InvalidParameterValue.EmailAddressIsNULL", gettext("FromEmailAddress is empty."))
     if _CONTROL.search(raw) or "\n" in raw or "\r" in raw:
-        raise SendError("FailedOperation.IncorrectSender", "FromEmailAddress must be one line.")
+        raise SendError("FailedOperation.IncorrectSender", gettext("FromEmailAddress must be one line."))
     if "<" in raw or ">" in raw:
         match = re.fullmatch(r"(.*?)\s*<([^<>]+)>", raw)
         if not match:
-            raise SendError("FailedOperation.IncorrectSender", "Write the sender as address or as Name <address>.")
+            raise SendError("FailedOperation.IncorrectSender", gettext("Write the sender as address or as Name <address>."))
         name, address = match.group(1).strip().strip('"').strip(), match.group(2).strip()
         if ":" in name:
-            raise SendError("InvalidParameterValue.IllegalSenderName", "The sender name must not contain a colon.")
+            raise SendError("InvalidParameterValue.IllegalSenderName", gettext("The sender name must not contain a colon."))
         name = _clean_display_name(name)
     else:
         name, address = parseaddr(raw)[0], raw
@@ -304,10 +304,10 @@ def _clean_recipients(destinations, cc, bcc) -> list[tuple[str, str]]:
     """[(address, kind)] without duplicates (the first mention wins), each one validated."""
     destinations, cc, bcc = list(destinations or []), list(cc or []), list(bcc or [])
     if not destinations:
-        raise SendError("MissingParameter.EmailsNecessary", "Destination needs at least one recipient.")
+        raise SendError("MissingParameter.EmailsNecessary", gettext("Destination needs at least one recipient."))
     for kind, addresses, limit in (("Destination", destinations, MAX_DESTINATIONS), ("Cc", cc, MAX_CC), ("Bcc", bcc, MAX_BCC)):
         if len(addresses) > limit:
-            raise SendError("FailedOperation.TooManyRecipients", f"{kind} allows at most {limit} addresses; got {len(addresses)}.")
+            raise SendError("FailedOperation.TooManyRecipients", gettext("%(kind)s allows at most %(limit)s addresses; got %(count)s.") % {"kind": kind, "limit": limit, "count": len(addresses)})
     seen: dict[str, str] = {}
     for kind, addresses in (("to", destinations), ("cc", cc), ("bcc", bcc)):
         for raw in addresses:
@@ -321,16 +321,16 @@ def _clean_template_data(data: object, needed: set[str], sensitive_words: list[s
         try:
             data = json.loads(data) if data.strip() else {}
         except (json.JSONDecodeError, RecursionError):
-            raise SendError("InvalidParameterValue.TemplateDataError", "TemplateData must be a JSON object.") from None
+            raise SendError("InvalidParameterValue.TemplateDataError", gettext("TemplateData must be a JSON object.")) from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise SendError("InvalidParameterValue.TemplateDataError", "TemplateData must be a JSON object.")
+        raise SendError("InvalidParameterValue.TemplateDataError", gettext("TemplateData must be a JSON object."))
     if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_TEMPLATE_DATA_BYTES:
         raise SendError(
-            "InvalidParameterValue.TemplateDataLenLimit", f"TemplateData is larger than {MAX_TEMPLATE_DATA_BYTES} bytes."
+            "InvalidParameterValue.TemplateDataLenLimit", gettext("TemplateData is larger than %(MAX_TEMPLATE_DATA_BYTES)s bytes.") % {"MAX_TEMPLATE_DATA_BYTES": MAX_TEMPLATE_DATA_BYTES}
         )
-    errors = review.template_data_errors(data)
+    errors = review.template_data_errors(data, gettext)
     errors += [f"{key}: the value contains a control character." for key, value in data.items()
                if isinstance(value, str) and _CONTROL.search(value)]
     if errors:
@@ -338,11 +338,11 @@ def _clean_template_data(data: object, needed: set[str], sensitive_words: list[s
     # Values go into approved content: they must not carry what the review refuses in a template.
     verdict = review.review("", "", "\n".join(data.values()), sensitive_words=sensitive_words, transactional=True)
     if not verdict.approved:
-        raise SendError("InvalidParameterValue.InValidTemplateData", verdict.reason.replace("\n", " "))
+        raise SendError("InvalidParameterValue.InValidTemplateData", review_text.translate_reason(verdict.reason).replace("\n", " "))
     missing = sorted(name for name in needed if name not in data and not platform_placeholder(name))
     if missing:
         names = ", ".join(missing)
-        raise SendError("InvalidParameterValue.TemplateNotMatchData", f"TemplateData has no value for {names}.")
+        raise SendError("InvalidParameterValue.TemplateNotMatchData", gettext("TemplateData has no value for %(names)s.") % {"names": names})
     return dict(data)
 
 
@@ -364,12 +364,12 @@ def send_email(
     sender = sender_address_for_account(account, from_email)
     domain = sender.domain
     if not domain.is_verified:
-        raise SendError("FailedOperation.NotAuthenticatedSender", f"{domain.name} is not verified; it cannot send.")
+        raise SendError("FailedOperation.NotAuthenticatedSender", gettext("%(name)s is not verified; it cannot send.") % {"name": domain.name})
 
     template = template_for_account(account, template_id)
     if template.status != Template.APPROVED:
         state = dict(Template.STATUSES)[template.status].lower()
-        raise SendError("OperationDenied.TemplateStatusError", f"Template {template.pk} is {state}; only approved templates send.")
+        raise SendError("OperationDenied.TemplateStatusError", gettext("Template %(pk)s is %(state)s; only approved templates send.") % {"pk": template.pk, "state": state})
 
     subject_source = (subject or "").strip() or template.subject
     words = list(SensitiveWord.objects.values_list("word", flat=True))
@@ -380,15 +380,15 @@ def send_email(
     if not rendered_subject or len(rendered_subject) > MAX_SUBJECT or "\n" in rendered_subject or "\r" in rendered_subject:
         raise SendError(
             "InvalidParameterValue.SubjectLengthError",
-            f"The subject must be one line of 1 to {MAX_SUBJECT} characters (give Subject, or one in the template).",
+            gettext("The subject must be one line of 1 to %(MAX_SUBJECT)s characters (give Subject, or one in the template).") % {"MAX_SUBJECT": MAX_SUBJECT},
         )
     if subject_source != template.subject:  # a subject given at send time was never reviewed
         verdict = review.review(subject_source, "", "", sensitive_words=words, transactional=True)
         if not verdict.approved:
-            raise SendError("InvalidParameterValue", f"The subject breaks a content rule: {verdict.reason}")
+            raise SendError("InvalidParameterValue", gettext("The subject breaks a content rule: %(reason)s") % {"reason": review_text.translate_reason(verdict.reason)})
 
     if unsubscribe not in UNSUBSCRIBE_OPTIONS:
-        raise SendError("InvalidParameterValue", "Unsubscribe must be 0 (none) to 12.")
+        raise SendError("InvalidParameterValue", gettext("Unsubscribe must be 0 (none) to 12."))
     reply_to = clean_address(reply_to, what="reply-to address") if (reply_to or "").strip() else ""
     recipients = _clean_recipients(destinations, cc, bcc)
     addresses = [address for address, _kind in recipients]
@@ -396,7 +396,7 @@ def send_email(
     if account.is_frozen():
         raise SendError(
             "FailedOperation.HighRejectionRate",
-            "Your account is frozen for the rest of today because of its bounce or spam rate; sending resumes tomorrow.",
+            gettext("Your account is frozen for the rest of today because of its bounce or spam rate; sending resumes tomorrow."),
         )
     suppressed = dict(
         Suppression.objects.filter(account=account, email__in=addresses).values_list("email", "reason")
@@ -405,11 +405,11 @@ def send_email(
     if blacklisted:
         raise SendError(
             "FailedOperation.EmailAddrInBlacklist",
-            f"On your blacklist (an earlier mail bounced as invalid): {', '.join(blacklisted)}.",
+            gettext("On your blacklist (an earlier mail bounced as invalid): %(blacklisted)s.") % {"blacklisted": ', '.join(blacklisted)},
         )
     unsubscribed = sorted(e for e, reason in suppressed.items() if reason == Suppression.UNSUBSCRIBED)
     if unsubscribed:
-        raise SendError("FailedOperation.ReceiverHasUnsubscribed", f"Unsubscribed: {', '.join(unsubscribed)}.")
+        raise SendError("FailedOperation.ReceiverHasUnsubscribed", gettext("Unsubscribed: %(unsubscribed)s.") % {"unsubscribed": ', '.join(unsubscribed)})
 
     request_id = uuid.uuid4().hex
     with transaction.atomic():
@@ -433,7 +433,6 @@ def send_email(
     if not reservation.ok:
         raise SendError(
             "FailedOperation.ExceedSendLimit",
-            f"{domain.name} has sent {reservation.sent:,} of its {reservation.cap:,} messages today; "
-            f"these {len(addresses)} would exceed the daily cap. Nothing was sent; try again tomorrow or send fewer.",
+            gettext("%(name)s has sent %(sent)s of its %(cap)s messages today; these %(count)s would exceed the daily cap. Nothing was sent; try again tomorrow or send fewer.") % {"name": domain.name, "sent": format(reservation.sent, ','), "cap": format(reservation.cap, ','), "count": len(addresses)},
         )
     return SendResult(request_id, [m.message_id for m in messages])

@@ -3,18 +3,18 @@ the blacklist and the send log. Every rule lives in sending.services; these view
 
 from __future__ import annotations
 
-import re
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from accounts.views import account_required
-from sending import services
+from sending import review_text, services
 from sending.forms import BlacklistFilterForm, SenderAddressForm, SendForm, SendLogFilterForm, TemplateForm
 from sending.models import Message, SenderAddress, Suppression, Template
 
@@ -58,7 +58,7 @@ def address_list(request: HttpRequest) -> HttpResponse:
         except services.SendError as exc:
             form.add_error(None, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, f"{address.email} is added: it can send now.")
+            messages.success(request, _("%(email)s is added: it can send now.") % {"email": address.email})
             return redirect("addresses")
     context = {
         "addresses": SenderAddress.objects.filter(account=request.account).select_related("domain"),
@@ -78,7 +78,7 @@ def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
         except services.SendError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"{address.email} is deleted.")
+            messages.success(request, _("%(email)s is deleted.") % {"email": address.email})
         return redirect("addresses")
     return render(request, "sending/address_delete.html", {"address": address})
 
@@ -87,19 +87,13 @@ def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _review_lines(text: str) -> list[str]:
-    return [line for line in (text or "").splitlines() if line.strip()]
-
-
-# The stored reason is ReviewResult.reason: '[rule] (part) message: "quote"', one finding a line.
-_FINDING_LINE = re.compile(r'^\[(?P<rule>[^\]]+)\](?: \((?P<part>[^)]+)\))? (?P<message>.*?)(?:: "(?P<quote>.*)")?$')
+    """The stored reason's lines, in the reader's language."""
+    return [line for line in review_text.translate_reason(text).splitlines() if line.strip()]
 
 
 def _findings(text: str) -> list[dict]:
-    findings = []
-    for line in _review_lines(text):
-        match = _FINDING_LINE.match(line)
-        findings.append(match.groupdict() if match else {"rule": "", "part": "", "message": line, "quote": None})
-    return findings
+    # The stored reason is ReviewResult.reason: '[rule] (part) message: "quote"', one finding a line.
+    return [review_text.translate_finding(line) for line in (text or "").splitlines() if line.strip()]
 
 
 @account_required
@@ -131,11 +125,11 @@ def template_create(request: HttpRequest) -> HttpResponse:
 
 def _announce_review(request: HttpRequest, template: Template) -> None:
     if template.status == Template.APPROVED:
-        messages.success(request, f"{template.name} is saved and approved.")
+        messages.success(request, _("%(name)s is saved and approved.") % {"name": template.name})
     elif template.status == Template.REJECTED:
-        messages.error(request, f"{template.name} is saved but rejected by the review: see the reasons below.")
+        messages.error(request, _("%(name)s is saved but rejected by the review: see the reasons below.") % {"name": template.name})
     else:
-        messages.warning(request, f"{template.name} is saved and waits for review.")
+        messages.warning(request, _("%(name)s is saved and waits for review.") % {"name": template.name})
 
 
 def _render_template_page(request, template, form=None, send_form=None, sent=None, status=200):
@@ -203,7 +197,7 @@ def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
         except services.SendError as exc:
             messages.error(request, exc.message)
             return redirect("template-edit", pk=template.pk)
-        messages.success(request, f"Template {name} is deleted.")
+        messages.success(request, _("Template %(name)s is deleted.") % {"name": name})
         return redirect("templates")
     return render(request, "sending/template_delete.html", {"template": template})
 
@@ -268,10 +262,14 @@ def blacklist_remove(request: HttpRequest) -> HttpResponse:
     """Remove the ticked addresses; the service only touches this account's rows."""
     emails = [e.strip() for e in request.POST.getlist("email") if e.strip()]
     if not emails:
-        messages.warning(request, "Tick the addresses to remove first.")
+        messages.warning(request, _("Tick the addresses to remove first."))
     else:
         removed = services.remove_from_blacklist(request.account, emails)
-        messages.success(request, f"Removed {removed} address{'es' if removed != 1 else ''}: mail to them is sent again.")
+        messages.success(request, ngettext(
+            "Removed %(removed)s address: mail to it is sent again.",
+            "Removed %(removed)s addresses: mail to them is sent again.",
+            removed,
+        ) % {"removed": removed})
     return redirect("blacklist")
 
 

@@ -16,4 +16,6 @@ urlpatterns = [
     path("inbound/", include("sending.urls_inbound")),
     path("t/", include("sending.urls_tracking")),
     path("admin/", admin.site.urls),
+    # The language switcher in the header posts here (django.views.i18n.set_language).
+    path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from api.actions.sending import _unsubscribe_option
@@ -40,7 +41,7 @@ def _begin_time(params: Params, parent: str) -> dt.datetime:
         naive = dt.datetime.strptime(raw.strip(), TIME_FORMAT)
     except ValueError:
         raise ApiError(
-            "InvalidParameter.InvalidStartTimeFormat", f"{parent}.BeginTime must be YYYY-MM-DD HH:MM:SS."
+            "InvalidParameter.InvalidStartTimeFormat", _("%(parent)s.BeginTime must be YYYY-MM-DD HH:MM:SS.") % {"parent": parent}
         ) from None
     return timezone.make_aware(naive, timezone.get_current_timezone())
 
@@ -50,12 +51,12 @@ def _schedule(p: Params, task_type: int) -> tuple[dt.datetime | None, int | None
     if task_type == BatchTask.TIMED:
         timed = p.mapping("TimedParam", required=False)
         if timed is None:
-            raise ApiError("MissingParameter.TimedParamNecessary", "A timed task (TaskType 2) needs TimedParam.")
+            raise ApiError("MissingParameter.TimedParamNecessary", _("A timed task (TaskType 2) needs TimedParam."))
         return _begin_time(Params(timed), "TimedParam"), None
     if task_type == BatchTask.RECURRING:
         cycle = p.mapping("CycleParam", required=False)
         if cycle is None:
-            raise ApiError("MissingParameter.CycleParamNecessary", "A recurring task (TaskType 3) needs CycleParam.")
+            raise ApiError("MissingParameter.CycleParamNecessary", _("A recurring task (TaskType 3) needs CycleParam."))
         cycle_params = Params(cycle)
         begin_time = _begin_time(cycle_params, "CycleParam")
         interval = cycle_params.integer("IntervalTime", minimum=1, maximum=24 * 365)
@@ -75,18 +76,18 @@ def _check_template_data(template: Params) -> None:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise ApiError("InvalidParameterValue.TemplateDataError", "Template.TemplateData must be a JSON object.")
+        raise ApiError("InvalidParameterValue.TemplateDataError", _("Template.TemplateData must be a JSON object."))
 
 
 @action("BatchSendEmail", errors=(BatchError,))
 def batch_send_email(account: Account, p: Params) -> dict:
     if p.data.get("Attachments"):
-        raise ApiError("FailedOperation.NoAttachPermission", "Attachments are not supported.")
+        raise ApiError("FailedOperation.NoAttachPermission", _("Attachments are not supported."))
     if p.data.get("Template") is None and p.data.get("Simple") is not None:
-        raise ApiError("FailedOperation.WithOutPermission", "Only template sending is supported: give Template.")
+        raise ApiError("FailedOperation.WithOutPermission", _("Only template sending is supported: give Template."))
     from_address = p.string("FromEmailAddress", max_length=400)
     if p.data.get("ReceiverId") is None:
-        raise ApiError("MissingParameter.ReceiverIdNecessary", "The parameter ReceiverId is required.")
+        raise ApiError("MissingParameter.ReceiverIdNecessary", _("The parameter ReceiverId is required."))
     receiver_id = p.integer("ReceiverId", minimum=1)
     task_type = p.integer("TaskType", choices=(BatchTask.IMMEDIATE, BatchTask.TIMED, BatchTask.RECURRING))
     template = Params(p.mapping("Template"))
@@ -96,10 +97,10 @@ def batch_send_email(account: Account, p: Params) -> dict:
     reply_to = p.string("ReplyToAddresses", required=False, default="", allow_empty=True, max_length=254)
     unsubscribe = _unsubscribe_option(p)
     if unsubscribe not in range(0, 13):
-        raise ApiError(INVALID_PARAMETER_VALUE, "The parameter Unsubscribe must be a number from 0 to 12.")
+        raise ApiError(INVALID_PARAMETER_VALUE, _("The parameter Unsubscribe must be a number from 0 to 12."))
     if p.integer("ADLocation", required=False, default=0, choices=(0, 1, 2)):
         # Refused rather than ignored: the caller would expect a label the mail does not carry.
-        raise ApiError(INVALID_PARAMETER_VALUE, "ADLocation is not supported here: advertising labels are not added.")
+        raise ApiError(INVALID_PARAMETER_VALUE, _("ADLocation is not supported here: advertising labels are not added."))
     begin_time, interval_hours = _schedule(p, task_type)
     task = services.create_task(
         account, from_address=from_address, receiver_list_id=receiver_id, template_id=template_id,
@@ -155,7 +156,7 @@ def list_send_tasks(account: Account, p: Params) -> dict:
     offset = p.integer("Offset", required=False, default=0, minimum=0)
     limit = p.integer("Limit", required=False, default=MAX_LIMIT, minimum=1)
     if limit > MAX_LIMIT:
-        raise ApiError("FailedOperation.InvalidLimit", f"Limit is at most {MAX_LIMIT}.")
+        raise ApiError("FailedOperation.InvalidLimit", _("Limit is at most %(MAX_LIMIT)s.") % {"MAX_LIMIT": MAX_LIMIT})
     status = p.integer("Status", required=False, choices=tuple(STATUS_FILTERS))
     receiver_id = p.integer("ReceiverId", required=False, minimum=1)
     task_type = p.integer(

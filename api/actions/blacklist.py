@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from api.errors import ApiError
@@ -24,7 +25,7 @@ def _date(p: Params, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw.strip())
     except ValueError:
-        raise ApiError("InvalidParameterValue.WrongDate", f"{name} must be a date as YYYY-MM-DD.") from None
+        raise ApiError("InvalidParameterValue.WrongDate", _("%(name)s must be a date as YYYY-MM-DD.") % {"name": name}) from None
 
 
 @action("ListBlackEmailAddress")
@@ -32,12 +33,12 @@ def list_black_email_address(account: Account, p: Params) -> dict:
     start, end = _date(p, "StartDate"), _date(p, "EndDate")
     limit = p.integer("Limit", required=False, default=100, minimum=1)
     if limit > MAX_LIMIT:
-        raise ApiError("FailedOperation.InvalidLimit", f"Limit is at most {MAX_LIMIT}.")
+        raise ApiError("FailedOperation.InvalidLimit", _("Limit is at most %(MAX_LIMIT)s.") % {"MAX_LIMIT": MAX_LIMIT})
     offset = p.integer("Offset", required=False, default=0, minimum=0)
     email = p.string("EmailAddress", required=False, max_length=254)
     p.string("TaskID", required=False, allow_empty=True)  # deprecated in the SDK; accepted and ignored
     if start and end and start > end:
-        raise ApiError("InvalidParameterValue.WrongDate", "StartDate is after EndDate.")
+        raise ApiError("InvalidParameterValue.WrongDate", _("StartDate is after EndDate."))
     entries = Suppression.objects.filter(account=account, reason=Suppression.BLACKLIST)
     if start:
         entries = entries.filter(created_at__gte=start_of_day(start))

@@ -4,6 +4,7 @@ ListEmailIdentities, DeleteEmailIdentity. The rules are in domains.services; thi
 from __future__ import annotations
 
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from api.errors import INVALID_PARAMETER_VALUE, ApiError
@@ -69,7 +70,7 @@ def update_email_identity(account: Account, p: Params) -> dict:
         # A new key would unpublish the one in DNS and stop the domain's mail until it is republished.
         raise ApiError(
             INVALID_PARAMETER_VALUE,
-            f"{domain.name} has a {domain.dkim_bits}-bit DKIM key; to change it, delete and re-create the identity.",
+            _("%(name)s has a %(dkim_bits)s-bit DKIM key; to change it, delete and re-create the identity.") % {"name": domain.name, "dkim_bits": domain.dkim_bits},
         )
     return _identity(services.check_dns(domain))
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from api.errors import ApiError
@@ -36,13 +37,13 @@ def _parse_time(p: Params, name: str, end: bool = False) -> dt.datetime | None:
         else:
             moment = dt.datetime.strptime(raw, "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise ApiError("InvalidParameterValue.WrongDate", f"{name} must be YYYY-MM-DD HH:MM:SS.") from None
+        raise ApiError("InvalidParameterValue.WrongDate", _("%(name)s must be YYYY-MM-DD HH:MM:SS.") % {"name": name}) from None
     return timezone.make_aware(moment)
 
 
 def _receiver_id(p: Params) -> int:
     if p.data.get("ReceiverId") is None:
-        raise ApiError("MissingParameter.ReceiverIdNecessary", "The parameter ReceiverId is required.")
+        raise ApiError("MissingParameter.ReceiverIdNecessary", _("The parameter ReceiverId is required."))
     return p.integer("ReceiverId")
 
 
@@ -73,7 +74,7 @@ def _check_size(name: str, items: list) -> None:
     if len(items) > lists.MAX_API_RECIPIENTS:
         raise ApiError(
             "LimitExceeded.ReceiverDetailRequestLimit",
-            f"{name} has {len(items)} recipients; one call adds at most {lists.MAX_API_RECIPIENTS}.",
+            _("%(name)s has %(count)s recipients; one call adds at most %(MAX_API_RECIPIENTS)s.") % {"name": name, "count": len(items), "MAX_API_RECIPIENTS": lists.MAX_API_RECIPIENTS},
         )
 
 
@@ -81,7 +82,7 @@ def _check_size(name: str, items: list) -> None:
 def create_receiver_detail(account: Account, p: Params) -> dict:
     receiver_id = _receiver_id(p)
     if not p.data.get("Emails"):
-        raise ApiError("MissingParameter.EmailsNecessary", "The parameter Emails needs at least one address.")
+        raise ApiError("MissingParameter.EmailsNecessary", _("The parameter Emails needs at least one address."))
     emails = p.array("Emails", of=str)
     _check_size("Emails", emails)
     receiver_list = lists.list_for_account(account, receiver_id)
@@ -93,26 +94,26 @@ def create_receiver_detail(account: Account, p: Params) -> dict:
 def create_receiver_detail_with_data(account: Account, p: Params) -> dict:
     receiver_id = _receiver_id(p)
     if not p.data.get("Datas"):
-        raise ApiError("MissingParameter.EmailsNecessary", "The parameter Datas needs at least one recipient.")
+        raise ApiError("MissingParameter.EmailsNecessary", _("The parameter Datas needs at least one recipient."))
     datas = p.array("Datas", of=dict)
     _check_size("Datas", datas)
     rows = []
     for index, item in enumerate(datas):
         email = item.get("Email")
         if email is not None and not isinstance(email, str):
-            raise ApiError("InvalidParameter", f"Datas.{index}.Email must be a string.")
+            raise ApiError("InvalidParameter", _("Datas.%(index)s.Email must be a string.") % {"index": index})
         raw = item.get("TemplateData")
         data: object = {}
         if raw not in (None, ""):
             if not isinstance(raw, str):
-                raise ApiError("InvalidParameter", f"Datas.{index}.TemplateData must be a JSON string.")
+                raise ApiError("InvalidParameter", _("Datas.%(index)s.TemplateData must be a JSON string.") % {"index": index})
             try:
                 data = json.loads(raw)
             except (json.JSONDecodeError, RecursionError):
                 data = None
             if not isinstance(data, dict):
                 raise ApiError(
-                    "InvalidParameterValue.TemplateDataError", f"Datas.{index}.TemplateData must be a JSON object."
+                    "InvalidParameterValue.TemplateDataError", _("Datas.%(index)s.TemplateData must be a JSON object.") % {"index": index}
                 )
         rows.append((email or "", data))
     receiver_list = lists.list_for_account(account, receiver_id)
@@ -161,7 +162,7 @@ def list_receiver_details(account: Account, p: Params) -> dict:
     begin, end = _parse_time(p, "CreateTimeBegin"), _parse_time(p, "CreateTimeEnd", end=True)
     status = p.integer("Status", required=False, choices=(VALID, INVALID))
     if begin and end and begin > end:
-        raise ApiError("InvalidParameterValue.WrongDate", "CreateTimeBegin is after CreateTimeEnd.")
+        raise ApiError("InvalidParameterValue.WrongDate", _("CreateTimeBegin is after CreateTimeEnd."))
     receiver_list = lists.list_for_account(account, receiver_id)
 
     valid = Receiver.objects.filter(receiver_list=receiver_list).order_by("id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from api.errors import INVALID_PARAMETER, ApiError
@@ -37,15 +38,15 @@ def _unsubscribe_option(p: Params) -> int:
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise ApiError(INVALID_PARAMETER, "The parameter Unsubscribe must be a number from 0 to 12.")
+    raise ApiError(INVALID_PARAMETER, _("The parameter Unsubscribe must be a number from 0 to 12."))
 
 
 @action("SendEmail", errors=(SendError,))
 def send_email(account: Account, p: Params) -> dict:
     if p.data.get("Attachments"):
-        raise ApiError("FailedOperation.NoAttachPermission", "Attachments are not supported.")
+        raise ApiError("FailedOperation.NoAttachPermission", _("Attachments are not supported."))
     if p.data.get("Template") is None and p.data.get("Simple") is not None:
-        raise ApiError("FailedOperation.WithOutPermission", "Only template sending is supported: give Template.")
+        raise ApiError("FailedOperation.WithOutPermission", _("Only template sending is supported: give Template."))
     from_address = p.string("FromEmailAddress", max_length=400)
     destinations = p.array("Destination", of=str)
     template = Params(p.mapping("Template"))
@@ -92,11 +93,11 @@ def get_send_email_status(account: Account, p: Params) -> dict:
     try:
         day = dt.date.fromisoformat(raw_date.strip())
     except ValueError:
-        raise ApiError("InvalidParameterValue.WrongDate", "RequestDate must be a date as YYYY-MM-DD.") from None
+        raise ApiError("InvalidParameterValue.WrongDate", _("RequestDate must be a date as YYYY-MM-DD.")) from None
     offset = p.integer("Offset", required=False, default=0, minimum=0)
     limit = p.integer("Limit", required=False, default=MAX_LIMIT, minimum=1)
     if limit > MAX_LIMIT:
-        raise ApiError("FailedOperation.InvalidLimit", f"Limit is at most {MAX_LIMIT}.")
+        raise ApiError("FailedOperation.InvalidLimit", _("Limit is at most %(MAX_LIMIT)s.") % {"MAX_LIMIT": MAX_LIMIT})
     message_id = p.string("MessageId", required=False, max_length=64)
     to_address = p.string("ToEmailAddress", required=False, max_length=254)
 

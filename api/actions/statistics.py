@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.utils.translation import gettext
+
 from accounts.models import Account
 from api.errors import ApiError
 from api.params import Params
@@ -31,19 +33,19 @@ def _date(p: Params, name: str) -> dt.date:
             raise ValueError(text)
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ApiError(WRONG_DATE, f"The parameter {name} must be a date as YYYY-MM-DD, not {text!r}.") from None
+        raise ApiError(WRONG_DATE, gettext("The parameter %(name)s must be a date as YYYY-MM-DD, not %(text)s.") % {"name": name, "text": repr(text)}) from None
 
 
 def _check_range(start: dt.date, end: dt.date, today: dt.date) -> None:
     if end < start:
-        raise ApiError(WRONG_DATE, f"EndDate {end} is before StartDate {start}.")
+        raise ApiError(WRONG_DATE, gettext("EndDate %(end)s is before StartDate %(start)s.") % {"end": end, "start": start})
     oldest = today - dt.timedelta(days=MAX_DAYS_BACK)
     if start < oldest:
-        raise ApiError(NOT_SUPPORT_DATE, f"Statistics are served for the last {MAX_DAYS_BACK} days: from {oldest}.")
+        raise ApiError(NOT_SUPPORT_DATE, gettext("Statistics are served for the last %(MAX_DAYS_BACK)s days: from %(oldest)s.") % {"MAX_DAYS_BACK": MAX_DAYS_BACK, "oldest": oldest})
     if end > today:
-        raise ApiError(NOT_SUPPORT_DATE, f"EndDate {end} is in the future (today is {today}).")
+        raise ApiError(NOT_SUPPORT_DATE, gettext("EndDate %(end)s is in the future (today is %(today)s).") % {"end": end, "today": today})
     if (end - start).days > MAX_DAYS_BACK:
-        raise ApiError(NOT_SUPPORT_DATE, f"A report covers at most {MAX_DAYS_BACK} days.")
+        raise ApiError(NOT_SUPPORT_DATE, gettext("A report covers at most %(MAX_DAYS_BACK)s days.") % {"MAX_DAYS_BACK": MAX_DAYS_BACK})
 
 
 def _volume(send_date: str, totals: Totals) -> dict:

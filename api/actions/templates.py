@@ -7,12 +7,15 @@ from __future__ import annotations
 import base64
 import binascii
 
+from django.utils.translation import gettext as _
+
 from accounts.models import Account
 from api.errors import ApiError
 from api.params import Params
 from api.registry import action
 from sending import services
 from sending.models import Template
+from sending.review_text import translate_reason
 from sending.services import SendError
 
 CONTENT_IS_WRONG = "InvalidParameterValue.TemplateContentIsWrong"
@@ -23,11 +26,11 @@ def _decode(content: dict, name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ApiError("InvalidParameter", f"TemplateContent.{name} must be a base64 string.")
+        raise ApiError("InvalidParameter", _("TemplateContent.%(name)s must be a base64 string.") % {"name": name})
     try:
         return base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise ApiError(CONTENT_IS_WRONG, f"TemplateContent.{name} is not base64-encoded UTF-8 text.") from None
+        raise ApiError(CONTENT_IS_WRONG, _("TemplateContent.%(name)s is not base64-encoded UTF-8 text.") % {"name": name}) from None
 
 
 def _content(p: Params, required: bool) -> tuple[str, str] | None:
@@ -46,7 +49,8 @@ def _template_id(p: Params) -> int:
 
 
 def _review_reason(template: Template) -> str:
-    return "\n".join(part for part in (template.review_reason, template.review_warnings) if part)
+    # Stored in English; the SDK reads it in X-TC-Language.
+    return "\n".join(translate_reason(part) for part in (template.review_reason, template.review_warnings) if part)
 
 
 @action("CreateEmailTemplate", errors=(SendError,))

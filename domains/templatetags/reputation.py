@@ -7,28 +7,34 @@ tables rather than written out by hand.
 from __future__ import annotations
 
 from django import template
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from domains.reputation import levels
 
 register = template.Library()
 
 METRIC_LABELS = {
-    "sent": "sent",
-    "sent_of_cap": "sent of cap",
-    "invalid_rate": "invalid",
-    "delivery_rate": "delivery",
-    "spam_rate": "spam bounce",
-    "complaint_rate": "complaint",
-    "open_rate": "open",
+    "sent": pgettext_lazy("metric", "sent"),
+    "sent_of_cap": pgettext_lazy("metric", "sent of cap"),
+    "invalid_rate": pgettext_lazy("metric", "invalid"),
+    "delivery_rate": pgettext_lazy("metric", "delivery"),
+    "spam_rate": pgettext_lazy("metric", "spam bounce"),
+    "complaint_rate": pgettext_lazy("metric", "complaint"),
+    "open_rate": pgettext_lazy("metric", "open"),
 }
 RATE_ORDER = ("invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate")
 OPERATOR_SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 KIND_EFFECTS = {
-    "upgrade": "the domain went up one level at once",
-    "downgrade": "if this still holds when the day closes, the domain goes down one level from tomorrow",
-    "freeze": "the whole account is frozen for the rest of the day",
+    "upgrade": gettext_lazy("the domain went up one level at once"),
+    "downgrade": gettext_lazy("if this still holds when the day closes, the domain goes down one level from tomorrow"),
+    "freeze": gettext_lazy("the whole account is frozen for the rest of the day"),
 }
+
+
+def _and(parts: list[str]) -> str:
+    return gettext(" and ").join(str(p) for p in parts)
 
 
 def _find_rule(rule: str) -> tuple[str, list] | None:
@@ -45,9 +51,9 @@ def _find_rule(rule: str) -> tuple[str, list] | None:
 def _condition_text(metric: str, op: str, value: str) -> str:
     sign = OPERATOR_SIGNS.get(op, op)
     if metric == "sent":
-        return f"sent {sign} {value}"
+        return gettext("sent %(sign)s %(value)s") % {"sign": sign, "value": value}
     if metric == "sent_of_cap":
-        return f"sent {sign} {value}% of the cap"
+        return gettext("sent %(sign)s %(value)s%% of the cap") % {"sign": sign, "value": value}
     return f"{METRIC_LABELS.get(metric, metric)} {sign} {value}%"
 
 
@@ -59,7 +65,7 @@ def rule_summary(rule: str) -> str:
         return rule
     _, conditions = found
     quality = [_condition_text(*c) for c in conditions if c[0] not in ("sent", "sent_of_cap")]
-    return f"{rule} — {' and '.join(quality)}" if quality else rule
+    return f"{rule} — {_and(quality)}" if quality else rule
 
 
 @register.filter
@@ -69,7 +75,9 @@ def rule_explanation(rule: str) -> str:
     if found is None:
         return ""
     kind, conditions = found
-    return f"{' and '.join(_condition_text(*c) for c in conditions)}: {KIND_EFFECTS[kind]}."
+    return gettext("%(conditions)s: %(effect)s.") % {
+        "conditions": _and([_condition_text(*c) for c in conditions]), "effect": KIND_EFFECTS[kind],
+    }
 
 
 @register.filter
@@ -81,7 +89,10 @@ def rule_metrics(metrics: dict, rule: str) -> str:
     rates = [f"{METRIC_LABELS[m]} {metrics[m]}%" for m in RATE_ORDER if m in names and m in metrics]
     text = ", ".join(rates)
     if "sent" in metrics:
-        text = f"{text} of {metrics['sent']} sent" if text else f"{metrics['sent']} sent"
+        if text:
+            text = gettext("%(rates)s of %(sent)s sent") % {"rates": text, "sent": metrics["sent"]}
+        else:
+            text = gettext("%(sent)s sent") % {"sent": metrics["sent"]}
     return text
 
 
@@ -89,9 +100,9 @@ def rule_metrics(metrics: dict, rule: str) -> str:
 def all_metrics(metrics: dict) -> str:
     """Every recorded metric value: 'sent 400 · invalid 12.00% · delivery 80.00% · …'."""
     metrics = metrics or {}
-    parts = [f"sent {metrics['sent']}"] if "sent" in metrics else []
+    parts = [f"{METRIC_LABELS['sent']} {metrics['sent']}"] if "sent" in metrics else []
     if "sent_of_cap" in metrics:
-        parts.append(f"{metrics['sent_of_cap']}% of cap")
+        parts.append(gettext("%(value)s%% of cap") % {"value": metrics["sent_of_cap"]})
     parts += [f"{METRIC_LABELS[m]} {metrics[m]}%" for m in RATE_ORDER if m in metrics]
     return " · ".join(parts)
 
@@ -100,6 +111,6 @@ def all_metrics(metrics: dict) -> str:
 def thousands(value) -> str:
     """1000000 → '1,000,000' (caps and counters are easier to read grouped)."""
     try:
-        return f"{int(value):,}"
+        return number_format(int(value), force_grouping=True)
     except (TypeError, ValueError):
         return value

@@ -5,14 +5,16 @@
 (function () {
   "use strict";
 
-  function format(seconds) {
-    if (seconds <= 0) return "any moment now";
+  // The words come from the page (data-text-*, translated by the template); English without them.
+  function format(el, seconds) {
+    var text = function (name, fallback) { return el.getAttribute("data-text-" + name) || fallback; };
+    if (seconds <= 0) return text("now", "any moment now");
     var h = Math.floor(seconds / 3600);
     var m = Math.floor((seconds % 3600) / 60);
     var s = seconds % 60;
-    var mm = (m < 10 ? "0" : "") + m;
     var ss = (s < 10 ? "0" : "") + s;
-    return h ? "in " + h + " h " + mm + " min " + ss + " s" : "in " + m + " min " + ss + " s";
+    var pattern = h ? text("hours", "in {h} h {m} min {s} s") : text("minutes", "in {m} min {s} s");
+    return pattern.replace("{h}", h).replace("{m}", h ? (m < 10 ? "0" : "") + m : m).replace("{s}", ss);
   }
 
   function tick() {
@@ -22,7 +24,7 @@
         el.countdownEnd = now + 1000 * parseInt(el.getAttribute("data-seconds"), 10);
       }
       var left = Math.ceil((el.countdownEnd - now) / 1000);
-      el.textContent = format(left);
+      el.textContent = format(el, left);
       if (left <= 0 && !el.countdownDone) {
         el.countdownDone = true;
         var section = el.closest("[hx-get]");
