@@ -322,9 +322,12 @@ def test_the_redis_cache_counts_across_clients(settings):
 def test_an_unreachable_cache_lets_requests_through(client, owner, settings):
     """The limits are a brake: a cache that is down must not lock everybody out (nor crash)."""
     dead = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
+    key, secret = ApiKey.issue(owner.membership.account)
     with mock.patch.object(ratelimit, "cache", dead):
         assert sign_in(client, owner.username, "wrong").status_code == 200
         assert is_signed_in(sign_in(client, owner.username, PASSWORD))
+        assert "Error" not in _list_identities(client, key.secret_id, secret)
+        assert error_code(_forged(client, key.secret_id, "203.0.113.9")) == "AuthFailure.SignatureFailure"
 
 
 def test_a_flood_of_other_keys_does_not_wipe_a_counter(client, owner, limits, clock):
