@@ -16,7 +16,9 @@ class UploadForm(forms.Form):
 
 
 class ListForm(UploadForm):
-    name = forms.CharField(max_length=lists.MAX_NAME_LENGTH)
-    description = forms.CharField(max_length=lists.MAX_DESCRIPTION_LENGTH, required=False)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=lists.MAX_NAME_LENGTH)
+    description = forms.CharField(
+        label=gettext_lazy("Description"), max_length=lists.MAX_DESCRIPTION_LENGTH, required=False
+    )
 
     field_order = ["name", "description", "file"]

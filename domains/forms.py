@@ -1,5 +1,6 @@
 from django import forms
 from django.core.validators import MinValueValidator
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
 from domains.reputation import levels
@@ -12,7 +13,7 @@ class DomainForm(forms.Form):
     )
     # The API's DKIMOption (domains.services.DKIM_BITS): 0 is a 1024-bit key, 1 a 2048-bit key.
     dkim_option = forms.TypedChoiceField(
-        label=gettext_lazy("DKIM key length"), choices=[(opt, f"{bits}-bit") for opt, bits in DKIM_BITS.items()], coerce=int,
+        label=gettext_lazy("DKIM key length"), choices=[(opt, format_lazy(gettext_lazy("{bits}-bit"), bits=bits)) for opt, bits in DKIM_BITS.items()], coerce=int,
         initial=0,
         help_text=gettext_lazy("2048-bit keys are stronger; a few DNS hosts cannot publish their longer TXT record."),
     )

@@ -113,7 +113,7 @@ class SendForm(forms.Form):
 
 class BlacklistFilterForm(forms.Form):
     reason = forms.ChoiceField(
-        label=gettext_lazy("Show"), required=False, choices=[("", "All"), *Suppression.REASONS],
+        label=gettext_lazy("Show"), required=False, choices=[("", gettext_lazy("All")), *Suppression.REASONS],
     )
     q = forms.CharField(label=gettext_lazy("Address contains"), required=False, max_length=254)
 
