@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -48,8 +49,10 @@ DOCUMENTED_CODES = {
 # Codes that mean the server broke, not that the request was bad.
 SERVER_FAULTS = {"InternalError", "InternalError.QueryDataBaseFailed", "FailedOperation.ServiceNotAvailable"}
 
+# SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
+FUZZ_SCALE = float(os.environ.get("SES_FUZZ_SCALE", "1"))
 HYPOTHESIS = settings(
-    max_examples=12, deadline=None, derandomize=True, database=None,
+    max_examples=round(8 * FUZZ_SCALE), deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -258,6 +261,13 @@ def test_every_registered_action_is_generated_against():
 
 @pytest.mark.parametrize("action", sorted(ACTIONS))
 def test_generated_bodies_get_the_envelope_and_refusals_write_nothing(world, action):
+    # First the empty object, the request with every parameter missing.
+    before = db_snapshot()
+    data = check_envelope(world.send(action, b"{}"))
+    if "Error" in data:
+        assert_refusal_is_documented(data)
+        assert db_snapshot() == before
+
     @HYPOTHESIS
     @given(body=st.data())
     def run(body):
@@ -274,16 +284,6 @@ def test_generated_bodies_get_the_envelope_and_refusals_write_nothing(world, act
     run()
 
 
-@pytest.mark.parametrize("action", sorted(ACTIONS))
-def test_every_required_parameter_missing_is_missing_parameter(world, action):
-    """An empty object is the request with every parameter missing: a documented refusal or an answer."""
-    before = db_snapshot()
-    data = check_envelope(world.send(action, b"{}"))
-    if "Error" in data:
-        assert_refusal_is_documented(data)
-        assert db_snapshot() == before
-
-
 # --- raw HTTP that is not a well-formed request --------------------------------------------------
 
 BROKEN_BODIES = [
@@ -295,14 +295,14 @@ BROKEN_BODIES = [
 ]
 
 
-@pytest.mark.parametrize("raw", BROKEN_BODIES, ids=range(len(BROKEN_BODIES)))
-@pytest.mark.parametrize("action", ["CreateEmailIdentity", "ListEmailIdentities", "SendEmail"])
-def test_malformed_json_is_a_clear_refusal(world, action, raw):
-    before = db_snapshot()
-    data = check_envelope(world.send(action, raw))
-    if "Error" in data:
-        assert_refusal_is_documented(data)
-        assert db_snapshot() == before
+def test_malformed_json_is_a_clear_refusal(world):
+    # The body is read before any action runs: one action that writes stands for all of them.
+    for raw in BROKEN_BODIES:
+        before = db_snapshot()
+        data = check_envelope(world.send("CreateEmailIdentity", raw))
+        if "Error" in data:
+            assert_refusal_is_documented(data)
+            assert db_snapshot() == before, raw[:200]
 
 
 @HYPOTHESIS
@@ -323,15 +323,13 @@ def test_an_oversized_body_is_refused_before_it_is_read(world, settings):
     assert db_snapshot() == before
 
 
-@pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "\x00"]
-)
-def test_a_wrong_content_type_is_a_clear_refusal(world, content_type):
+def test_a_wrong_content_type_is_a_clear_refusal(world):
     raw = json.dumps({"EmailIdentity": "mail.bob.example"}).encode()
-    before = db_snapshot()
-    data = check_envelope(world.send("CreateEmailIdentity", raw, content_type=content_type))
-    assert_refusal_is_documented(data)
-    assert db_snapshot() == before
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "\x00"]:
+        before = db_snapshot()
+        data = check_envelope(world.send("CreateEmailIdentity", raw, content_type=content_type))
+        assert_refusal_is_documented(data)
+        assert db_snapshot() == before, content_type
 
 
 BAD_HEADERS = [
@@ -356,14 +354,14 @@ BAD_HEADERS = [
 ]
 
 
-@pytest.mark.parametrize("headers", BAD_HEADERS, ids=range(len(BAD_HEADERS)))
-def test_bad_headers_are_a_clear_refusal(world, headers):
+def test_bad_headers_are_a_clear_refusal(world):
     raw = json.dumps({"EmailIdentity": "mail.bob.example"}).encode()
-    before = db_snapshot()
-    response = world.send("CreateEmailIdentity", raw, headers=headers)
-    if response.status_code == 400:  # Django refuses a Host it does not allow before any view runs
-        assert "Host" in headers
-    else:
-        data = check_envelope(response)
-        assert_refusal_is_documented(data)
-    assert db_snapshot() == before
+    for headers in BAD_HEADERS:
+        before = db_snapshot()
+        response = world.send("CreateEmailIdentity", raw, headers=headers)
+        if response.status_code == 400:  # Django refuses a Host it does not allow before any view runs
+            assert "Host" in headers
+        else:
+            data = check_envelope(response)
+            assert_refusal_is_documented(data)
+        assert db_snapshot() == before, headers

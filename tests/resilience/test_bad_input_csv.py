@@ -12,6 +12,7 @@ clean template variables named by the header.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 
@@ -29,8 +30,10 @@ from batches.models import Receiver, ReceiverList, ReceiverListError
 from batches.tasks_lists import import_list
 from sending.review import template_data_errors
 
+# SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
+FUZZ_SCALE = float(os.environ.get("SES_FUZZ_SCALE", "1"))
 HYPOTHESIS = settings(
-    max_examples=40, deadline=None, derandomize=True, database=None,
+    max_examples=round(40 * FUZZ_SCALE), deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -10,6 +10,7 @@ admin are not console forms: test_bad_input_api and test_bad_input_inbound cover
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
 
@@ -28,8 +29,10 @@ from notify.models import CallbackDelivery
 from sending import services as sending_services
 from sending.tests.inbound_fixtures import make_message
 
+# SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
+FUZZ_SCALE = float(os.environ.get("SES_FUZZ_SCALE", "1"))
 HYPOTHESIS = settings(
-    max_examples=6, deadline=None, derandomize=True, database=None,
+    max_examples=round(4 * FUZZ_SCALE), deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # Not console pages: the signed API (POST /), machine endpoints, the tracking links, the admin.
@@ -180,13 +183,14 @@ def test_the_walk_finds_the_console_pages():
 
 
 @pytest.mark.parametrize("route", console_routes())
-def test_generated_posts_never_fail_and_a_refusal_changes_nothing(world, route):
+def test_generated_posts_and_query_strings_never_fail_and_a_refusal_changes_nothing(world, route):
     urls = world.urls(route)
     names = sorted({name for url in urls for name in form_field_names(world.client, url)})
+    query_names = names + ["page", "errors", "status", "start", "end", "domain", "mailbox_type", "day", "message_id", "q"]
 
     @HYPOTHESIS
     @given(url=st.sampled_from(urls), data=submissions(names), htmx=st.booleans())
-    def run(url, data, htmx):
+    def post(url, data, htmx):
         with transaction.atomic():
             before = db_snapshot()
             headers = {"HX-Request": "true"} if htmx else {}
@@ -197,18 +201,9 @@ def test_generated_posts_never_fail_and_a_refusal_changes_nothing(world, route):
                 assert db_snapshot() == before, (url, data)
             transaction.set_rollback(True)
 
-    run()
-
-
-@pytest.mark.parametrize("route", console_routes())
-def test_generated_query_strings_never_fail(world, route):
-    urls = world.urls(route)
-    names = sorted({name for url in urls for name in form_field_names(world.client, url)})
-    names += ["page", "errors", "status", "start", "end", "domain", "mailbox_type", "day", "message_id", "q"]
-
     @HYPOTHESIS
-    @given(url=st.sampled_from(urls), params=submissions(names))
-    def run(url, params):
+    @given(url=st.sampled_from(urls), params=submissions(query_names))
+    def get(url, params):
         with transaction.atomic():
             before = db_snapshot()
             response = world.client.get(url, params)
@@ -216,10 +211,11 @@ def test_generated_query_strings_never_fail(world, route):
             assert db_snapshot() == before, (url, params)  # a GET changes nothing, whatever it is given
             transaction.set_rollback(True)
 
-    run()
+    post()
+    get()
 
 
-PATH_JUNK = ["0", "9" * 30, "%00", "a%00b", "%F0%9F%98%80", "%ff%fe", "x" * 3000, "..%2F..%2Fetc", "-1"]
+PATH_JUNK = ["9" * 30, "a%00b", "%F0%9F%98%80", "%ff%fe", "x" * 3000, "..%2F..%2Fetc"]
 
 
 def _routes_with_parameters() -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import uuid
 from pathlib import Path
@@ -33,8 +34,10 @@ SECRET = "webhook-secret-for-fuzzing"
 SAMPLE_MESSAGE_ID = "6f1c2d3e00004000800000000000a001"
 SAMPLE_RECIPIENT = "nobody@example.org"
 
+# SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
+FUZZ_SCALE = float(os.environ.get("SES_FUZZ_SCALE", "1"))
 HYPOTHESIS = settings(
-    max_examples=40, deadline=None, derandomize=True, database=None,
+    max_examples=round(40 * FUZZ_SCALE), deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
