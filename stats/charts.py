@@ -72,7 +72,7 @@ def theme() -> dict:
     """plotly's default template (colours, grid, fonts) as JSON, computed once per process."""
     import plotly.io as pio
 
-    return pio.templates[pio.templates.default].to_plotly_json()
+    return _static(pio.templates[pio.templates.default].to_plotly_json())
 
 
 def _escape(text: str) -> str:
@@ -80,22 +80,33 @@ def _escape(text: str) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E")
 
 
-@functools.cache
-def _theme_json() -> str:
-    return _escape(json.dumps(theme()))
+# Parts of a figure that are the same on every page (the theme; the threshold lines and labels of a
+# rule table), by id: each is built once, kept alive here, and serialised once.
+_STATIC: dict[int, tuple[object, str]] = {}
 
 
-_THEME_MARK = "\u0000theme"
+def _static(part):
+    if id(part) not in _STATIC:
+        _STATIC[id(part)] = (part, _escape(json.dumps(part)))
+    return part
 
 
 def figure_json(figure: dict) -> SafeString:
     """The figure as the text of a <script type="application/json"> block, like the json_script filter.
 
-    The theme is the same in every figure: serialised and escaped once per process, then spliced in.
+    Parts built by _static are spliced in already serialised; only the day-by-day data is dumped.
     """
-    layout = {**figure["layout"], "template": _THEME_MARK}
+    layout, spliced = {}, {}
+    for key, value in figure["layout"].items():
+        if id(value) in _STATIC:
+            layout[key] = mark = f"\u0000{key}"
+            spliced[json.dumps(mark)] = _STATIC[id(value)][1]
+        else:
+            layout[key] = value
     text = _escape(json.dumps({**figure, "layout": layout}))
-    return mark_safe(text.replace(json.dumps(_THEME_MARK), _theme_json(), 1))
+    for mark, part in spliced.items():
+        text = text.replace(mark, part, 1)
+    return mark_safe(text)
 
 
 def volume_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
@@ -123,52 +134,64 @@ def _axis(row: int) -> str:
     return "" if row == 1 else str(row)
 
 
+@functools.lru_cache(maxsize=8)
+def _rate_layout(rules: tuple) -> dict:
+    """What the rate charts draw whatever the data, for one rule table: titles, threshold lines and
+    their labels, the axes' places, and the highest threshold of each rate (the axis must show it)."""
+    count = len(RATES)
+    height = (1 - VERTICAL_SPACING * (count - 1)) / count
+    titles, lines, labels, axes, tops = [], [], [], {}, {}
+    for row, (rate, conditions) in enumerate(rules, start=1):
+        n = _axis(row)
+        top_edge = 1 - (row - 1) * (height + VERTICAL_SPACING)
+        tops[rate] = 0
+        for rule, colour, op, value in conditions:
+            tops[rate] = max(tops[rate], float(value))
+            lines.append({
+                "type": "line", "xref": f"x{n} domain", "yref": f"y{n}", "x0": 0, "x1": 1,
+                "y0": float(value), "y1": float(value), "line": {"color": colour, "dash": "dash", "width": 1},
+            })
+            labels.append({
+                "text": f"{rule} {op} {value}%", "showarrow": False, "xref": f"x{n} domain", "yref": f"y{n}",
+                "x": 0, "y": float(value), "xanchor": "left", "yanchor": "bottom", "font": {"size": 10, "color": colour},
+            })
+        x_axis = {"anchor": f"y{n}", "domain": [0.0, 1.0]}
+        if row < count:
+            x_axis.update(matches=f"x{_axis(count)}", showticklabels=False)
+        axes[rate] = (n, x_axis, [top_edge - height, top_edge])
+        titles.append({
+            "text": f"{RATE_LABELS[rate]} (% of {RATE_DENOMINATORS[rate]})", "showarrow": False, "font": {"size": 16},
+            "xref": "paper", "yref": "paper", "x": 0.5, "y": top_edge, "xanchor": "center", "yanchor": "bottom",
+        })
+    return {"annotations": _static(titles + labels), "shapes": _static(lines), "axes": axes, "tops": tops}
+
+
 def rate_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     """One small chart per rate, sharing the date axis, each with the thresholds that read it."""
     days = [day.isoformat() for day, _ in daily]
     rates_by_day = [totals.rates() for _, totals in daily]  # computed once per Totals (stats.queries)
-    rules = thresholds()
-    count = len(RATES)
-    height = (1 - VERTICAL_SPACING * (count - 1)) / count
-    data, layout_axes, titles, lines, labels = [], {}, [], [], []
-    for row, rate in enumerate(RATES, start=1):
-        n = _axis(row)
-        top_edge = 1 - (row - 1) * (height + VERTICAL_SPACING)
+    found = thresholds()
+    static = _rate_layout(tuple(
+        (rate, tuple((c["rule"], c["colour"], c["op"], c["value"]) for c in found[rate])) for rate in RATES
+    ))
+    data, layout_axes = [], {}
+    for rate in RATES:
+        n, x_axis, domain = static["axes"][rate]
         values = [_percent(rates[rate]) for rates in rates_by_day]
         data.append({
             "type": "scatter", "mode": "lines+markers", "name": RATE_LABELS[rate], "showlegend": False,
             "x": days, "y": values, "xaxis": f"x{n}", "yaxis": f"y{n}",
         })
-        top = max(values, default=0)
-        for condition in rules[rate]:
-            value = float(condition["value"])
-            top = max(top, value)
-            lines.append({
-                "type": "line", "xref": f"x{n} domain", "yref": f"y{n}", "x0": 0, "x1": 1, "y0": value, "y1": value,
-                "line": {"color": condition["colour"], "dash": "dash", "width": 1},
-            })
-            labels.append({
-                "text": f"{condition['rule']} {condition['op']} {condition['value']}%", "showarrow": False,
-                "xref": f"x{n} domain", "yref": f"y{n}", "x": 0, "y": value, "xanchor": "left", "yanchor": "bottom",
-                "font": {"size": 10, "color": condition["colour"]},
-            })
-        x_axis = {"anchor": f"y{n}", "domain": [0.0, 1.0]}
-        if row < count:
-            x_axis.update(matches=f"x{_axis(count)}", showticklabels=False)
+        top = max(max(values, default=0), static["tops"][rate])
         layout_axes[f"xaxis{n}"] = x_axis
         layout_axes[f"yaxis{n}"] = {
-            "anchor": f"x{n}", "domain": [top_edge - height, top_edge],
-            "range": [0, min(105, top * 1.15) or 1], "ticksuffix": "%",
+            "anchor": f"x{n}", "domain": domain, "range": [0, min(105, top * 1.15) or 1], "ticksuffix": "%",
         }
-        titles.append({
-            "text": f"{RATE_LABELS[rate]} (% of {RATE_DENOMINATORS[rate]})", "showarrow": False, "font": {"size": 16},
-            "xref": "paper", "yref": "paper", "x": 0.5, "y": top_edge, "xanchor": "center", "yanchor": "bottom",
-        })
     return {
         "data": data,
         "layout": {
-            "template": theme(), **layout_axes, "annotations": titles + labels, "shapes": lines,
-            "title": {"text": "Rates against the rule thresholds"}, "height": 200 * count,
+            "template": theme(), **layout_axes, "annotations": static["annotations"], "shapes": static["shapes"],
+            "title": {"text": "Rates against the rule thresholds"}, "height": 200 * len(RATES),
             "margin": {"l": 50, "r": 20, "t": 70, "b": 40}, "hovermode": "x unified",
         },
     }

@@ -34,13 +34,14 @@ def format_rate(rate: Fraction) -> str:
     return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
-def _row(label: str, totals: Totals) -> list[str]:
+def row_cells(label: str, totals: Totals) -> list[str]:
+    """One row of the CSV and of the page's table: the label, the counts, the rates."""
     counts = (
         totals.requested, totals.accepted, totals.delivered, totals.opened, totals.clicked, totals.bounces,
         totals.unsubscribed, totals.invalid, totals.spam, totals.bounced, totals.complaints,
     )
     rates = totals.rates()
-    return [label, *(str(n) for n in counts), *(format_rate(rates[name]) for name in RATES)]
+    return [label, *map(str, counts), *(format_rate(rates[name]) for name in RATES)]
 
 
 def rows(
@@ -51,8 +52,8 @@ def rows(
     total = Totals()
     for day, totals in daily_volumes(account, start, end, domain=domain, mailbox_type=mailbox_type):
         total += totals
-        yield _row(day.isoformat(), totals)
-    yield _row(TOTAL_LABEL, total)
+        yield row_cells(day.isoformat(), totals)
+    yield row_cells(TOTAL_LABEL, total)
 
 
 class _Line:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +29,7 @@ class StatsFilterForm(forms.Form):
     domain = forms.CharField(
         label="Sender domain", required=False, max_length=253,
         help_text=_("Type part of a domain name to see matching domains; leave empty for all."),
-        widget=forms.TextInput(attrs={"list": "domain-suggestions", "autocomplete": "off", "spellcheck": "false"}),
+        # Rendered by templates/stats/stats.html with its suggestion list, not by the widget.
     )
     mailbox_type = forms.ChoiceField(
         label="Receiving mailbox type", required=False, help_text="The recipient's domain, e.g. gmail.com."
@@ -43,15 +42,8 @@ class StatsFilterForm(forms.Form):
         merged = {"start": start.isoformat(), "end": end.isoformat(), "domain": "", "mailbox_type": ""}
         merged.update({key: value for key, value in (data or {}).items() if value})
         super().__init__(merged)
-        # Typing asks for the account's matching domains (stats.views.domain_suggestions) with htmx;
-        # the form's own request waits for a change (a suggestion picked, or Enter).
-        self.fields["domain"].widget.attrs.update({
-            "placeholder": _("All domains"),
-            "hx-get": reverse("stats-domains"), "hx-trigger": "input changed delay:250ms, focus once",
-            "hx-target": "#domain-suggestions", "hx-swap": "innerHTML", "hx-push-url": "false",
-            "hx-sync": "this:replace",
-        })
-        self.fields["mailbox_type"].choices = [("", "All mailbox types")] + [
+        # Callable, so read only when needed: to draw the select, or to check a type that was chosen.
+        self.fields["mailbox_type"].choices = lambda: [("", "All mailbox types")] + [
             (t, t) for t in queries.mailbox_types(account)
         ]
 
