@@ -332,7 +332,7 @@ class _Loader:
         if self.errors_kept < MAX_ERROR_ROWS:
             self.errors_kept += 1
             self.errors.append(ReceiverListError(
-                receiver_list=self.receiver_list, line=line, reason=reason[:300], content=_clip(content),
+                receiver_list=self.receiver_list, line=line, reason=_CONTROL.sub("?", reason)[:300], content=_clip(content),
             ))
 
     def full(self) -> bool:
@@ -467,7 +467,7 @@ def import_csv(receiver_list: ReceiverList, fileobj: BinaryIO, *, size: int | No
     loader.flush(bytes_done=lines.bytes_read if upload_error else max(size, lines.bytes_read))
     # The stored count is the truth (an API call may have added rows meanwhile).
     ReceiverList.objects.filter(pk=receiver_list.pk).update(
-        status=ReceiverList.DONE, upload_error=upload_error[:500],
+        status=ReceiverList.DONE, upload_error=_CONTROL.sub("?", upload_error)[:500],
         count=Receiver.objects.filter(receiver_list=receiver_list).count(),
     )
     receiver_list.refresh_from_db()
