@@ -329,6 +329,25 @@ def test_a_rejected_templates_reasons_are_in_the_readers_language(client, member
     assert "abc12345" in ja and "abc12345" in zh  # the quote stays as written
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "question", "done"),
+    [
+        ("ja", "ja", "から <strong>reader@example.org</strong> へのメールを停止しますか？", "購読を解除しました"),
+        ("zh-Hans", "zh-hans", "发给 <strong>reader@example.org</strong> 的邮件吗？", "您已退订"),
+    ],
+)
+def test_the_unsubscribe_pages_speak_the_recipients_language(client, verified_domain, accept_language, lang, question, done):
+    from sending import tracking
+    from sending.tests.inbound_fixtures import make_message
+
+    path = "/t/" + tracking.unsubscribe_url(make_message(verified_domain, "reader@example.org")).split("/t/", 1)[1]
+    page = _page(client, path, accept_language)
+    assert f'<html lang="{lang}">' in page and question in page
+
+    response = client.post(path, {"List-Unsubscribe": "One-Click"}, headers={"Accept-Language": accept_language})
+    assert response.status_code == 200 and done in response.content.decode()
+
+
 # --- API messages in X-TC-Language ---------------------------------------------------------------------
 
 
