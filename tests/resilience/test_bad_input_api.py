@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ import api.actions  # noqa: F401  (registers every action)
 from accounts.models import ApiKey
 from api import errors as api_errors
 from api.registry import ACTIONS
-from api.tests.signing import post, signed_headers
+from api.tests.signing import post, signed_headers, tc3_signature
 from batches import lists
 from batches.models import BatchTask, ReceiverList
 from domains.models import SenderDomain
@@ -323,11 +324,26 @@ def test_an_oversized_body_is_refused_before_it_is_read(world, settings):
     assert db_snapshot() == before
 
 
-def test_a_wrong_content_type_is_a_clear_refusal(world):
-    raw = json.dumps({"EmailIdentity": "mail.bob.example"}).encode()
-    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "\x00"]:
+CONTENT_TYPES = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "\x00"]
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["signed-as-json", "signed-as-sent"])
+def test_another_content_type_gets_the_envelope_and_a_refusal_writes_nothing(world, signed):
+    """Signed as JSON but sent as another type, the signature does not match; signed as sent, the
+    body is still read as the JSON it is. Either way the envelope, never an internal error."""
+    raw = json.dumps({"Limit": "not a number"}).encode()
+    for content_type in CONTENT_TYPES:
+        headers = {}
+        if signed:
+            timestamp = int(time.time())
+            date = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+            signature = tc3_signature(world.secret_key, body=raw, timestamp=timestamp, date=date, content_type=content_type)
+            headers = {"X-TC-Timestamp": str(timestamp), "Authorization": (
+                f"TC3-HMAC-SHA256 Credential={world.key.secret_id}/{date}/ses/tc3_request, "
+                f"SignedHeaders=content-type;host, Signature={signature}"
+            )}
         before = db_snapshot()
-        data = check_envelope(world.send("CreateEmailIdentity", raw, content_type=content_type))
+        data = check_envelope(world.send("ListEmailIdentities", raw, content_type=content_type, headers=headers))
         assert_refusal_is_documented(data)
         assert db_snapshot() == before, content_type
 
