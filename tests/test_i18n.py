@@ -102,7 +102,8 @@ def test_the_catalogs_hold_exactly_the_messages_of_the_source(tmp_path):
         committed = {_key(e) for e in _entries(language) if not e.obsolete}
         missing, stale = sorted(fresh - committed, key=str), sorted(committed - fresh, key=str)
         assert (missing, stale) == ([], []), (
-            f"locale/{language} is out of date: run `bin/dev manage` … or `python -m sesconsole.catalogs --update`"
+            f"locale/{language} is out of date: run `.venv/bin/python -m sesconsole.catalogs --update` "
+            "and translate the new entries (docs/i18n.md)"
         )
 
 
