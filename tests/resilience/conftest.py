@@ -85,8 +85,11 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
 
 
-def recover() -> None:
-    """One run of the periodic recovery jobs, as `tick` would run them; survives a database outage."""
+def recover(workers=None) -> None:
+    """One run of the periodic recovery jobs, as `tick` would run them; survives a database outage.
+    With `workers`, also what a process supervisor does (restart a worker that exited)."""
+    if workers is not None:
+        workers.supervise()
     from batches.services import redispatch_stalled_tasks
     from sending.delivery import sweep_stale_messages
 
@@ -314,7 +317,9 @@ class Worker:
 
     def __init__(self, env: dict[str, str], name: str, concurrency: int = 2):
         self.name = name
+        self.env = env
         self.concurrency = concurrency
+        self.ended_by_test = False
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-c", LAUNCH, str(concurrency), name], cwd=BASE_DIR, env=env,
@@ -336,11 +341,13 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes: nothing gets to clean up."""
+        self.ended_by_test = True
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        self.ended_by_test = True
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -359,10 +366,25 @@ def workers():
     started: list[Worker] = []
 
     class Workers:
+        restarts: list[str] = []
+
         def start(self, env: dict[str, str], name: str, concurrency: int = 2) -> Worker:
             worker = Worker(env, name, concurrency)
             started.append(worker)
             return worker.wait_ready()
+
+        def supervise(self) -> int:
+            """What a process supervisor (systemd Restart=always) does: start again every worker that
+            exited on its own. Celery 5.7 + kombu on Redis may exit with "Unrecoverable error" when the
+            broker dies while the worker holds unacknowledged tasks (celery/celery#10205)."""
+            restarted = 0
+            for worker in list(started):
+                if not worker.ended_by_test and worker.process.poll() is not None:
+                    worker.ended_by_test = True
+                    self.restarts.append(worker.name)
+                    self.start(worker.env, f"{worker.name}-again", worker.concurrency)
+                    restarted += 1
+            return restarted
 
         @property
         def output(self) -> str:

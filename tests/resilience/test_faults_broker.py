@@ -55,10 +55,10 @@ def test_a_broker_crash_mid_batch_loses_no_message_and_sends_none_twice(
     broker.start()  # empty: every task the old one held is gone
 
     try:
-        wait_until(lambda: batch_finished(task), 120, "the batch to finish", every=0.5, between=recover)
+        wait_until(lambda: batch_finished(task), 120, "the batch to finish", every=0.5, between=lambda: recover(workers))
     except AssertionError as exc:
         raise AssertionError(f"{exc}: {describe_batch(task, smtp_sink)}\n{workers.output}") from None
-    print(f"broker crashed at {at_crash} of {RECIPIENTS} received")
+    print(f"broker crashed at {at_crash} of {RECIPIENTS} received; workers restarted: {workers.restarts}")
     messages = Message.objects.filter(batch_task=task)
     assert (task.send_count, task.cache_count, messages.count()) == (RECIPIENTS, 0, RECIPIENTS)
     # No worker died: no message was inside an SMTP transaction that nobody finished.
@@ -92,13 +92,17 @@ def test_single_sends_while_the_broker_is_down_are_accepted_at_once_and_delivere
         send(i)
 
     messages = Message.objects.filter(account=account)
-    wait_until(
-        lambda: not messages.exclude(status__in=Message.FINAL).exists(), 90, "every accepted message to be delivered",
-        every=0.5, between=recover,
-    )
+    try:
+        wait_until(
+            lambda: not messages.exclude(status__in=Message.FINAL).exists(), 90,
+            "every accepted message to be delivered", every=0.5, between=lambda: recover(workers),
+        )
+    except AssertionError as exc:
+        waiting = list(messages.exclude(status__in=Message.FINAL).values_list("recipient", "status", "claimed_at"))
+        raise AssertionError(f"{exc}: {waiting}\n{workers.output}") from None
     assert dict(messages.values_list("recipient", "message_id")) == accepted
     assert_each_recipient_delivered_once(messages, smtp_sink, allowed_twice=0)
-    print(f"slowest send while the broker was down: {slowest_while_down:.2f}s")
+    print(f"slowest send while the broker was down: {slowest_while_down:.2f}s; workers restarted: {workers.restarts}")
     # Bounded by the broker timeouts in settings (a refused connection fails at once), not a hang.
     assert slowest_while_down < 10
 
@@ -125,5 +129,5 @@ def test_a_send_while_the_broker_hangs_is_accepted_within_the_broker_timeouts(
 
     workers.start(worker_env(broker, smtp_sink), "worker", concurrency=1)
     wait_until(lambda: Message.objects.filter(pk=message.pk, status=Message.DELIVERED).exists(), 60,
-               "the sweeper to hand the message out again", every=0.5, between=recover)
+               "the sweeper to hand the message out again", every=0.5, between=lambda: recover(workers))
     assert_each_recipient_delivered_once(Message.objects.filter(pk=message.pk), smtp_sink, allowed_twice=0)
