@@ -319,7 +319,8 @@ def _field(message: Message | None, name: str) -> str | None:
 
 def _unfold(value: object) -> str:
     # compat32 hands back a Header object for undecodable 8-bit values; str() never fails on it.
-    return FOLD_RE.sub(" ", str(value)).strip()
+    # NUL is dropped: no address or id has one, and PostgreSQL cannot store or look one up.
+    return FOLD_RE.sub(" ", str(value)).replace("\x00", "").strip()
 
 
 def _address(value: str | None) -> str | None:

@@ -180,6 +180,10 @@ def _parse_webhook(body: bytes) -> list[dict]:
         raise WebhookError(_("The body is nested too deeply.")) from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise WebhookError(_("The body has a number with too many digits.")) from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a \ud800-style escape of half a character: no text can hold it
+        raise WebhookError(_("The body has a \\u escape of a lone surrogate, which is not a character.")) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:
@@ -206,6 +210,8 @@ def _parse_event(index: int, item: object) -> dict:
     reply = item.get("reply") or ""
     if not isinstance(recipient, str) or not isinstance(reply, str):
         raise WebhookError(f"{where}: recipient and reply must be strings.")
+    if "\x00" in message_id + recipient + reply:  # no address or id has one, and PostgreSQL stores none
+        raise WebhookError(_("%(where)s: message_id, recipient and reply must not contain NUL characters.") % {"where": where})
     return {
         "message_id": message_id.strip(),
         "event": event,

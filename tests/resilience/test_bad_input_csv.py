@@ -130,7 +130,8 @@ def check_import(receiver_list: ReceiverList, raw: bytes) -> None:
     assert receiver_list.count == len(receivers)
     stop = _stopping_line(receiver_list.upload_error)
     loaded_part = raw if stop is None else b"\n".join(raw.split(b"\n")[: stop - 1])
-    source = loaded_part.decode("utf-8", "replace").lower()
+    text = loaded_part.decode("utf-8", "replace").lower()
+    source = text + "\n" + text.replace('""', '"')  # an address may be written with CSV quoting
     names = None
     for receiver in receivers:
         try:

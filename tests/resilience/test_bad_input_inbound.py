@@ -187,6 +187,28 @@ webhook_bodies = st.one_of(
 )
 
 
+NASTY_WEBHOOK_BODIES = [
+    b"", b"[", b"{}", b"[]", b"null", b"\xff\xfe", b"[" * 50_000 + b"]" * 50_000, b'{"a": NaN}',
+    b'[{"message_id": ' + b"9" * 5000 + b"}]", b'[{"message_id": "\\ud800", "event": "delivered"}]',
+    b'[{"message_id": "x", "event": "bounce", "bounce_type": "hard", "reply": "\\udfff"}]',
+    b'[{"message_id": "\\u0000", "event": "delivered"}]', b'[{"message_id": "a\\u0000b", "event": "complaint"}]',
+    b'[{"message_id": "' + SAMPLE_MESSAGE_ID.encode() + b'", "event": "delivered", "recipient": "\\u0000"}]',
+    json.dumps([{"message_id": "x", "event": "delivered"}] * 1001).encode(),
+]
+
+
+def test_each_nasty_webhook_body_is_recorded_or_refused_with_a_clear_error(client, message):
+    # The generated bodies below draw from these too, but a bounded run may not reach each one.
+    for body in NASTY_WEBHOOK_BODIES:
+        before = db_snapshot()
+        response = client.post("/inbound/events", body, content_type="application/json", headers=_signed(body))
+        assert response.status_code in (200, 400), body[:200]
+        assert response["Content-Type"] == "application/json"
+        if response.status_code == 400:
+            assert response.json()["error"].strip()
+        assert db_snapshot() == before, body[:200]
+
+
 def _signed(body: bytes) -> dict:
     return {"X-SES-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
 
