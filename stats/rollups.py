@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 
 from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
@@ -85,22 +85,25 @@ def _upsert(model, key: dict, delta: dict[str, int]) -> None:
 
 
 def subtract_domain(domain_id: int) -> None:
-    """Take one domain's DailyVolume out of its account's rollups (called just before the rows are deleted)."""
-    rows = list(
-        DailyVolume.objects.filter(domain_id=domain_id).order_by("mailbox_type", "day")
-        .values("account_id", "mailbox_type", "day").annotate(**{name: Sum(name) for name in COUNTERS})
-    )
-    by_day: dict[tuple[int, dt.date], dict[str, int]] = {}
-    with transaction.atomic(savepoint=False):
-        for row in rows:
-            delta = {name: -int(row[name] or 0) for name in COUNTERS}
-            key = {"account_id": row["account_id"], "mailbox_type": row["mailbox_type"], "day": row["day"]}
-            _upsert(AccountMailboxDay, key, delta)
-            total = by_day.setdefault((row["account_id"], row["day"]), dict.fromkeys(COUNTERS, 0))
-            for name, n in delta.items():
-                total[name] += n
-        for (account_id, day), delta in sorted(by_day.items()):
-            _upsert(AccountDay, {"account_id": account_id, "day": day}, delta)
+    """Take one domain's DailyVolume out of its account's rollups (called just before the rows are deleted).
+
+    Two set-based UPDATE … FROM statements (PostgreSQL, SQLite ≥ 3.33), whatever the domain's history:
+    deleting an account with a year of traffic on a thousand domains stays a few thousand statements.
+    """
+    quote = connection.ops.quote_name
+    source = quote(DailyVolume._meta.db_table)
+    sums = ", ".join(f"SUM({quote(name)}) AS {quote(name)}" for name in COUNTERS)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        for model, keys in ((AccountMailboxDay, ("account_id", "mailbox_type", "day")), (AccountDay, ("account_id", "day"))):
+            table = quote(model._meta.db_table)
+            key_list = ", ".join(quote(k) for k in keys)
+            sets = ", ".join(f"{quote(name)} = {table}.{quote(name)} - gone.{quote(name)}" for name in COUNTERS)
+            matches = " AND ".join(f"{table}.{quote(k)} = gone.{quote(k)}" for k in keys)
+            cursor.execute(
+                f"UPDATE {table} SET {sets} FROM (SELECT {key_list}, {sums} FROM {source} "
+                f"WHERE {quote('domain_id')} = %s GROUP BY {key_list}) AS gone WHERE {matches}",
+                [domain_id],
+            )
 
 
 def rebuild(account_ids: Iterable[int] | None = None, *, daily_volume=DailyVolume, account_day=AccountDay,
