@@ -19,14 +19,16 @@ import smtplib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
+from accounts.models import AccountFreeze
 from sending import outcomes, tasks
 from sending.mime import build_message
 from sending.models import Message
-from sending.recording import record_event
+from sending.recording import record_event, record_final_events
 from sending.simulator import simulated_outcome
 
 log = logging.getLogger(__name__)
@@ -122,14 +124,17 @@ class DeliveryReport:
 def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     """Deliver the messages with these ids over one SMTP connection to the relay.
 
-    1. Each message is claimed with one conditional UPDATE (queued, or deferred and due → sending);
-       a message another worker claimed, or one already final, is skipped.
+    1. Each message is claimed with one conditional UPDATE (queued, or deferred and due, and its
+       account not frozen today → sending); a message another worker claimed, or one already final,
+       is skipped.
     2. A message of an account frozen today is dropped (SPEC §3.4), counted nowhere.
     3. Simulator recipients never leave: their fixed outcome is recorded like a relay's reply.
-    4. Others: smtp_started_at is committed, then the SMTP transaction; its reply is recorded.
+    4. Others are built first (MIME, DKIM); then the claim commits smtp_started_at with it, the SMTP
+       transaction runs, and its reply with all it triggers is recorded in one more commit.
     """
     report = DeliveryReport()
     relay = Relay()
+    group = _Group()
     visible: dict[str, tuple[list[str], list[str]]] = {}
     # One query for the group; a row's state may change meanwhile, which the conditional claim catches.
     loaded = Message.objects.select_related("domain", "account", "template").in_bulk(list(message_ids))
@@ -139,41 +144,131 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
             if message is None or message.status not in (Message.QUEUED, Message.DEFERRED):
                 report.skipped += 1
                 continue
-            if message.account.is_frozen():
-                if record_event(message, "dropped", {"reason": "account frozen"}):
-                    report.add("dropped")
-                continue
-            if not _claim(message):
-                report.skipped += 1
-                continue
             simulated = (
                 simulated_outcome(message.recipient, settings.SES_SIMULATOR_DOMAIN)
                 if settings.SES_SIMULATOR_ENABLED
                 else None
             )
             if simulated is not None:
-                with transaction.atomic():  # one commit for the reply and its follow-ups
-                    _record_simulated(message, simulated)
-                report.add(simulated.kind)
+                if _claim_or_drop(message, report, group, start=False):
+                    with transaction.atomic():  # one commit for the reply and its follow-ups
+                        _record_simulated(message, simulated)
+                    report.add(simulated.kind)
             else:
-                report.add(_send(message, relay, visible))
+                _send(message, relay, visible, report, group)
     finally:
         relay.close()
+        _apply_replies(group)
     report.connections = relay.connections
     return report
 
 
-def _claim(message: Message) -> bool:
+@dataclass
+class _Group:
+    """Replies of a group not applied yet.
+
+    `unwritten`: the last reply, written by the same commit as the next message's claim (or at the
+    end), so a message costs one commit. Until then that message is the one whose fate a crash
+    leaves open: at most one per worker at any instant, as before (SPEC §4.3).
+    `replied`: written replies (attempts, code, text, and `outcome` while still sending) whose
+    state change, event and counters are applied together at the end of the group by
+    recording.record_final_events; a worker that dies first leaves them to the sweeper, which
+    applies the recorded reply instead of sending again.
+    """
+
+    unwritten: tuple[int, dict] | None = None
+    replied: list[tuple[Message, str, dict]] = field(default_factory=list)
+
+    def take_reply(self) -> tuple[QuerySet, dict] | None:
+        """The UPDATE that writes the unwritten reply, as (rows, values); None when there is none."""
+        if self.unwritten is None:
+            return None
+        pk, fields = self.unwritten
+        self.unwritten = None
+        # `outcome` marks "replied, not applied" on a sending message only; never over a final one.
+        kind = fields.pop("outcome")
+        fields["outcome"] = Case(When(status=Message.SENDING, then=Value(kind)), default=F("outcome"))
+        return Message.objects.filter(pk=pk), fields
+
+    def write_reply(self) -> None:
+        if (reply := self.take_reply()) is not None:
+            rows, values = reply
+            rows.update(**values)
+
+
+def _update_together(first: tuple[QuerySet, dict], then: tuple[QuerySet, dict] | None) -> int:
+    """Run `first` and `then` (UPDATEs) in one transaction; the rows `first` changed.
+
+    On PostgreSQL, outside a transaction, both go in one round trip: one simple query of two
+    statements, which the server runs as one implicit transaction (one commit). Elsewhere: atomic.
+    """
+    if then is None:
+        rows, values = first
+        return rows.update(**values)
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with transaction.atomic():
+            changed = first[0].update(**first[1])
+            then[0].update(**then[1])
+        return changed
+    statements, params = [], []
+    for rows, values in (first, then):
+        query = rows.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        compiler = query.get_compiler(rows.db)
+        compiler.pre_sql_setup()
+        sql, sql_params = compiler.as_sql()
+        statements.append(sql)
+        params.extend(sql_params)
+    with connection.cursor() as cursor:
+        cursor.execute(";\n".join(statements), params)
+        return cursor.cursor.rowcount  # the first statement's result comes first
+
+
+def _apply_replies(group: _Group) -> None:
+    with transaction.atomic():
+        group.write_reply()
+        record_final_events(group.replied)
+    group.replied = []
+
+
+def _claim(message: Message, group: _Group, *, start: bool) -> bool:
+    """One conditional UPDATE: queued, or deferred and due, of an account not frozen today → sending.
+
+    With `start`, the same statement (and commit) marks the SMTP transaction as started: the message
+    is built before the claim, so the transaction follows it at once (SPEC §4.3, see the module doc).
+    """
     now = timezone.now()
     claimable = Q(status=Message.QUEUED) | Q(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=Message.DEFERRED
     )
-    claimed = Message.objects.filter(claimable, pk=message.pk, smtp_started_at__isnull=True).update(
-        status=Message.SENDING, claimed_at=now
+    frozen = AccountFreeze.objects.filter(
+        account_id=OuterRef("account_id"), day=timezone.localdate(), lifted_at__isnull=True
+    )
+    changes = {"status": Message.SENDING, "claimed_at": now, "outcome": ""}
+    if start:
+        changes["smtp_started_at"] = now
+    # One commit for this claim and the previous message's reply.
+    claimed = _update_together(
+        (Message.objects.filter(claimable, ~Exists(frozen), pk=message.pk, smtp_started_at__isnull=True), changes),
+        group.take_reply(),
     )
     if claimed:
         message.status, message.claimed_at = Message.SENDING, now
+        if start:
+            message.smtp_started_at = now
     return claimed == 1
+
+
+def _claim_or_drop(message: Message, report: DeliveryReport, group: _Group, *, start: bool) -> bool:
+    """Claim the message; if the claim failed because the account is frozen today, drop it (SPEC §3.4)."""
+    if _claim(message, group, start=start):
+        return True
+    if message.account.is_frozen():
+        if record_event(message, "dropped", {"reason": "account frozen"}):
+            report.add("dropped")
+            return False
+    report.skipped += 1  # another worker claimed it, or it is final or not due
+    return False
 
 
 def _record_simulated(message: Message, simulated) -> None:
@@ -206,42 +301,47 @@ def _visible_recipients(message: Message, cache: dict) -> tuple[list[str], list[
     return cache[message.request_id]
 
 
-def _send(message: Message, relay: Relay, visible: dict) -> str:
+def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport, group: _Group) -> None:
     if relay.down is not None:
-        _wait_for_relay(message, relay.down)
-        return "relay_down"
+        if _claim_or_drop(message, report, group, start=False):
+            _wait_for_relay(message, relay.down)
+            report.add("relay_down")
+        return
     if message.bulk:
         # Bulk mail is personal: each recipient of a list sees only their own address.
         raw = build_message(message)
     else:
         to, cc = _visible_recipients(message, visible)
         raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
-    # Committed before the transaction (autocommit): if this worker dies from here on, the sweeper
-    # leaves the message alone rather than risk sending it twice.
-    started = timezone.now()
-    Message.objects.filter(pk=message.pk).update(smtp_started_at=started)
+    # Claimed and marked started in one committed statement before the transaction: if this worker
+    # dies from here on, the sweeper leaves the message alone rather than risk sending it twice.
+    if not _claim_or_drop(message, report, group, start=True):
+        return
     try:
         reply = relay.send(message.from_email, message.recipient, raw)
     except RelayDown as down:
         _wait_for_relay(message, down.outcome)
-        return "relay_down"
+        report.add("relay_down")
+        return
     attempts = message.attempts + 1
     if reply.kind == outcomes.RETRY and attempts > len(settings.SES_RETRY_DELAYS):
         reply = outcomes.give_up(reply)
-    # The reply, its event, the day's counters and the checks they trigger: one commit, not ten.
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            attempts=attempts, smtp_code=reply.code, smtp_reply=str(reply)[:1000]
-        )
-        if reply.kind == outcomes.RETRY:
+    reply_fields = {"attempts": attempts, "smtp_code": reply.code, "smtp_reply": str(reply)[:1000]}
+    message.attempts, message.smtp_code, message.smtp_reply = attempts, reply.code, reply_fields["smtp_reply"]
+    if reply.kind == outcomes.RETRY:
+        with transaction.atomic():  # the reply and the deferral: one commit
+            Message.objects.filter(pk=message.pk).update(**reply_fields)
             delay = settings.SES_RETRY_DELAYS[attempts - 1]
             _defer(message, timezone.now() + dt.timedelta(seconds=delay), _reply_detail(reply, attempt=attempts))
-            return "deferred"
-        detail = _reply_detail(reply)
-        if attempts > 1:
-            detail["attempt"] = attempts
-        record_event(message, reply.kind, detail)
-    return reply.kind
+        report.add("deferred")
+        return
+    detail = _reply_detail(reply)
+    if attempts > 1:
+        detail["attempt"] = attempts
+    # A final reply: written with the next claim, applied with the group (see _Group).
+    group.unwritten = (message.pk, {**reply_fields, "outcome": reply.kind})
+    group.replied.append((message, reply.kind, detail))
+    report.add(reply.kind)
 
 
 def _defer(message: Message, next_attempt_at: dt.datetime, detail: dict) -> None:
@@ -301,7 +401,14 @@ def sweep_stale_messages(now: dt.datetime | None = None) -> str:
     due = Q(status=Message.DEFERRED, next_attempt_at__lte=now) & not_handed_out
     ids += _hand_out(Message.objects.filter(due), now, due)
 
-    interrupted = Q(status=Message.SENDING, smtp_started_at__lt=claim_cutoff)
+    # A reply recorded (`outcome` set while sending) whose worker died before applying it: apply it.
+    replied = Message.objects.filter(status=Message.SENDING, smtp_started_at__lt=claim_cutoff).exclude(outcome="")
+    applied = 0
+    for message in replied.select_related("domain").order_by("id")[:5000]:
+        detail = {"reply": message.smtp_reply, "code": message.smtp_code, "recovered": True}
+        applied += record_final_events([(message, message.outcome, detail)])
+
+    interrupted = Q(status=Message.SENDING, smtp_started_at__lt=claim_cutoff, outcome="")
     resent = _hand_out(
         Message.objects.filter(interrupted), now, interrupted, status=Message.QUEUED, smtp_started_at=None
     )
@@ -311,7 +418,8 @@ def sweep_stale_messages(now: dt.datetime | None = None) -> str:
 
     for start in range(0, len(ids), ENQUEUE_CHUNK):
         tasks.enqueue(ids[start : start + ENQUEUE_CHUNK])
-    return f"re-enqueued {len(ids)}, of which {len(resent)} interrupted inside SMTP"
+    summary = f"re-enqueued {len(ids)}, of which {len(resent)} interrupted inside SMTP"
+    return f"{summary}; {applied} recorded replies applied" if applied else summary
 
 
 def _hand_out(candidates, now: dt.datetime, still: Q, **changes) -> list[int]:

@@ -6,18 +6,23 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import hashlib
 import html as html_lib
 import re
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+import secrets
+from email.header import Header
+from email.utils import format_datetime, formataddr, getaddresses
 
-import dkim
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 from django.utils import timezone
 
-from domains.services import dkim_private_key
 from sending import tracking
+from sesconsole import crypto
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -126,42 +131,137 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
     if text or not html:
         text = _with_text_footer(text, message.unsubscribe, unsubscribe)
 
-    mail = EmailMessage(policy=SMTP)
-    mail["From"] = formataddr((message.from_name, message.from_email)) if message.from_name else message.from_email
     if to is None and cc is None:
         to = [message.recipient] if message.recipient_kind == "to" else []
         cc = [message.recipient] if message.recipient_kind == "cc" else []
-    mail["To"] = ", ".join(to) if to else "undisclosed-recipients:;"
+    from_value = formataddr((message.from_name, message.from_email), "utf-8") if message.from_name \
+        else message.from_email
+    headers = [("From", from_value), ("To", ", ".join(to) if to else "undisclosed-recipients:;")]
     if cc:
-        mail["Cc"] = ", ".join(cc)
+        headers.append(("Cc", ", ".join(cc)))
     if message.reply_to:
-        mail["Reply-To"] = message.reply_to
-    mail["Subject"] = subject
-    mail["Date"] = format_datetime(timezone.now())
-    mail["Message-ID"] = f"<{message.message_id}@{message.domain.name}>"
-    mail["X-SES-Message-Id"] = message.message_id
+        headers.append(("Reply-To", message.reply_to))
+    headers += [
+        ("Subject", subject),
+        ("Date", format_datetime(timezone.now())),
+        ("Message-ID", f"<{message.message_id}@{message.domain.name}>"),
+        ("X-SES-Message-Id", message.message_id),
+    ]
     if wants_list_unsubscribe(message):
-        mail["List-Unsubscribe"] = f"<{unsubscribe}>, <{list_unsubscribe_mailto(message)}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    if text:
-        mail.set_content(text, subtype="plain", charset="utf-8")
-        if html:
-            mail.add_alternative(html, subtype="html", charset="utf-8")
+        headers.append(("List-Unsubscribe", f"<{unsubscribe}>, <{list_unsubscribe_mailto(message)}>"))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers.append(("MIME-Version", "1.0"))
+    if text and html:
+        boundary = f"=_{secrets.token_hex(16)}"
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        body = b"".join([
+            f"--{boundary}\r\n".encode(), _text_part("plain", text),
+            f"\r\n--{boundary}\r\n".encode(), _text_part("html", html),
+            f"\r\n--{boundary}--\r\n".encode(),
+        ])
     else:
-        mail.set_content(html, subtype="html", charset="utf-8")
-    raw = mail.as_bytes()
-    return dkim_sign(raw, message.domain)
+        part = _text_part("plain", text) if text else _text_part("html", html)
+        part_headers, body = part.split(b"\r\n\r\n", 1)
+        headers += [tuple(line.split(": ", 1)) for line in part_headers.decode().split("\r\n")]
+    head = "".join(_header_line(name, value) for name, value in headers).encode("ascii")
+    return dkim_sign(head + b"\r\n" + body, message.domain)
+
+
+# --- the bytes ---------------------------------------------------------------------------------------
+# Assembled directly rather than through email.message.EmailMessage, whose header folding and content
+# managers cost ~5 ms a message; the result is the same RFC 5322 / MIME, CRLF line ends, ASCII only.
+
+
+def _fold(name: str, value: str) -> str:
+    """`Name: value` folded at spaces before 78 columns where it can be (a long token stays whole)."""
+    line, out = f"{name}:", []
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > 78 and line.strip() and line != f"{name}:":
+            out.append(line)
+            line = ""
+        line = f"{line} {word}"
+    out.append(line)
+    return "\r\n".join(out) + "\r\n"
+
+
+_ADDRESS_HEADERS = {"From", "To", "Cc", "Reply-To"}
+
+
+def _header_line(name: str, value: str) -> str:
+    value = " ".join(value.split())  # no header carries a line break of its own
+    if value.isascii():
+        return _fold(name, value)
+    if name in _ADDRESS_HEADERS:  # encode the display names, keep the addresses readable
+        try:
+            value = ", ".join(formataddr(pair, "utf-8") for pair in getaddresses([value]))
+        except UnicodeError:
+            pass
+        if value.isascii():
+            return _fold(name, value)
+    # Non-ASCII (a subject, a reply-to display name): RFC 2047 encoded words, folded by Header.
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}\r\n"
+
+
+def _text_part(subtype: str, content: str) -> bytes:
+    """One text/* part with its headers: 7bit when it can be, else quoted-printable or base64."""
+    content = content.replace("\r\n", "\n").replace("\r", "\n")
+    if not content.endswith("\n"):
+        content += "\n"
+    data = content.encode("utf-8")
+    if content.isascii() and max(map(len, content.split("\n"))) <= 998:
+        encoding, body = "7bit", data.replace(b"\n", b"\r\n")
+    elif sum(1 for byte in data if byte > 127) > len(data) // 3:  # mostly non-Latin text: base64 is shorter
+        encoded = base64.b64encode(data)
+        encoding = "base64"
+        body = b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)) + b"\r\n"
+    else:
+        encoding = "quoted-printable"
+        body = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    head = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+# --- DKIM (RFC 6376), relaxed/relaxed, rsa-sha256 ------------------------------------------------------
+# Computed here with hashlib and the `cryptography` RSA (OpenSSL): dkimpy's pure-Python RSA took ~3 ms
+# a message, this ~0.2 ms. The tests verify every signature with dkimpy's dkim.verify.
+
+_WSP = re.compile(rb"[ \t]+")
+_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
+
+
+@functools.lru_cache(maxsize=256)
+def _signing_key(encrypted_pem: str):
+    """The domain's private key object, decrypted and parsed once per process (keyed by the stored value)."""
+    return serialization.load_pem_private_key(crypto.decrypt(encrypted_pem).encode(), password=None)
+
+
+def _relaxed_body(body: bytes) -> bytes:
+    body = _TRAILING_WSP.sub(b"\r\n", _WSP.sub(b" ", body))
+    body = body.rstrip(b"\r\n")
+    return body + b"\r\n" if body else b""
+
+
+def _relaxed_header(name: bytes, value: bytes) -> bytes:
+    value = _WSP.sub(b" ", value.replace(b"\r\n", b"")).strip(b" ")
+    return name.strip().lower() + b":" + value
 
 
 def dkim_sign(raw: bytes, domain) -> bytes:
-    present = {line.split(b":", 1)[0].strip().lower() for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")}
-    headers = [h.lower().encode() for h in DKIM_HEADERS if h.lower().encode() in present]
-    signature = dkim.sign(
-        raw,
-        selector=domain.dkim_selector.encode(),
-        domain=domain.name.encode(),
-        privkey=dkim_private_key(domain).encode(),
-        include_headers=headers,
-        canonicalize=(b"relaxed", b"relaxed"),
+    """`raw` with a DKIM-Signature header first, signing the DKIM_HEADERS it carries."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    fields: dict[bytes, bytes] = {}  # lower-cased name → value; the last occurrence is the one signed
+    for field in re.split(rb"\r\n(?![ \t])", head):
+        name, _, value = field.partition(b":")
+        fields[name.strip().lower()] = value
+    signed = [h.lower().encode() for h in DKIM_HEADERS if h.lower().encode() in fields]
+    body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode()
+    tags = (f"v=1; a=rsa-sha256; c=relaxed/relaxed; d={domain.name}; s={domain.dkim_selector};\r\n"
+            f" t={int(timezone.now().timestamp())}; h={b':'.join(signed).decode()};\r\n bh={body_hash};\r\n b=")
+    signing_input = b"".join(_relaxed_header(name, fields[name]) + b"\r\n" for name in signed)
+    signing_input += _relaxed_header(b"DKIM-Signature", tags.encode())
+    signature = _signing_key(domain.dkim_private_key_encrypted).sign(
+        signing_input, padding.PKCS1v15(), hashes.SHA256()
     )
-    return signature + raw
+    return f"DKIM-Signature: {tags}{base64.b64encode(signature).decode()}\r\n".encode() + raw

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from domains.reputation.services import record_outcome
+from domains.reputation.services import mailbox_type_of, record_outcome
 from sending.models import Message, MessageEvent, Suppression
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,11 @@ def is_simulator_address(address: str) -> bool:
     return address.rsplit("@", 1)[-1].strip().lower().rstrip(".") == settings.SES_SIMULATOR_DOMAIN
 
 
-def record_event(message: Message, kind: str, detail: dict | None = None) -> bool:
+def record_event(message: Message, kind: str, detail: dict | None = None, *, fields: dict | None = None) -> bool:
     """Apply one event to a message. Returns False when it changed nothing (already recorded).
+
+    `fields` (a final outcome only): more columns written by the same UPDATE as the state change,
+    e.g. the SMTP reply that brought the outcome; nothing is written when the state did not change.
 
     1. A final SMTP outcome moves queued/sending/deferred → delivered or bounced; a bounce of a
        delivered message moves it to bounced and out of the delivered count (a late bounce).
@@ -47,6 +50,8 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
     4. Invalid addresses go on the blacklist (never simulator addresses); unsubscribes are kept.
     """
     detail = detail or {}
+    if fields and kind not in FINAL_KINDS:
+        raise ValueError("only a final outcome writes more fields with its state change")
     now = timezone.now()
     counter = None
     with transaction.atomic(savepoint=False):
@@ -54,13 +59,15 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
             status = Message.DELIVERED if kind == "delivered" else Message.BOUNCED
             changed = Message.objects.filter(
                 pk=message.pk, status__in=[Message.QUEUED, Message.SENDING, Message.DEFERRED]
-            ).update(status=status, outcome=kind, finished_at=now)
+            ).update(status=status, outcome=kind, finished_at=now, **(fields or {}))
             counter = kind
             if changed:
                 message.status, message.outcome, message.finished_at = status, kind, now
+                for name, value in (fields or {}).items():
+                    setattr(message, name, value)
             elif kind != "delivered":
                 changed = Message.objects.filter(pk=message.pk, status=Message.DELIVERED).update(
-                    status=Message.BOUNCED, outcome=kind
+                    status=Message.BOUNCED, outcome=kind, **(fields or {})
                 )
                 counter = f"late_{kind}"
                 if changed:
@@ -94,6 +101,52 @@ def record_event(message: Message, kind: str, detail: dict | None = None) -> boo
             record_outcome(message.domain, message.send_day, counter, message.recipient)
     transaction.on_commit(lambda: message_event.send(sender=Message, message=message, kind=kind, detail=detail))
     return True
+
+
+def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
+    """Apply the final SMTP outcomes of a group of messages at once; returns how many changed.
+
+    The same as record_event for each, in one transaction: deliveries move in one conditional
+    UPDATE, their events go in with one INSERT, and the day's counters move by the group's totals
+    per domain, day and mailbox type (one record_outcome each, which runs the checks once on the
+    sums). Any other kind goes through record_event, one by one. Listeners hear of each message
+    after the commit, as with record_event.
+    """
+    delivered = {m.pk: (m, detail) for m, kind, detail in items if kind == "delivered"}
+    changed = 0
+    with transaction.atomic():
+        for message, kind, detail in items:
+            if kind != "delivered":
+                changed += record_event(message, kind, detail)
+        if not delivered:
+            return changed
+        now = timezone.now()
+        # Lock the rows still open, so exactly these are the ones that change and get counted.
+        open_ids = list(
+            Message.objects.select_for_update()
+            .filter(pk__in=list(delivered), status__in=[Message.QUEUED, Message.SENDING, Message.DEFERRED])
+            .order_by("pk").values_list("pk", flat=True)
+        )
+        if not open_ids:
+            return changed
+        Message.objects.filter(pk__in=open_ids).update(status=Message.DELIVERED, outcome="delivered", finished_at=now)
+        MessageEvent.objects.bulk_create([
+            MessageEvent(message=delivered[pk][0], at=now, kind="delivered", detail=delivered[pk][1]) for pk in open_ids
+        ])
+        totals: dict[tuple[int, object, str], list] = {}
+        for pk in open_ids:
+            message = delivered[pk][0]
+            message.status, message.outcome, message.finished_at = Message.DELIVERED, "delivered", now
+            key = (message.domain_id, message.send_day, mailbox_type_of(message.recipient))
+            totals.setdefault(key, [message, 0])[1] += 1
+        for message, n in totals.values():
+            record_outcome(message.domain, message.send_day, "delivered", message.recipient, n=n)
+    for pk in open_ids:
+        message, detail = delivered[pk]
+        transaction.on_commit(
+            lambda m=message, d=detail: message_event.send(sender=Message, message=m, kind="delivered", detail=d)
+        )
+    return changed + len(open_ids)
 
 
 def _suppress(message: Message, reason: str, detail: str) -> None:
