@@ -3,39 +3,23 @@
 Uses the system Chromium (Debian's `chromium` package); skipped where it is not installed.
 """
 
-import os
-import shutil
-
 import pytest
 from django.utils import timezone
 
 from domains.models import DomainDay, SenderDomain
 from domains.services import records_for
+from tests.browser import launched
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
 def browser_page(monkeypatch):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("no system Chromium: apt-get install chromium")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; the ORM work here is all synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],)
+    with launched(monkeypatch) as browser:
         page = browser.new_page(viewport={"width": 375, "height": 800})
         page.csp_errors = []
         page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_errors.append(msg.text))
         yield page
-        browser.close()
 
 
 def sign_in(page, live_server):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import deque
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import pytest
 from celery.app.task import Task
 from django.conf import settings
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.browser import launched
+
 OUTPUT = Path(os.environ.get("SES_TEST_OUTPUT", Path(settings.BASE_DIR) / "test-output")) / "journeys"
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 # What axe reports at these impacts fails a journey; "minor" and "moderate" are written down only.
@@ -32,24 +32,23 @@ PASSWORD = "correct horse 42"
 
 
 class Worker:
-    """Collects the tasks the code under test sends and runs them when the test says so."""
+    """Collects the tasks the code under test sends and runs them when the test says so.
+
+    A task sent for later (countdown or eta) waits in `later`: the journeys do not move the clock,
+    so it would not have run yet either.
+    """
 
     def __init__(self) -> None:
         self.queue: deque[tuple[Task, tuple, dict]] = deque()
+        self.later: list[tuple[Task, tuple, dict, dict]] = []
         self.ran: list[str] = []
 
     def apply_async(self, task: Task, args=None, kwargs=None, **options):
-        self.queue.append((task, tuple(args or ()), dict(kwargs or {})))
-
-    def work(self, limit: int = 10_000) -> int:
-        """Run queued tasks (and those they send) until none is left; returns how many ran."""
-        count = 0
-        while self.queue and count < limit:
-            task, args, kwargs = self.queue.popleft()
-            task.run(*args, **kwargs)
-            self.ran.append(task.name)
-            count += 1
-        return count
+        entry = (task, tuple(args or ()), dict(kwargs or {}))
+        if options.get("countdown") or options.get("eta"):
+            self.later.append((*entry, options))
+        else:
+            self.queue.append(entry)
 
     def step(self) -> bool:
         """Run one queued task; False when there was none."""
@@ -59,6 +58,13 @@ class Worker:
         task.run(*args, **kwargs)
         self.ran.append(task.name)
         return True
+
+    def work(self, limit: int = 10_000) -> int:
+        """Run queued tasks (and those they send) until none is left; returns how many ran."""
+        count = 0
+        while count < limit and self.step():
+            count += 1
+        return count
 
 
 @pytest.fixture
@@ -103,7 +109,8 @@ class Journey:
         assert path.stat().st_size > 5_000, f"{path} looks blank"
         return path
 
-    def fits_phone(self) -> None:
+    def at_phone_width(self, step: str) -> list[dict]:
+        """No sideways scroll at 375 px, and axe's violations at that width (tables overflow only there)."""
         size = self.page.viewport_size
         self.page.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
         self.page.wait_for_timeout(400)  # charts redraw for the new width after their resize debounce
@@ -112,6 +119,7 @@ class Journey:
             if width > PHONE_WIDTH:
                 widest = self.page.evaluate(WIDEST_ELEMENTS_JS)
                 pytest.fail(f"{self.page.url} scrolls sideways at {PHONE_WIDTH} px ({width} px wide): {widest}")
+            return self.axe(f"{step}-{PHONE_WIDTH}")
         finally:
             self.page.set_viewport_size(size)
 
@@ -136,29 +144,18 @@ class Journey:
         return result
 
     def check(self, step: str) -> None:
-        """Screenshot, phone width, CSP and accessibility of the page as it is now."""
+        """Screenshot, phone width, CSP and accessibility (at both widths) of the page as it is now."""
         self.screenshot(step)
-        self.fits_phone()
+        violations = self.axe(step) + self.at_phone_width(step)
         assert self.csp_errors == [], self.csp_errors
-        failing = [v for v in self.axe(step) if v["impact"] in FAILING_IMPACTS]
+        failing = [v for v in violations if v["impact"] in FAILING_IMPACTS]
         assert failing == [], f"axe on {self.page.url}: {json.dumps(failing, indent=2)}"
 
 
 @pytest.fixture
 def browser(monkeypatch):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("no system Chromium: apt-get install chromium")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        ])
+    with launched(monkeypatch) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
