@@ -13,19 +13,19 @@ metric, and `rates`, `upgrade`, `downgrade`, `freeze`, `cap` for the sections. `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from domains.reputation import levels
+from domains.reputation import levels, wording
+from domains.reputation.wording import RATE_METRICS, condition_text
 
-SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
-
-# The five rates of SPEC §3.1 and the two volume metrics: name, what is counted, of what, how to fix.
+# The five rates of SPEC §3.1 and the two volume metrics: what is counted, of what, how to fix
+# (their names and the words of a condition are domains.reputation.wording's).
 METRICS = {
     "invalid_rate": {
-        "label": gettext_lazy("Invalid address rate"),
         "counts": gettext_lazy(
             "Hard bounces because the recipient does not exist or its address is malformed "
             "(SMTP 5.1.x, a domain without mail servers, bad syntax)."
@@ -39,7 +39,6 @@ METRICS = {
         ),
     },
     "delivery_rate": {
-        "label": gettext_lazy("Delivery rate"),
         "counts": gettext_lazy("Messages the receiving mail server accepted."),
         "of": gettext_lazy("sent"),
         "fix": gettext_lazy(
@@ -49,7 +48,6 @@ METRICS = {
         ),
     },
     "spam_rate": {
-        "label": gettext_lazy("Spam bounce rate"),
         "counts": gettext_lazy(
             "Rejections because the receiving server judged the mail to be spam or against its policy "
             "(SMTP 5.7.x)."
@@ -62,7 +60,6 @@ METRICS = {
         ),
     },
     "complaint_rate": {
-        "label": gettext_lazy("Complaint rate"),
         "counts": gettext_lazy("Recipients who marked the mail as spam (feedback-loop reports)."),
         "of": gettext_lazy("delivered"),
         "fix": gettext_lazy(
@@ -72,7 +69,6 @@ METRICS = {
         ),
     },
     "open_rate": {
-        "label": gettext_lazy("Open rate"),
         "counts": gettext_lazy("Messages opened at least once (unique opens)."),
         "of": gettext_lazy("delivered"),
         "fix": gettext_lazy(
@@ -81,7 +77,6 @@ METRICS = {
         ),
     },
     "sent": {
-        "label": gettext_lazy("Messages sent"),
         "counts": gettext_lazy("Messages counted against the day's cap."),
         "of": None,
         "fix": gettext_lazy(
@@ -90,7 +85,6 @@ METRICS = {
         ),
     },
     "sent_of_cap": {
-        "label": gettext_lazy("Share of the cap sent"),
         "counts": gettext_lazy("Messages sent today as a share of today's daily cap."),
         "of": gettext_lazy("the daily cap"),
         "fix": gettext_lazy(
@@ -99,8 +93,6 @@ METRICS = {
         ),
     },
 }
-RATE_METRICS = ("invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate")
-
 KINDS = {
     "upgrade": {
         "title": gettext_lazy("Upgrade rules"),
@@ -166,24 +158,12 @@ def help_url() -> str:
     return reverse("help:rules")
 
 
-def condition_text(metric: str, op: str, value: str) -> str:
-    """One condition in words, with its threshold as the rule table has it."""
-    sign = SIGNS.get(op, op)
-    if metric == "sent":
-        return _("messages sent %(sign)s %(value)s") % {"sign": sign, "value": value}
-    if metric == "sent_of_cap":
-        return _("sent %(sign)s %(value)s%% of the daily cap") % {"sign": sign, "value": value}
-    label = str(METRICS[metric]["label"]).lower() if metric in METRICS else metric
-    return _("%(metric)s %(sign)s %(value)s%%") % {"metric": label, "sign": sign, "value": value}
-
-
 def _rules(kind: str, table) -> list[RuleHelp]:
     return [
         RuleHelp(
             name, kind, rule_anchor(name),
             [
-                ConditionHelp(metric, str(METRICS.get(metric, {}).get("label", metric)),
-                              condition_text(metric, op, value), metric_anchor(metric))
+                ConditionHelp(metric, wording.name(metric), condition_text(metric, op, value), metric_anchor(metric))
                 for metric, op, value in conditions
             ],
         )
@@ -209,7 +189,7 @@ def metrics() -> list[dict]:
     order = [*RATE_METRICS, "sent_of_cap", "sent"]
     return [
         {
-            "metric": name, "anchor": metric_anchor(name), "label": METRICS[name]["label"],
+            "metric": name, "anchor": metric_anchor(name), "label": wording.NAMES[name],
             "counts": METRICS[name]["counts"], "of": METRICS[name]["of"], "fix": METRICS[name]["fix"],
             "is_rate": name in RATE_METRICS,
         }
@@ -221,11 +201,24 @@ def level_table() -> list[dict]:
     return [{"level": n, "cap": cap} for n, cap in enumerate(levels.caps(), start=1)]
 
 
+def exact_example() -> dict | None:
+    """An invalid-address rate exactly at an upgrade rule's strict threshold, which fails it
+    ("20 invalid among 400 sent is exactly 5%, which does not pass 'invalid < 5%'"); None when no
+    upgrade rule has a strict invalid-rate condition."""
+    for conditions in levels.upgrade_rules().values():
+        for metric, op, value in conditions:
+            if metric == "invalid_rate" and op in ("<", ">"):
+                threshold = Fraction(Decimal(value))
+                sent = 400
+                while (sent * threshold / 100).denominator != 1:
+                    sent *= 10
+                return {
+                    "count": int(sent * threshold / 100), "sent": sent, "value": value,
+                    "condition": condition_text(metric, op, value),
+                }
+    return None
+
+
 def upgrade_shares() -> list[str]:
     """The share of the cap each upgrade rule asks for (e.g. ["70"]), distinct, as configured."""
-    shares = []
-    for conditions in levels.upgrade_rules().values():
-        for metric, _op, value in conditions:
-            if metric == "sent_of_cap" and value not in shares:
-                shares.append(value)
-    return shares
+    return levels.upgrade_shares()

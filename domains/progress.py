@@ -13,22 +13,12 @@ from decimal import Decimal
 from fractions import Fraction
 
 from django.utils.formats import number_format
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext
 
 from domains.models import DomainDay, SenderDomain
-from domains.reputation import levels, rules
+from domains.reputation import levels, rules, wording
 from domains.reputation.services import metrics_of, platform_today
 
-METRIC_LABELS = {
-    "sent": pgettext_lazy("metric", "sent"),
-    "sent_of_cap": pgettext_lazy("metric", "sent"),
-    "invalid_rate": pgettext_lazy("metric", "invalid"),
-    "delivery_rate": pgettext_lazy("metric", "delivery"),
-    "spam_rate": pgettext_lazy("metric", "spam bounce"),
-    "complaint_rate": pgettext_lazy("metric", "complaint"),
-    "open_rate": pgettext_lazy("metric", "open"),
-}
-SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 MET, NOT_MET = "✓", "✗"
 
 
@@ -108,8 +98,8 @@ def _condition(metric: str, op: str, threshold_text: str, values: dict[str, Frac
     # One-rule table: the comparison is the rules module's own, not a copy of it.
     met = rules.first_rule_that_holds({"c": [(metric, op, threshold_text)]}, values) is not None
     mark = MET if met else NOT_MET
-    sign = SIGNS.get(op, op)
-    label = METRIC_LABELS.get(metric, metric)
+    sign = wording.sign(op)
+    label = wording.label(metric)
     if metric == "sent_of_cap":
         sent = int(values["sent"])
         needed = sends_needed(cap, op, threshold)

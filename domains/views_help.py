@@ -16,6 +16,7 @@ def rules(request: HttpRequest) -> HttpResponse:
         "level_table": rules_help.level_table(),
         "top_level": levels.top_level(),
         "upgrade_shares": rules_help.upgrade_shares(),
+        "exact_example": rules_help.exact_example(),
         "cap_warning_percent": levels.cap_warning_percent(),
     }
     return render(request, "help/rules.html", context)

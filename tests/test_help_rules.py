@@ -2,12 +2,14 @@
 page states the thresholds in force (settings.SES_REPUTATION), not copies of them."""
 
 import copy
+import math
 import re
 from html import unescape as html_unescape
 from html.parser import HTMLParser
 
 import pytest
 
+from domains.reputation import levels
 from domains.reputation.services import platform_today, record_outcome, reserve_quota
 from domains.services import create_domain, force_verify
 
@@ -50,17 +52,32 @@ def domain(account):
     return force_verify(create_domain(account, "news.example.com"), None, actor_label="test", reason="test")
 
 
+def threshold(table, rule: str, metric: str) -> str:
+    """The value of one condition of a rule, as settings.SES_REPUTATION has it."""
+    return next(value for name, _op, value in table[rule] if name == metric)
+
+
 @pytest.fixture
 def busy_day(domain):
-    """Through the engine: an upgrade (U1) this morning, then a bad list: D1 pending, the account frozen (F1)."""
+    """Through the engine: an upgrade (U1) this morning, then a bad list: D1 pending, the account frozen (F1).
+
+    The counts follow the rule tables in settings: the upgrade share of the level-1 cap, then a list
+    whose invalid addresses pass F1's (and so D1's) rate over F1's floor of messages sent."""
     today = platform_today()
-    reserve_quota(domain, ["a@gmail.com"] * 360)
-    record_outcome(domain, today, "delivered", "a@gmail.com", n=360)  # 72% of 500, all delivered: U1
+    morning = math.ceil(levels.cap_for(1) * max(float(s) for s in levels.upgrade_shares()) / 100)
+    reserve_quota(domain, ["a@gmail.com"] * morning)
+    record_outcome(domain, today, "delivered", "a@gmail.com", n=morning)  # the upgrade share, all delivered: U1
     domain.refresh_from_db()
     assert domain.level == 2
-    reserve_quota(domain, ["b@gmail.com"] * 400)
-    record_outcome(domain, today, "delivered", "b@gmail.com", n=300)
-    record_outcome(domain, today, "invalid", "b@gmail.com", n=90)  # 90 of 760: D1 (> 9%) and F1 (> 11%)
+    freeze = levels.freeze_rules()
+    bad_list = 400
+    total = morning + bad_list
+    assert int(threshold(freeze, "F1", "sent")) < total <= levels.cap_for(2)
+    invalid = math.floor(total * float(threshold(freeze, "F1", "invalid_rate")) / 100) + 1
+    assert float(threshold(levels.downgrade_rules(), "D1", "invalid_rate")) < invalid * 100 / total
+    reserve_quota(domain, ["b@gmail.com"] * bad_list)
+    record_outcome(domain, today, "delivered", "b@gmail.com", n=bad_list - invalid - 10)
+    record_outcome(domain, today, "invalid", "b@gmail.com", n=invalid)
     assert domain.account.is_frozen()
     return domain
 
@@ -98,17 +115,24 @@ def test_the_help_page_explains_each_rule_and_rate_with_its_fix(client, owner, s
     assert "Clean your list" in invalid and "blacklist" in invalid and "sent" in invalid
     assert "delivered" in section(html, "rate-complaint_rate")  # SPEC §3.1: complaints per delivered
     assert "delivered" in section(html, "rate-open_rate")
-    assert "invalid address rate > 9%" in section(html, "rule-D1")
-    assert "messages sent > 300" in section(html, "rule-D1")
-    assert "spam bounce rate > 15%" in section(html, "rule-F2")
-    assert "sent ≥ 70% of the daily cap" in section(html, "rule-U1")
-    assert "1,000,000" in section(html, "cap")
+    d1, f2 = reputation["DOWNGRADE_RULES"]["D1"], reputation["FREEZE_RULES"]["F2"]
+    assert f"invalid > {threshold({'D1': d1}, 'D1', 'invalid_rate')}%" in section(html, "rule-D1")
+    assert f"sent > {threshold({'D1': d1}, 'D1', 'sent')}" in section(html, "rule-D1")
+    assert f"spam bounce > {threshold({'F2': f2}, 'F2', 'spam_rate')}%" in section(html, "rule-F2")
+    share = threshold(reputation["UPGRADE_RULES"], "U1", "sent_of_cap")
+    assert f"sent ≥ {share}% of the daily cap" in section(html, "rule-U1")
+    assert f"{reputation['LEVEL_CAPS'][-1]:,}" in section(html, "cap")
+    assert "about the invalid address rate" in section(html, "rule-D1")  # the link names the rate in full
+    # The example of an exact comparison is a threshold in force, not a copy of one.
+    limit = threshold(reputation["UPGRADE_RULES"], "U1", "invalid_rate")
+    assert f'is exactly {limit}%, which does not pass "invalid < {limit}%"' in " ".join(section(html, "rates").split())
 
 
 def test_the_help_page_follows_the_thresholds_in_settings(client, owner, settings):
     tuned = copy.deepcopy(settings.SES_REPUTATION)
     tuned["DOWNGRADE_RULES"]["D1"] = [("sent", ">", "250"), ("invalid_rate", ">", "7.5")]
     tuned["UPGRADE_RULES"]["U1"][0] = ("sent_of_cap", ">=", "65")
+    tuned["UPGRADE_RULES"]["U1"][1] = ("invalid_rate", "<", "2.25")
     tuned["FREEZE_RULES"]["F3"] = [("sent", ">", "300"), ("complaint_rate", ">", "2")]
     tuned["LEVEL_CAPS"] = [750, *tuned["LEVEL_CAPS"][1:]]
     tuned["CAP_WARNING_PERCENT"] = "85"
@@ -118,9 +142,11 @@ def test_the_help_page_follows_the_thresholds_in_settings(client, owner, setting
     html = client.get(HELP).content.decode()
 
     d1 = section(html, "rule-D1")
-    assert "invalid address rate > 7.5%" in d1 and "messages sent > 250" in d1 and "9%" not in d1
+    assert "invalid > 7.5%" in d1 and "sent > 250" in d1 and "9%" not in d1
     assert "sent ≥ 65% of the daily cap" in section(html, "rule-U1")
-    assert "complaint rate > 2%" in section(html, "rule-F3")
+    assert "complaint > 2%" in section(html, "rule-F3")
+    rates = " ".join(section(html, "rates").split())
+    assert '9 invalid addresses among 400 sent is exactly 2.25%, which does not pass "invalid < 2.25%"' in rates
     cap = section(html, "cap")
     assert "750" in cap and "65%" in cap and "85%" in cap
 
@@ -128,3 +154,19 @@ def test_the_help_page_follows_the_thresholds_in_settings(client, owner, setting
 def test_the_help_page_is_for_signed_in_users(client):
     response = client.get(HELP)
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_rule_reads_the_same_on_the_domain_pages_and_the_help_page(client, owner, busy_day):
+    """One wording: the pending D1 on the domain page and the list names its conditions as the help page does."""
+    client.force_login(owner)
+    help_d1 = section(client.get(HELP).content.decode(), "rule-D1")
+    conditions = [
+        f"sent > {threshold(levels.downgrade_rules(), 'D1', 'sent')}",
+        f"invalid > {threshold(levels.downgrade_rules(), 'D1', 'invalid_rate')}%",
+    ]
+    for page in (f"/domains/{busy_day.pk}/", "/domains/"):
+        text = html_unescape(client.get(page).content.decode())
+        explanation = " and ".join(conditions)
+        assert explanation.capitalize() in text or explanation in text, page
+    for condition in conditions:
+        assert condition in help_d1

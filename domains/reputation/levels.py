@@ -42,6 +42,16 @@ def freeze_rules() -> RuleTable:
     return _config()["FREEZE_RULES"]
 
 
+def upgrade_shares() -> list[str]:
+    """The share of the cap each upgrade rule asks for (e.g. ["70"]), distinct, in the order of the rules."""
+    shares: list[str] = []
+    for conditions in upgrade_rules().values():
+        for metric, _op, value in conditions:
+            if metric == "sent_of_cap" and value not in shares:
+                shares.append(value)
+    return shares
+
+
 def cap_warning_percent() -> str:
     return _config()["CAP_WARNING_PERCENT"]
 

@@ -1,30 +1,20 @@
 """Words for the reputation rules and their metric values, so every page describes them alike.
 
 The rule tables live in settings (the operator may tune them), so descriptions are built from the
-tables rather than written out by hand.
+tables rather than written out by hand; the labels, signs and condition words are
+domains.reputation.wording's, shared with the help page and today's progress.
 """
 
 from __future__ import annotations
 
 from django import template
 from django.utils.formats import number_format
-from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from domains.reputation import levels
+from domains.reputation.wording import LABELS, RATE_METRICS, condition_text
 
 register = template.Library()
-
-METRIC_LABELS = {
-    "sent": pgettext_lazy("metric", "sent"),
-    "sent_of_cap": pgettext_lazy("metric", "sent of cap"),
-    "invalid_rate": pgettext_lazy("metric", "invalid"),
-    "delivery_rate": pgettext_lazy("metric", "delivery"),
-    "spam_rate": pgettext_lazy("metric", "spam bounce"),
-    "complaint_rate": pgettext_lazy("metric", "complaint"),
-    "open_rate": pgettext_lazy("metric", "open"),
-}
-RATE_ORDER = ("invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate")
-OPERATOR_SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 KIND_EFFECTS = {
     "upgrade": gettext_lazy("the domain went up one level at once"),
@@ -48,15 +38,6 @@ def _find_rule(rule: str) -> tuple[str, list] | None:
     return None
 
 
-def _condition_text(metric: str, op: str, value: str) -> str:
-    sign = OPERATOR_SIGNS.get(op, op)
-    if metric == "sent":
-        return gettext("sent %(sign)s %(value)s") % {"sign": sign, "value": value}
-    if metric == "sent_of_cap":
-        return gettext("sent %(sign)s %(value)s%% of the cap") % {"sign": sign, "value": value}
-    return f"{METRIC_LABELS.get(metric, metric)} {sign} {value}%"
-
-
 @register.filter
 def rule_summary(rule: str) -> str:
     """'D1 — invalid > 9%': the rule's quality conditions (the volume floor is in the explanation)."""
@@ -64,7 +45,7 @@ def rule_summary(rule: str) -> str:
     if found is None:
         return rule
     _, conditions = found
-    quality = [_condition_text(*c) for c in conditions if c[0] not in ("sent", "sent_of_cap")]
+    quality = [condition_text(*c) for c in conditions if c[0] not in ("sent", "sent_of_cap")]
     return f"{rule} — {_and(quality)}" if quality else rule
 
 
@@ -76,7 +57,7 @@ def rule_explanation(rule: str) -> str:
         return ""
     kind, conditions = found
     return gettext("%(conditions)s: %(effect)s.") % {
-        "conditions": _and([_condition_text(*c) for c in conditions]), "effect": KIND_EFFECTS[kind],
+        "conditions": _and([condition_text(*c) for c in conditions]), "effect": KIND_EFFECTS[kind],
     }
 
 
@@ -85,8 +66,8 @@ def rule_metrics(metrics: dict, rule: str) -> str:
     """The values behind a rule that fired, e.g. 'invalid 12.00% of 400 sent'."""
     metrics = metrics or {}
     found = _find_rule(rule)
-    names = [c[0] for c in found[1]] if found else list(RATE_ORDER)
-    rates = [f"{METRIC_LABELS[m]} {metrics[m]}%" for m in RATE_ORDER if m in names and m in metrics]
+    names = [c[0] for c in found[1]] if found else list(RATE_METRICS)
+    rates = [f"{LABELS[m]} {metrics[m]}%" for m in RATE_METRICS if m in names and m in metrics]
     text = ", ".join(rates)
     if "sent" in metrics:
         if text:
@@ -100,10 +81,10 @@ def rule_metrics(metrics: dict, rule: str) -> str:
 def all_metrics(metrics: dict) -> str:
     """Every recorded metric value: 'sent 400 · invalid 12.00% · delivery 80.00% · …'."""
     metrics = metrics or {}
-    parts = [f"{METRIC_LABELS['sent']} {metrics['sent']}"] if "sent" in metrics else []
+    parts = [f"{LABELS['sent']} {metrics['sent']}"] if "sent" in metrics else []
     if "sent_of_cap" in metrics:
         parts.append(gettext("%(value)s%% of cap") % {"value": metrics["sent_of_cap"]})
-    parts += [f"{METRIC_LABELS[m]} {metrics[m]}%" for m in RATE_ORDER if m in metrics]
+    parts += [f"{LABELS[m]} {metrics[m]}%" for m in RATE_METRICS if m in metrics]
     return " · ".join(parts)
 
 

@@ -106,7 +106,8 @@ def test_the_domain_page_warns_of_the_downgrade_rules_today_meets(client, member
     set_sent(verified_domain, 400, delivered=360, invalid=40)
     client.force_login(member)
     page = client.get(f"/domains/{verified_domain.pk}/").content.decode()
-    assert "Today's counters meet D1 — invalid &gt; 9%." in page
+    # The rule's name links to its explanation on the help page.
+    assert "Today's counters meet <a href=\"/help/rules/#rule-D1\">D1 — invalid &gt; 9%</a>." in page
     assert "goes down one level from tomorrow" in page
 
 

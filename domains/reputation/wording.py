@@ -1,0 +1,56 @@
+"""The words for the reputation rules: one place for every page that names a metric or a condition.
+
+The help page (domains/help.py), the domain pages' template tags (domains/templatetags/reputation.py)
+and today's progress (domains/progress.py) all describe a condition with `condition_text`, so "sent > 300"
+and "sent ≥ 70% of the daily cap" read the same everywhere. Thresholds are never written here: they come
+with each condition from the rule tables (settings.SES_REPUTATION through domains.reputation.levels).
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
+
+# Short labels, as a condition or a value names its metric: "invalid > 9%", "delivery 95.00%".
+LABELS = {
+    "sent": pgettext_lazy("metric", "sent"),
+    "sent_of_cap": pgettext_lazy("metric", "sent"),
+    "invalid_rate": pgettext_lazy("metric", "invalid"),
+    "delivery_rate": pgettext_lazy("metric", "delivery"),
+    "spam_rate": pgettext_lazy("metric", "spam bounce"),
+    "complaint_rate": pgettext_lazy("metric", "complaint"),
+    "open_rate": pgettext_lazy("metric", "open"),
+}
+# The metrics' full names, as headings name them: "Invalid address rate".
+NAMES = {
+    "sent": gettext_lazy("Messages sent"),
+    "sent_of_cap": gettext_lazy("Share of the cap sent"),
+    "invalid_rate": gettext_lazy("Invalid address rate"),
+    "delivery_rate": gettext_lazy("Delivery rate"),
+    "spam_rate": gettext_lazy("Spam bounce rate"),
+    "complaint_rate": gettext_lazy("Complaint rate"),
+    "open_rate": gettext_lazy("Open rate"),
+}
+RATE_METRICS = ("invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate")
+SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def label(metric: str) -> str:
+    return str(LABELS.get(metric, metric))
+
+
+def name(metric: str) -> str:
+    return str(NAMES.get(metric, metric))
+
+
+def sign(op: str) -> str:
+    return SIGNS.get(op, op)
+
+
+def condition_text(metric: str, op: str, value: str) -> str:
+    """One condition in words, with its threshold as the rule table has it: 'invalid > 9%'."""
+    parts = {"sign": sign(op), "value": value}
+    if metric == "sent":
+        return gettext("sent %(sign)s %(value)s") % parts
+    if metric == "sent_of_cap":
+        return gettext("sent %(sign)s %(value)s%% of the daily cap") % parts
+    return gettext("%(metric)s %(sign)s %(value)s%%") % {"metric": label(metric), **parts}
