@@ -1,25 +1,45 @@
-"""The admin's sign-in form under the same rate limits as the console's (accounts.ratelimit).
+"""The admin's sign-in under the same rate limits as the console's (accounts.ratelimit).
 
-Installed by AccountsConfig.ready as admin.site.login_form: without it, /admin/login/ would be a
-way around the limits of /login/ (and staff accounts are the ones worth guessing).
+Installed on admin.site by AccountsConfig.ready: without it, /admin/login/ would be a way around the
+limits of /login/ (and staff accounts are the ones worth guessing). Refused attempts are answered as
+/login/ answers them: 429 with Retry-After and the form error.
 """
 
 from __future__ import annotations
+
+import functools
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
 from accounts import ratelimit
 
+# Set on the request by the form when it refused an attempt: the seconds until the limit's window ends.
+_RETRY_AFTER = "_sesconsole_login_retry_after"
+
 
 class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
     def clean(self):
-        username = self.data.get("username", "")
-        retry_after = ratelimit.login_blocked(self.request, username)
-        if retry_after is not None:  # refused before any password is tried
-            raise ValidationError(ratelimit.login_refused_message(retry_after), code="rate_limited")
-        try:
-            return super().clean()
-        except ValidationError:
-            ratelimit.login_failed(self.request, username)
-            raise
+        attempt = ratelimit.begin_login(self.request, self.data.get("username", ""))
+        if attempt.refused:  # refused before any password is tried
+            setattr(self.request, _RETRY_AFTER, attempt.retry_after)
+            raise ValidationError(ratelimit.login_refused_message(attempt.retry_after), code="rate_limited")
+        cleaned = super().clean()  # a failure raises: the attempt keeps its hits
+        attempt.succeeded()
+        return cleaned
+
+
+def install(site) -> None:
+    site.login_form = RateLimitedAdminAuthenticationForm
+    login = site.login
+
+    @functools.wraps(login)
+    def rate_limited_login(request, extra_context=None):
+        response = login(request, extra_context)
+        retry_after = getattr(request, _RETRY_AFTER, None)
+        if retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+        return response
+
+    site.login = rate_limited_login

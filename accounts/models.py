@@ -97,3 +97,19 @@ class AccountFreeze(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} frozen on {self.day} ({self.rule})"
+
+
+class RateCount(models.Model):
+    """One rate-limit counter (accounts/ratelimit.py) when the cache is not Redis.
+
+    `key` names the limit, its window and the hashed identity, so a window's counter is a row of
+    its own: one atomic upsert counts a hit, and the periodic job `delete_ended_rate_counts`
+    deletes the rows whose window has ended.
+    """
+
+    key = models.CharField(max_length=120, primary_key=True)
+    count = models.IntegerField()
+    window_end = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} until {self.window_end:%Y-%m-%d %H:%M:%S}"

@@ -47,21 +47,22 @@ def _get_api_key_for_account(request: HttpRequest, pk: int) -> ApiKey:
 class RateLimitedLoginView(LoginView):
     """Django's sign-in, refused with 429 once an address or a user name has failed too often.
 
-    Failed attempts are counted per client address and per user name (accounts.ratelimit); past
-    either limit even the right password is refused until the window ends, so guessing stops.
+    Each attempt is counted per client address, per user name and address, and per user name
+    (accounts.ratelimit) before its password is tried; past a limit even the right password is
+    refused until the window ends, so guessing stops. A successful sign-in gives its hits back.
     """
 
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        retry_after = ratelimit.login_blocked(request, request.POST.get("username", ""))
-        if retry_after is not None:
-            return self._refused(retry_after)
+        self.attempt = ratelimit.begin_login(request, request.POST.get("username", ""))
+        if self.attempt.refused:
+            return self._refused(self.attempt.retry_after)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):
-        ratelimit.login_failed(self.request, self.request.POST.get("username", ""))
-        return super().form_invalid(form)
+    def form_valid(self, form):
+        self.attempt.succeeded()
+        return super().form_valid(form)
 
     def _refused(self, retry_after: int) -> HttpResponse:
         form = self.get_form()  # bound to what was typed, but never checked: no password is tried

@@ -94,20 +94,24 @@ GUESSING_CODES = {AUTH_SECRET_ID_NOT_FOUND, AUTH_SIGNATURE_FAILURE}
 def _authenticate_within_limits(request: HttpRequest, body: bytes):
     """authenticate(), refused with RequestLimitExceeded past the limits of accounts.ratelimit:
     too many refused signatures from one address, or too many requests of one SecretId (only a
-    request that proved the key counts toward the key's limit, so nobody can spend someone else's)."""
+    request that proved the key counts toward the key's limit, so nobody can spend someone else's).
+    A refused signature is counted before it is answered, and past the limit every answer from the
+    address is RequestLimitExceeded, even for a right signature: concurrent guesses get at most the
+    limit's count of answers that tell right from wrong (checking a signature itself is cheap)."""
     ip = ratelimit.client_ip(request)
-    if ratelimit.is_exceeded(ratelimit.API_BAD_SIGNATURE, ip):
-        raise ApiError(
-            REQUEST_LIMIT_EXCEEDED,
-            _("Too many requests with a wrong signature from %(ip)s; try again in %(seconds)s seconds.")
-            % {"ip": ip, "seconds": ratelimit.retry_after(ratelimit.API_BAD_SIGNATURE)},
-        )
+    too_many_bad = ApiError(
+        REQUEST_LIMIT_EXCEEDED,
+        _("Too many requests with a wrong signature from %(ip)s; try again in %(seconds)s seconds.")
+        % {"ip": ip, "seconds": ratelimit.retry_after(ratelimit.API_BAD_SIGNATURE)},
+    )
     try:
         key = authenticate(request, body)
     except ApiError as exc:
-        if exc.code in GUESSING_CODES:
-            ratelimit.hit(ratelimit.API_BAD_SIGNATURE, ip)
+        if exc.code in GUESSING_CODES and not ratelimit.take(ratelimit.API_BAD_SIGNATURE, ip):
+            raise too_many_bad from exc
         raise
+    if ratelimit.is_exceeded(ratelimit.API_BAD_SIGNATURE, ip):
+        raise too_many_bad
     if not ratelimit.take(ratelimit.API_SECRET_ID, key.secret_id):
         lim = ratelimit.limit(ratelimit.API_SECRET_ID)
         raise ApiError(

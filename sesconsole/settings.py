@@ -4,6 +4,7 @@ With no environment at all this runs the embedded default: SQLite under ./var an
 on the local filesystem (no server). Production sets DATABASE_URL and CELERY_BROKER_URL.
 """
 
+import ipaddress
 from pathlib import Path
 
 import plotly
@@ -136,15 +137,14 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "sesconsole@localhost")
 
-# --- Cache: the rate-limit counters (accounts/ratelimit.py), shared by every worker ----------------
+# --- Cache: Redis holds the rate-limit counters (accounts/ratelimit.py) when there is one ----------
 # CACHE_URL redis://host:6379/1 uses Redis; unset, a Redis broker (CELERY_BROKER_URL) is used for it
-# too (keys prefixed "sesconsole"), else the database cache: a table that `migrate` creates
-# (accounts.apps). CACHE_URL=db:// forces the database cache.
+# too (keys prefixed "sesconsole"). Otherwise (or CACHE_URL=db://) the counters are rows of the
+# database (accounts.RateCount) and the cache is each process's memory: nothing shared lives in it.
 CACHE_URL = env_str("CACHE_URL", "")
 _broker_url = env_str("CELERY_BROKER_URL", "")
 if not CACHE_URL and _broker_url.startswith(("redis://", "rediss://")):
     CACHE_URL = _broker_url
-CACHE_TABLE = "sesconsole_cache"
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {
         "default": {
@@ -156,15 +156,7 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
         }
     }
 elif CACHE_URL in ("", "db://"):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": CACHE_TABLE,
-            # Past MAX_ENTRIES the table drops a third of its rows, live counters included: an attacker
-            # with many addresses or user names could wipe the limits. Expired rows go first anyway.
-            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
-        }
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"CACHE_URL must be redis://host:port/db or db://, not {CACHE_URL!r}")
 
@@ -185,13 +177,25 @@ def _rate(name: str, default: str) -> tuple[int, int]:
 # window ends. Sign-in answers 429 with a form error; the API answers RequestLimitExceeded.
 SES_RATE_LIMITS = {
     "login_ip": _rate("SES_RATE_LIMIT_LOGIN_IP", "20/900"),  # failed sign-ins per client address
-    "login_username": _rate("SES_RATE_LIMIT_LOGIN_USERNAME", "5/900"),  # failed sign-ins per user name
+    # failed sign-ins per user name from one client address
+    "login_username_ip": _rate("SES_RATE_LIMIT_LOGIN_USERNAME_IP", "5/900"),
+    # failed sign-ins per user name from all addresses: high, or anybody could lock any user out
+    "login_username": _rate("SES_RATE_LIMIT_LOGIN_USERNAME", "100/900"),
     "api_secret_id": _rate("SES_RATE_LIMIT_API_SECRET_ID", "1200/60"),  # signed requests per SecretId
     "api_bad_signature": _rate("SES_RATE_LIMIT_API_BAD_SIGNATURE", "30/300"),  # refused signatures per address
 }
-# Behind a reverse proxy: the header holding the client address (its last entry is used), e.g.
-# X-Forwarded-For. Empty means REMOTE_ADDR.
+# Behind a reverse proxy: the header holding the client address, e.g. X-Forwarded-For, and the
+# proxies (comma-separated addresses or CIDRs) trusted to set it. The header is read only on a
+# connection from a trusted proxy, from the right, past trusted proxies. Empty: REMOTE_ADDR.
 SES_CLIENT_IP_HEADER = env_str("SES_CLIENT_IP_HEADER", "")
+SES_TRUSTED_PROXIES = env_list("SES_TRUSTED_PROXIES", [])
+for _proxy in SES_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SES_TRUSTED_PROXIES must list addresses or networks (e.g. 10.0.0.0/8), not {_proxy!r}"
+        ) from None
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
