@@ -158,7 +158,7 @@ def write_results(path: Path, info: dict, results: list[tuple[str, list[dict], s
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `bench/run.py` on {info['date']} (UTC) from a real run: `{command}`.",
+        f"Written by `bench/run.py` from a real run started {info['date']} (UTC): `{command}`.",
         "Every figure is beside a baseline measured in the same run, alternating with it; see each script's",
         "docstring for exactly what it runs.",
         "",
