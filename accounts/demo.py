@@ -19,7 +19,13 @@ delivery does, with the upgrade and freeze checks they run); samples of real mai
 send_email and batch dispatch to mailbox-simulator addresses, delivered in-process (Celery eager),
 so their outcomes are the simulator's. Nothing leaves the machine.
 
-Idempotent: when the demo is in place, nothing happens.
+Idempotent: when the demo is in place, nothing happens. It refuses a database that holds users or
+accounts of its own (the demo adds a superuser whose password is public) unless forced. When the
+platform day turns while the history is being built, the day it skipped gets an ordinary day's mail
+and the new day is the demo's today, so no day of the 30 is empty.
+
+Every threshold the story steers by is read from the rule tables (settings.SES_REPUTATION through
+domains.reputation.levels), never restated here.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import Q
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -69,7 +76,7 @@ MAILBOXES = {
     TOP_DOMAIN: (("outlook.com", 100),),
 }
 STEADY_SHARE = Decimal("0.3")  # an ordinary day sends this share of the cap…
-STEADY_MAX = 5_000  # …but no more (the demo builds in seconds, not hours)
+STEADY_MAX = 5_000  # …but no more (the demo builds in under a minute, not hours)
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,41 @@ SAMPLE_EVERY = 3  # real messages through send_email every third day (and today)
 PLANS = {CLIMBING_DOMAIN: NEWS_PLAN, DOWNGRADED_DOMAIN: MAIL_PLAN, FROZEN_DOMAIN: SHOP_PLAN, TOP_DOMAIN: GLOBEX_PLAN}
 
 
-def seed_demo() -> list[str]:
-    """Build the demo unless it is there; one line per thing done (none when it was in place)."""
+DEMO_USERS = (ADMIN_EMAIL, DEMO_EMAIL, SHOP_EMAIL, GLOBEX_EMAIL)
+DEMO_ACCOUNTS = (ACCOUNT_NAME, SHOP_ACCOUNT, GLOBEX_ACCOUNT)
+
+
+class NotADemoDatabase(RuntimeError):
+    """The database holds users or accounts that are not the demo's."""
+
+
+def foreign_data(limit: int = 5) -> list[str]:
+    """Users and accounts that are not the demo's (up to `limit` of each): a real installation's."""
+    users = get_user_model().objects.exclude(username__in=DEMO_USERS).order_by("pk")
+    demo_owned = Membership.objects.filter(user__username__in=DEMO_USERS).values("account")
+    accounts = Account.objects.filter(~Q(name__in=DEMO_ACCOUNTS) | ~Q(pk__in=demo_owned)).order_by("pk")
+    return [f"user {name}" for name in users.values_list("username", flat=True)[:limit]] + [
+        f"account “{name}”" for name in accounts.values_list("name", flat=True)[:limit]
+    ]
+
+
+def seed_demo(*, force: bool = False) -> list[str]:
+    """Build the demo unless it is there; one line per thing done (none when it was in place).
+
+    Refuses (NotADemoDatabase) a database holding users or accounts that are not the demo's, unless
+    `force`: the demo adds a superuser whose password is printed in the README."""
     from domains.models import SenderDomain
 
     if SenderDomain.objects.filter(name=PENDING_DOMAIN).exists():
         return []
+    foreign = [] if force else foreign_data()
+    if foreign:
+        raise NotADemoDatabase(
+            f"This database is not empty and not the demo's: it holds {', '.join(foreign)}. seed_demo would add "
+            f"the superuser {ADMIN_EMAIL} with the public password {ADMIN_PASSWORD}, so it changed nothing. "
+            "Seed an empty database (embedded mode: a fresh var/ or SES_DATA_DIR; otherwise point DATABASE_URL "
+            "at a new database), or pass --force if this database is a throwaway."
+        )
     if SenderDomain.objects.filter(name=CLIMBING_DOMAIN).exists():
         raise RuntimeError(
             "A previous seed_demo stopped halfway (the demo domains exist but the build did not finish). "
@@ -152,11 +188,29 @@ def _upgrade_share() -> Decimal:
     """A share of the cap past what every upgrade rule asks for (settings.SES_REPUTATION), in percent."""
     from domains.reputation import levels
 
-    shares = [
-        Decimal(value) for conditions in levels.upgrade_rules().values()
-        for metric, _, value in conditions if metric == "sent_of_cap"
+    return max((Decimal(share) for share in levels.upgrade_shares()), default=Decimal(0)) + 2
+
+
+def _judging_floor() -> int:
+    """The fewest messages sent on a day that the downgrade and freeze rules judge ('sent > 300': 301)."""
+    from domains.reputation import levels
+
+    floors = [
+        int(Decimal(value)) + (op == ">") for table in (levels.downgrade_rules(), levels.freeze_rules())
+        for conditions in table.values() for metric, op, value in conditions if metric == "sent"
     ]
-    return max(shares, default=Decimal(0)) + 2
+    return min(floors, default=1)
+
+
+def _strictest_complaint_rate() -> Decimal | None:
+    """The lowest complaint rate any rule names, in percent (the upgrade rules' 'complaint < 0.1')."""
+    from domains.reputation import levels
+
+    rates = [
+        Decimal(value) for table in (levels.upgrade_rules(), levels.downgrade_rules(), levels.freeze_rules())
+        for conditions in table.values() for metric, _, value in conditions if metric == "complaint_rate"
+    ]
+    return min(rates, default=None)
 
 
 class _Story:
@@ -176,9 +230,42 @@ class _Story:
             for offset in range(-HISTORY_DAYS, 0):
                 self._day(offset)
             # The last evening: the tick that closes yesterday runs on the real clock below.
+        self._catch_up()
         self.clock = None
         self._day(0)
         self._finish()
+
+    def _catch_up(self) -> None:
+        """The history takes a while on the real clock: when the platform day turned meanwhile, the days
+        it skipped get an ordinary day's mail, and the new day is the demo's today."""
+        import time_machine
+
+        from domains.reputation.services import platform_today
+
+        now = platform_today()
+        if now <= self.today:
+            return
+        skipped = (now - self.today).days
+        self.done.append(
+            f"The platform day turned during the build: {self.today:%Y-%m-%d} got an ordinary day's mail"
+            + (f" (and the {skipped - 1} days after it)" if skipped > 1 else "")
+        )
+        self.today = now
+        with time_machine.travel(self._at(now - dt.timedelta(days=skipped), 0, 5), tick=True) as clock:
+            self.clock = clock
+            for offset in range(-skipped, 0):
+                self._ordinary_history_day(offset)
+
+    def _ordinary_history_day(self, offset: int) -> None:
+        """A day outside the plan: the tick closes the day before, the domains send as on any day."""
+        self._move(offset, 0, 5)
+        self._close_days()
+        self._move(offset, 9)
+        self._ordinary_day(CLIMBING_DOMAIN, GOOD)
+        self._ordinary_day(DOWNGRADED_DOMAIN, MEDIOCRE)
+        self._ordinary_day(TOP_DOMAIN, GOOD)
+        self._move(offset, 10)
+        self._send_sample(offset, tag=f"late{offset + HISTORY_DAYS}")
 
     def _at(self, day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
         return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
@@ -324,14 +411,20 @@ class _Story:
 
     # -- real mail: send_email and batch dispatch to the simulator ------------------------------------
 
-    def _send_sample(self, offset: int) -> None:
+    def _send_sample(self, offset: int, tag: str | None = None) -> None:
         """A few real messages from news.demo-co.test, to simulator mailboxes: the simulator decides."""
+        from domains.reputation.services import get_day
         from sending import services as sending
 
-        tag = f"d{offset + HISTORY_DAYS}"
+        tag = tag or f"d{offset + HISTORY_DAYS}"
         mailboxes = ["success", "open", "click", ("success", "bounce", "unsubscribe", "success", "complaint")[offset % 5]]
-        if mailboxes[-1] == "complaint" and self._domain(CLIMBING_DOMAIN).daily_cap < 20_000:
-            mailboxes[-1] = "success"  # one complaint among thousands delivered stays inside every rule
+        if mailboxes[-1] == "complaint":
+            # One complaint among the day's delivered mail must stay inside every rule: below half the
+            # strictest complaint rate of the rule tables, or the simulator gets a plain success.
+            strictest = _strictest_complaint_rate()
+            delivered = get_day(self._domain(CLIMBING_DOMAIN)).delivered
+            if strictest is not None and (not delivered or Decimal(100) / delivered >= strictest / 2):
+                mailboxes[-1] = "success"
         sending.send_email(
             self.demo, from_address=f"Demo Co News <news@{CLIMBING_DOMAIN}>",
             destinations=[_simulator(box, f"{tag}-{i}") for i, box in enumerate(mailboxes)],
@@ -367,7 +460,8 @@ class _Story:
         """Northwind mails a stale list: the simulator's bounces push the account past F1."""
         from sending import services as sending
 
-        _engine_traffic(self._domain(FROZEN_DOMAIN), 290, STALE)  # under 300 sent: no rule judges it yet
+        # Just under the rules' floor of messages sent ("sent > 300"): no rule judges the day yet.
+        _engine_traffic(self._domain(FROZEN_DOMAIN), _judging_floor() - 11, STALE)
         tag = f"d{offset + HISTORY_DAYS}"
         destinations = [_simulator("bounce", f"{tag}-{i}") for i in range(15)]
         destinations += [_simulator("success", f"{tag}-{i}") for i in range(5)]
@@ -412,6 +506,8 @@ class _Story:
         self.done.append(f"API key of {ACCOUNT_NAME}: SecretId {key.secret_id} SecretKey {secret} (shown only now)")
         create_domain(self.demo, PENDING_DOMAIN)  # last: its presence says the demo is complete
         self.done.append(f"Created the sender domain {PENDING_DOMAIN} (waiting for its DNS records)")
+        first = self.today - dt.timedelta(days=HISTORY_DAYS)
+        self.done.append(f"The demo's 30 days: {first:%Y-%m-%d} to {self.today:%Y-%m-%d} (today)")
 
 
 

@@ -7,12 +7,19 @@ class Command(BaseCommand):
     help = (
         "Build the demo: three accounts and 30 days of their mail through the real reputation engine, "
         "the mailbox simulator and the periodic tick (accounts/demo.py tells the story). "
-        "Idempotent: when the demo is in place, nothing changes."
+        "Idempotent: when the demo is in place, nothing changes. It adds a superuser with a public password, "
+        "so it refuses a database holding users or accounts that are not the demo's, unless --force."
     )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true",
+            help="Seed even a database that holds users or accounts of its own (a throwaway copy, never production).",
+        )
 
     def handle(self, *args, **options):
         try:
-            done = demo.seed_demo()
+            done = demo.seed_demo(force=options["force"])
         except RuntimeError as exc:
             raise CommandError(str(exc)) from None
         for line in done:
