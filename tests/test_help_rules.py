@@ -115,10 +115,10 @@ def test_the_help_page_explains_each_rule_and_rate_with_its_fix(client, owner, s
     assert "Clean your list" in invalid and "blacklist" in invalid and "sent" in invalid
     assert "delivered" in section(html, "rate-complaint_rate")  # SPEC §3.1: complaints per delivered
     assert "delivered" in section(html, "rate-open_rate")
-    d1, f2 = reputation["DOWNGRADE_RULES"]["D1"], reputation["FREEZE_RULES"]["F2"]
-    assert f"invalid > {threshold({'D1': d1}, 'D1', 'invalid_rate')}%" in section(html, "rule-D1")
-    assert f"sent > {threshold({'D1': d1}, 'D1', 'sent')}" in section(html, "rule-D1")
-    assert f"spam bounce > {threshold({'F2': f2}, 'F2', 'spam_rate')}%" in section(html, "rule-F2")
+    downgrade, freeze = reputation["DOWNGRADE_RULES"], reputation["FREEZE_RULES"]
+    assert f"invalid > {threshold(downgrade, 'D1', 'invalid_rate')}%" in section(html, "rule-D1")
+    assert f"sent > {threshold(downgrade, 'D1', 'sent')}" in section(html, "rule-D1")
+    assert f"spam bounce > {threshold(freeze, 'F2', 'spam_rate')}%" in section(html, "rule-F2")
     share = threshold(reputation["UPGRADE_RULES"], "U1", "sent_of_cap")
     assert f"sent ≥ {share}% of the daily cap" in section(html, "rule-U1")
     assert f"{reputation['LEVEL_CAPS'][-1]:,}" in section(html, "cap")
