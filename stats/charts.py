@@ -15,30 +15,33 @@ import functools
 import json
 from fractions import Fraction
 
+from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_noop, pgettext
 
 from domains.reputation import levels
 from stats.queries import RATES, Totals
 
 # (label, how to read it from Totals) in the order SPEC §5 lists the daily volumes.
+# Marked for the catalogs and kept in English; a figure words them (gettext) in its request's language.
 VOLUME_SERIES = (
-    ("Requested", lambda t: t.requested),
-    ("Sent", lambda t: t.accepted),
-    ("Delivered", lambda t: t.delivered),
-    ("Bounced", lambda t: t.bounces),
-    ("Opened", lambda t: t.opened),
-    ("Clicked", lambda t: t.clicked),
-    ("Unsubscribed", lambda t: t.unsubscribed),
+    (gettext_noop("Requested"), lambda t: t.requested),
+    (gettext_noop("Sent"), lambda t: t.accepted),
+    (gettext_noop("Delivered"), lambda t: t.delivered),
+    (gettext_noop("Bounced"), lambda t: t.bounces),
+    (gettext_noop("Opened"), lambda t: t.opened),
+    (gettext_noop("Clicked"), lambda t: t.clicked),
+    (gettext_noop("Unsubscribed"), lambda t: t.unsubscribed),
 )
 
 RATE_LABELS = {
-    "invalid_rate": "Invalid address rate",
-    "delivery_rate": "Delivery rate",
-    "spam_rate": "Spam bounce rate",
-    "complaint_rate": "Complaint rate",
-    "open_rate": "Open rate",
+    "invalid_rate": gettext_noop("Invalid address rate"),
+    "delivery_rate": gettext_noop("Delivery rate"),
+    "spam_rate": gettext_noop("Spam bounce rate"),
+    "complaint_rate": gettext_noop("Complaint rate"),
+    "open_rate": gettext_noop("Open rate"),
 }
-RATE_DENOMINATORS = {
+RATE_DENOMINATORS = {  # worded with pgettext("share of", …), as on the dashboard
     "invalid_rate": "sent", "delivery_rate": "sent", "spam_rate": "sent",
     "complaint_rate": "delivered", "open_rate": "delivered",
 }
@@ -113,15 +116,15 @@ def volume_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     days = [day.isoformat() for day, _ in daily]
     return {
         "data": [
-            {"type": "scatter", "mode": "lines+markers", "name": label, "x": days,
+            {"type": "scatter", "mode": "lines+markers", "name": gettext(label), "x": days,
              "y": [read(totals) for _, totals in daily]}
             for label, read in VOLUME_SERIES
         ],
         "layout": {
-            "template": theme(), "title": {"text": "Daily volumes"}, "height": 380,
+            "template": theme(), "title": {"text": gettext("Daily volumes")}, "height": 380,
             "margin": {"l": 50, "r": 20, "t": 50, "b": 40}, "hovermode": "x unified",
             "legend": {"orientation": "h", "y": -0.2},
-            "yaxis": {"rangemode": "tozero", "title": {"text": "messages"}},
+            "yaxis": {"rangemode": "tozero", "title": {"text": gettext("messages")}},
         },
     }
 
@@ -135,7 +138,7 @@ def _axis(row: int) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _rate_layout(rules: tuple) -> dict:
+def _rate_layout(rules: tuple, language: str | None = None) -> dict:
     """What the rate charts draw whatever the data, for one rule table: titles, threshold lines and
     their labels, the axes' places, and the highest threshold of each rate (the axis must show it)."""
     count = len(RATES)
@@ -160,7 +163,10 @@ def _rate_layout(rules: tuple) -> dict:
             x_axis.update(matches=f"x{_axis(count)}", showticklabels=False)
         axes[rate] = (n, x_axis, [top_edge - height, top_edge])
         titles.append({
-            "text": f"{RATE_LABELS[rate]} (% of {RATE_DENOMINATORS[rate]})", "showarrow": False, "font": {"size": 16},
+            "text": gettext("%(rate)s (%% of %(of)s)") % {
+                "rate": gettext(RATE_LABELS[rate]), "of": pgettext("share of", RATE_DENOMINATORS[rate]),
+            },
+            "showarrow": False, "font": {"size": 16},
             "xref": "paper", "yref": "paper", "x": 0.5, "y": top_edge, "xanchor": "center", "yanchor": "bottom",
         })
     return {"annotations": _static(titles + labels), "shapes": _static(lines), "axes": axes, "tops": tops}
@@ -173,13 +179,13 @@ def rate_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
     found = thresholds()
     static = _rate_layout(tuple(
         (rate, tuple((c["rule"], c["colour"], c["op"], c["value"]) for c in found[rate])) for rate in RATES
-    ))
+    ), translation.get_language())  # the titles are worded per language
     data, layout_axes = [], {}
     for rate in RATES:
         n, x_axis, domain = static["axes"][rate]
         values = [_percent(rates[rate]) for rates in rates_by_day]
         data.append({
-            "type": "scatter", "mode": "lines+markers", "name": RATE_LABELS[rate], "showlegend": False,
+            "type": "scatter", "mode": "lines+markers", "name": gettext(RATE_LABELS[rate]), "showlegend": False,
             "x": days, "y": values, "xaxis": f"x{n}", "yaxis": f"y{n}",
         })
         top = max(max(values, default=0), static["tops"][rate])
@@ -191,7 +197,7 @@ def rate_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
         "data": data,
         "layout": {
             "template": theme(), **layout_axes, "annotations": static["annotations"], "shapes": static["shapes"],
-            "title": {"text": "Rates against the rule thresholds"}, "height": 200 * len(RATES),
+            "title": {"text": gettext("Rates against the rule thresholds")}, "height": 200 * len(RATES),
             "margin": {"l": 50, "r": 20, "t": 70, "b": 40}, "hovermode": "x unified",
         },
     }

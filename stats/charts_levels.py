@@ -14,6 +14,7 @@ import plotly.io as pio
 from django.utils import timezone
 from django.utils.html import _json_script_escapes
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from domains.models import LevelChange, SenderDomain
 from domains.reputation import levels
@@ -58,16 +59,16 @@ def level_figure(domain: SenderDomain, changes: list[LevelChange], now: dt.datet
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            name="Level", x=x, y=[p["level"] for p in points], customdata=rules_text,
+            name=gettext("Level"), x=x, y=[p["level"] for p in points], customdata=rules_text,
             mode="lines+markers", line={"shape": "hv", "width": 2},
-            hovertemplate="%{x}<br>level %{y}<br>%{customdata}<extra></extra>",
+            hovertemplate="%{x}<br>" + gettext("level %(value)s") % {"value": "%{y}"} + "<br>%{customdata}<extra></extra>",
         )
     )
     fig.add_trace(
         go.Scatter(
-            name="Daily cap", x=x, y=[p["cap"] for p in points], yaxis="y2", customdata=rules_text,
+            name=gettext("Daily cap"), x=x, y=[p["cap"] for p in points], yaxis="y2", customdata=rules_text,
             mode="lines", line={"shape": "hv", "dash": "dot"},
-            hovertemplate="%{x}<br>cap %{y:,}<br>%{customdata}<extra></extra>",
+            hovertemplate="%{x}<br>" + gettext("cap %(value)s") % {"value": "%{y:,}"} + "<br>%{customdata}<extra></extra>",
         )
     )
     for point in points:
@@ -83,8 +84,8 @@ def level_figure(domain: SenderDomain, changes: list[LevelChange], now: dt.datet
         hovermode="closest",
         legend={"orientation": "h", "y": -0.2},
         xaxis={"type": "date"},
-        yaxis={"title": {"text": "Level"}, "range": [0, levels.top_level() + 1], "dtick": 1 if levels.top_level() <= 10 else 2},
-        yaxis2={"title": {"text": "Daily cap"}, "overlaying": "y", "side": "right", "type": "log", "showgrid": False},
+        yaxis={"title": {"text": gettext("Level")}, "range": [0, levels.top_level() + 1], "dtick": 1 if levels.top_level() <= 10 else 2},
+        yaxis2={"title": {"text": gettext("Daily cap")}, "overlaying": "y", "side": "right", "type": "log", "showgrid": False},
     )
     return fig
 

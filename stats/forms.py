@@ -22,17 +22,17 @@ def default_range(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
 
 
 class StatsFilterForm(forms.Form):
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     # A search box with suggestions rather than a <select>: an account may have a thousand domains,
     # and a thousand <option>s cost more to render than the rest of the page.
     domain = forms.CharField(
-        label="Sender domain", required=False, max_length=253,
+        label=_("Sender domain"), required=False, max_length=253,
         help_text=_("Type part of a domain name to see matching domains; leave empty for all."),
         # Rendered by templates/stats/stats.html with its suggestion list, not by the widget.
     )
     mailbox_type = forms.ChoiceField(
-        label="Receiving mailbox type", required=False, help_text="The recipient's domain, e.g. gmail.com."
+        label=_("Receiving mailbox type"), required=False, help_text=_("The recipient's domain, e.g. gmail.com.")
     )
 
     def __init__(self, account, data=None):
@@ -43,7 +43,7 @@ class StatsFilterForm(forms.Form):
         merged.update({key: value for key, value in (data or {}).items() if value})
         super().__init__(merged)
         # Callable, so read only when needed: to draw the select, or to check a type that was chosen.
-        self.fields["mailbox_type"].choices = lambda: [("", "All mailbox types")] + [
+        self.fields["mailbox_type"].choices = lambda: [("", _("All mailbox types"))] + [
             (t, t) for t in queries.mailbox_types(account)
         ]
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET
 
@@ -22,10 +23,11 @@ from stats.queries import Totals
 STATS_CSP = {**settings.SECURE_CSP, "style-src": [*settings.SECURE_CSP["style-src"], "'unsafe-inline'"]}
 
 # Column titles of the page's table, in the order of stats.export.HEADER (the CSV is the same table).
+# The page's titles are translated; the CSV keeps stats.export.HEADER in English (a data format).
 COLUMNS = (
-    "Day", "Requested", "Sent", "Delivered", "Opened", "Clicked", "Bounced", "Unsubscribed",
-    "Invalid", "Spam", "Other bounces", "Complaints",
-    "Invalid rate", "Delivery rate", "Spam bounce rate", "Complaint rate", "Open rate",
+    _("Day"), _("Requested"), _("Sent"), _("Delivered"), _("Opened"), _("Clicked"), _("Bounced"),
+    _("Unsubscribed"), _("Invalid"), _("Spam"), _("Other bounces"), _("Complaints"),
+    _("Invalid rate"), _("Delivery rate"), _("Spam bounce rate"), _("Complaint rate"), _("Open rate"),
 )
 
 
