@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core import checks
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection, transaction
@@ -298,6 +299,20 @@ def client_ip(request: HttpRequest) -> str:
             if not is_trusted(ip):
                 break
     return _bucket(client)
+
+
+def check_client_ip_header(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """`manage.py check` (and every start): a header named with no proxy trusted to set it is ignored."""
+    if settings.SES_CLIENT_IP_HEADER and not settings.SES_TRUSTED_PROXIES:
+        return [
+            checks.Warning(
+                f"SES_CLIENT_IP_HEADER is {settings.SES_CLIENT_IP_HEADER!r} but SES_TRUSTED_PROXIES is empty: "
+                "the header is ignored and the rate limits count the connection's address.",
+                hint="Set SES_TRUSTED_PROXIES to the addresses or networks of your reverse proxies, e.g. 127.0.0.1.",
+                id="accounts.W001",
+            )
+        ]
+    return []
 
 
 def normalise_username(username: str) -> str:

@@ -218,6 +218,29 @@ def test_without_trusted_proxies_the_header_is_ignored(client, owner, limits, cl
     assert _xff_sign_in(client, owner.username, PASSWORD, "192.0.2.99", "127.0.0.1").status_code == 429
 
 
+def test_an_ignored_header_is_reported_and_a_bad_proxy_list_refused():
+    env = {**_base_env(), "SES_CLIENT_IP_HEADER": "X-Forwarded-For"}
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, cwd=settings_dir()
+    )
+    assert "accounts.W001" in check.stderr and "SES_TRUSTED_PROXIES is empty" in check.stderr
+    trusted = subprocess.run(
+        [sys.executable, "manage.py", "check"], env={**env, "SES_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"},
+        capture_output=True, text=True, cwd=settings_dir(),
+    )
+    assert trusted.returncode == 0 and "accounts.W001" not in trusted.stderr
+    bad = subprocess.run(
+        [sys.executable, "manage.py", "check"], env={**env, "SES_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
+        capture_output=True, text=True, cwd=settings_dir(),
+    )
+    assert bad.returncode != 0 and "SES_TRUSTED_PROXIES must list addresses or networks" in bad.stderr
+    assert "'proxy.local'" in bad.stderr
+
+
+def settings_dir() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def test_ipv6_clients_are_counted_by_their_64(client, owner, limits, clock):
     """An IPv6 host usually holds a whole /64: a fresh address per attempt gets no fresh budget."""
     for n in range(1, 5):
