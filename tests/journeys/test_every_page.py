@@ -96,6 +96,6 @@ def test_every_console_page_is_accessible_and_fits_a_phone(journey, owner, objec
             continue  # a fragment for htmx (a search's suggestions): checked inside its page
         journey.page.goto(journey.url(path))
         journey.name = "page-" + (pattern.name or route).replace("/", "-")
-        journey.check("375")
+        journey.check("page")
         visited.append(path)
     assert len(visited) >= 20, visited
