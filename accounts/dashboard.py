@@ -10,23 +10,15 @@ import datetime as dt
 from dataclasses import dataclass
 from fractions import Fraction
 
-from django.utils.translation import gettext_lazy, pgettext_lazy
-
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchTask
 from domains.models import DomainDay, SenderDomain
 from domains.progress import format_percent
+from domains.reputation import wording
 from domains.reputation.services import domains_today, platform_today
 from stats import queries
 
 RATE_DAYS = 7
-RATE_LABELS = [
-    ("invalid_rate", gettext_lazy("Invalid address rate"), pgettext_lazy("share of", "sent")),
-    ("delivery_rate", gettext_lazy("Delivery rate"), pgettext_lazy("share of", "sent")),
-    ("spam_rate", gettext_lazy("Spam bounce rate"), pgettext_lazy("share of", "sent")),
-    ("complaint_rate", gettext_lazy("Complaint rate"), pgettext_lazy("share of", "delivered")),
-    ("open_rate", gettext_lazy("Open rate"), pgettext_lazy("share of", "delivered")),
-]
 
 
 @dataclass(frozen=True)
@@ -98,5 +90,5 @@ def dashboard_for(account: Account) -> Dashboard:
         paused_tasks=paused,
         rate_start=start,
         week=week,
-        rates=[Rate(metric, label, of, values[metric]) for metric, label, of in RATE_LABELS],
+        rates=[Rate(metric, label, of, values[metric]) for metric, label, of in wording.RATES],
     )

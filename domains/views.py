@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
@@ -16,7 +15,7 @@ from domains import services, workorders
 from domains.forms import DomainForm, WorkOrderForm
 from domains.models import DomainDay, SenderDomain
 from domains.progress import progress_of
-from domains.reputation import levels, rules
+from domains.reputation import levels, rules, wording
 from domains.reputation.services import domains_today, metrics_of, pending_downgrade, platform_today
 from stats.charts_levels import level_chart_json
 from stats.views import STATS_CSP
@@ -25,16 +24,6 @@ from stats.views import STATS_CSP
 def _get_domain_for_account(request: HttpRequest, pk: int) -> SenderDomain:
     # Another account's domain is as good as missing: 404, never its data.
     return get_object_or_404(SenderDomain, pk=pk, account=request.account)
-
-
-# (metric, label, what it is a share of) — the five rates of SPEC §3.1
-RATES = [
-    ("invalid_rate", gettext_lazy("Invalid address rate"), pgettext_lazy("share of", "sent")),
-    ("delivery_rate", gettext_lazy("Delivery rate"), pgettext_lazy("share of", "sent")),
-    ("spam_rate", gettext_lazy("Spam bounce rate"), pgettext_lazy("share of", "sent")),
-    ("complaint_rate", gettext_lazy("Complaint rate"), pgettext_lazy("share of", "delivered")),
-    ("open_rate", gettext_lazy("Open rate"), pgettext_lazy("share of", "delivered")),
-]
 
 
 @account_required
@@ -73,7 +62,7 @@ def _render_detail(request: HttpRequest, domain: SenderDomain, work_order_form=N
     values = rules.metric_values(metrics_of(today)) if today else {}
     rates = [
         {"label": label, "of": of, "value": f"{float(values.get(metric, 0)):.2f}"}
-        for metric, label, of in RATES
+        for metric, label, of in wording.RATES
     ]
     can_file = workorders.can_file(domain)
     context = {

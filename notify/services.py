@@ -381,11 +381,8 @@ def notify_account_frozen(freeze) -> Notification | None:
 
 def _upgrade_share_of_cap() -> str:
     """The share of the cap the upgrade rules ask for (the lowest, if they differ), from settings."""
-    shares = [
-        Decimal(value) for conditions in levels.upgrade_rules().values()
-        for metric, _, value in conditions if metric == "sent_of_cap"
-    ]
-    return f"{min(shares):g}" if shares else "?"
+    shares = levels.upgrade_shares()
+    return f"{min(map(Decimal, shares)):g}" if shares else "?"
 
 
 def _cap_warning_fraction() -> tuple[int, int]:

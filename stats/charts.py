@@ -17,9 +17,9 @@ from fractions import Fraction
 
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext, gettext_noop, pgettext
+from django.utils.translation import gettext, gettext_noop
 
-from domains.reputation import levels
+from domains.reputation import levels, wording
 from stats.queries import RATES, Totals
 
 # (label, how to read it from Totals) in the order SPEC §5 lists the daily volumes.
@@ -34,17 +34,7 @@ VOLUME_SERIES = (
     (gettext_noop("Unsubscribed"), lambda t: t.unsubscribed),
 )
 
-RATE_LABELS = {
-    "invalid_rate": gettext_noop("Invalid address rate"),
-    "delivery_rate": gettext_noop("Delivery rate"),
-    "spam_rate": gettext_noop("Spam bounce rate"),
-    "complaint_rate": gettext_noop("Complaint rate"),
-    "open_rate": gettext_noop("Open rate"),
-}
-RATE_DENOMINATORS = {  # worded with pgettext("share of", …), as on the dashboard
-    "invalid_rate": "sent", "delivery_rate": "sent", "spam_rate": "sent",
-    "complaint_rate": "delivered", "open_rate": "delivered",
-}
+# The rates' names and what each is a share of: domains.reputation.wording (NAMES, SHARE_OF).
 
 # One colour per kind of rule, so a reader tells "go up" from "go down" from "frozen" at a glance.
 RULE_KINDS = (
@@ -164,7 +154,7 @@ def _rate_layout(rules: tuple, language: str | None = None) -> dict:
         axes[rate] = (n, x_axis, [top_edge - height, top_edge])
         titles.append({
             "text": gettext("%(rate)s (%% of %(of)s)") % {
-                "rate": gettext(RATE_LABELS[rate]), "of": pgettext("share of", RATE_DENOMINATORS[rate]),
+                "rate": wording.name(rate), "of": wording.share_of(rate),
             },
             "showarrow": False, "font": {"size": 16},
             "xref": "paper", "yref": "paper", "x": 0.5, "y": top_edge, "xanchor": "center", "yanchor": "bottom",
@@ -185,7 +175,7 @@ def rate_figure(daily: list[tuple[dt.date, Totals]]) -> dict:
         n, x_axis, domain = static["axes"][rate]
         values = [_percent(rates[rate]) for rates in rates_by_day]
         data.append({
-            "type": "scatter", "mode": "lines+markers", "name": gettext(RATE_LABELS[rate]), "showlegend": False,
+            "type": "scatter", "mode": "lines+markers", "name": wording.name(rate), "showlegend": False,
             "x": days, "y": values, "xaxis": f"x{n}", "yaxis": f"y{n}",
         })
         top = max(max(values, default=0), static["tops"][rate])

@@ -14,6 +14,7 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET
 
 from accounts.views import account_required
+from domains.reputation import wording
 from stats import charts, export, queries
 from stats.forms import StatsFilterForm
 from stats.queries import Totals
@@ -27,7 +28,7 @@ STATS_CSP = {**settings.SECURE_CSP, "style-src": [*settings.SECURE_CSP["style-sr
 COLUMNS = (
     _("Day"), _("Requested"), _("Sent"), _("Delivered"), _("Opened"), _("Clicked"), _("Bounced"),
     _("Unsubscribed"), _("Invalid"), _("Spam"), _("Other bounces"), _("Complaints"),
-    _("Invalid rate"), _("Delivery rate"), _("Spam bounce rate"), _("Complaint rate"), _("Open rate"),
+    *(wording.NAMES[rate] for rate in queries.RATES),  # each rate by its one name, as the charts say it
 )
 
 

@@ -1,5 +1,8 @@
 """The words for the reputation rules: one place for every page that names a metric or a condition.
 
+Each metric has one name: the dashboard (accounts/dashboard.py), a domain's page (domains/views.py) and
+the statistics page and charts (stats/views.py, stats/charts.py) take theirs from NAMES and SHARE_OF too.
+
 The help page (domains/help.py), the domain pages' template tags (domains/templatetags/reputation.py)
 and today's progress (domains/progress.py) all describe a condition with `condition_text`, so "sent > 300"
 and "sent ≥ 70% of the daily cap" read the same everywhere. Thresholds are never written here: they come
@@ -31,6 +34,16 @@ NAMES = {
     "open_rate": gettext_lazy("Open rate"),
 }
 RATE_METRICS = ("invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate")
+# What each rate is a share of (SPEC §3.1), as "Complaint rate (% of delivered)" says it.
+SHARE_OF = {
+    "invalid_rate": pgettext_lazy("share of", "sent"),
+    "delivery_rate": pgettext_lazy("share of", "sent"),
+    "spam_rate": pgettext_lazy("share of", "sent"),
+    "complaint_rate": pgettext_lazy("share of", "delivered"),
+    "open_rate": pgettext_lazy("share of", "delivered"),
+}
+# The five rates in order, as the dashboard, a domain's page and the statistics list them: (metric, name, share of).
+RATES = tuple((metric, NAMES[metric], SHARE_OF[metric]) for metric in RATE_METRICS)
 SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 
@@ -40,6 +53,10 @@ def label(metric: str) -> str:
 
 def name(metric: str) -> str:
     return str(NAMES.get(metric, metric))
+
+
+def share_of(metric: str) -> str:
+    return str(SHARE_OF.get(metric, metric))
 
 
 def sign(op: str) -> str:

@@ -57,6 +57,19 @@ def test_the_warning_share_comes_from_the_settings(members, verified_domain, set
     assert services.check_cap_warning(row) is not None
 
 
+def test_the_warning_names_the_upgrade_rules_share_of_the_cap(members, verified_domain, settings):
+    # Two upgrade rules asking for different shares: the warning names the lowest, as the table writes it.
+    rules = settings.SES_REPUTATION["UPGRADE_RULES"]
+    settings.SES_REPUTATION = {**settings.SES_REPUTATION, "UPGRADE_RULES": {
+        "U1": [("sent_of_cap", ">=", "85.0"), *rules["U1"][1:]],
+        "U2": [("sent_of_cap", ">=", "60.5"), *[c for c in rules["U1"] if c[0] != "sent_of_cap"]],
+    }}
+    row = set_counters(verified_domain, sent=450, requested=450)
+
+    notification = services.check_cap_warning(row)
+    assert "good at 60.5% of the cap" in notification.text
+
+
 def test_the_cap_warning_can_come_again_the_next_day(members, verified_domain):
     set_counters(verified_domain, sent=450, requested=450)
     services.warn_domains_near_cap()

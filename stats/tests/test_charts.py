@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import pytest
 from plotly.subplots import make_subplots
 
+from domains.reputation import wording
 from stats import charts
 from stats.queries import RATES, Totals
 
@@ -33,12 +34,12 @@ def plotly_rate_figure(daily):
     rules = charts.thresholds()
     figure = make_subplots(
         rows=len(RATES), cols=1, shared_xaxes=True, vertical_spacing=0.05,
-        subplot_titles=[f"{charts.RATE_LABELS[r]} (% of {charts.RATE_DENOMINATORS[r]})" for r in RATES],
+        subplot_titles=[f"{wording.name(r)} (% of {wording.share_of(r)})" for r in RATES],
     )
     for row, rate in enumerate(RATES, start=1):
         values = [round(float(t.rates()[rate]), 4) for _, t in daily]
         figure.add_trace(
-            go.Scatter(x=days, y=values, name=charts.RATE_LABELS[rate], mode="lines+markers", showlegend=False),
+            go.Scatter(x=days, y=values, name=wording.name(rate), mode="lines+markers", showlegend=False),
             row=row, col=1,
         )
         top = max(values, default=0)

@@ -104,6 +104,16 @@ def test_the_totals_table_shows_the_known_traffic(known_traffic, signed_in):
                         "10.53", "84.21", "5.26", "6.25", "25.00"]
 
 
+def test_the_table_names_each_rate_as_the_rate_chart_does(known_traffic, signed_in):
+    response = signed_in.get("/stats/")
+    head = re.search(r'<table class="table" id="stats-table">.*?<thead>(.*?)</thead>', response.content.decode(), re.S)
+    titles = re.findall(r"<th[^>]*>(.*?)</th>", head.group(1))
+    # The rate columns, in the CSV's order (…_rate), carry the rates' one name: "Invalid address rate" everywhere.
+    assert titles[-5:] == ["Invalid address rate", "Delivery rate", "Spam bounce rate", "Complaint rate", "Open rate"]
+    assert titles[-5:] == [trace["name"] for trace in chart(response, "rate-chart-data")["data"]]
+    assert "Invalid rate" not in titles
+
+
 def test_the_csv_link_downloads_exactly_the_table_shown(known_traffic, signed_in, account):
     other = create_domain(account, "news.alice.example")
     volume(account, other, "gmail.com", TODAY, requested=5, sent=5, delivered=4)
