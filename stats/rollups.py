@@ -4,6 +4,10 @@
                        transaction, the same amounts to AccountMailboxDay and AccountDay
     subtract_domain    take a domain's DailyVolume out of the rollups before the rows go (domain deleted)
     rebuild            recompute the rollups of accounts from DailyVolume (migration backfill, bench fill)
+    add_sent           a quota reservation's `requested`/`sent` (only increments): one upsert per row,
+                       returns the account's day counters after the write
+    sent_ctes          the same writes as data-modifying CTEs chained after a reservation's UPDATE, so
+                       PostgreSQL does the reservation and all its statistics in one statement
 
 The invariant, which the tests check after real traffic: every AccountDay row is the sum of the
 account's DailyVolume rows of that day, every AccountMailboxDay row the sum over its domains. A
@@ -64,24 +68,87 @@ def _add_daily_volume(domain, day: dt.date, mailbox_type: str, increments: dict[
         return increments
 
 
-def _upsert(model, key: dict, delta: dict[str, int]) -> None:
-    """One INSERT … ON CONFLICT DO UPDATE adding `delta` to the row of `key` (PostgreSQL and SQLite)."""
+def _upsert(model, key: dict, delta: dict[str, int], *, also: dict | None = None,
+            returning: tuple[str, ...] = ()) -> tuple | None:
+    """One INSERT … ON CONFLICT DO UPDATE adding `delta` to the row of `key` (PostgreSQL and SQLite).
+
+    `also` are columns set only when the row is created; `returning` columns are read back from the
+    row as written (None when there was nothing to add)."""
     delta = {name: n for name, n in delta.items() if n}
     if not delta:
-        return
+        return None
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = [*key, *COUNTERS]
+    also = also or {}
+    columns = [*key, *also, *COUNTERS]
     # A new row starts at the (non-negative) amounts; a decrement only ever meets an existing row.
-    values = [*key.values(), *(max(delta.get(name, 0), 0) for name in COUNTERS)]
+    values = [*key.values(), *also.values(), *(max(delta.get(name, 0), 0) for name in COUNTERS)]
     sets = ", ".join(f"{quote(name)} = {table}.{quote(name)} + %s" for name in delta)
     sql = (
         f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {sets}"
     )
+    if returning:
+        sql += " RETURNING " + ", ".join(quote(name) for name in returning)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, *delta.values()])
+        return cursor.fetchone() if returning else None
+
+
+def add_sent(domain, day: dt.date, counts: dict[str, int], returning: tuple[str, ...]) -> tuple | None:
+    """A reservation's `{mailbox_type: n}`: n more requested and sent on each row, as add_volume would add
+    them (same rows, same lock order), but only increments, so each row is one upsert and no clamp applies.
+
+    Returns the `returning` counters of the account's day row as this write left it (the caller's
+    transaction holds that row's lock, so they are the account's totals at this moment)."""
+    with transaction.atomic(savepoint=False):
+        for mailbox_type in sorted(counts):
+            _upsert(DailyVolume, {"domain_id": domain.pk, "mailbox_type": mailbox_type, "day": day},
+                    {"requested": counts[mailbox_type], "sent": counts[mailbox_type]},
+                    also={"account_id": domain.account_id})
+        for mailbox_type in sorted(counts):
+            _upsert(AccountMailboxDay, {"account_id": domain.account_id, "mailbox_type": mailbox_type, "day": day},
+                    {"requested": counts[mailbox_type], "sent": counts[mailbox_type]})
+        total = sum(counts.values())
+        return _upsert(AccountDay, {"account_id": domain.account_id, "day": day},
+                       {"requested": total, "sent": total}, returning=returning)
+
+
+def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returning: tuple[str, ...]) -> tuple[str, list, str]:
+    """add_sent as PostgreSQL data-modifying CTEs that write only if the CTE `after` returned a row.
+
+    Returns (the CTE list to put after `after`'s, its parameters, the name of the CTE returning the
+    account day row's `returning` counters). Each CTE reads the one before, so the rows are locked in
+    add_volume's order: the domain's volume rows by mailbox type, the account's mailbox rows by type,
+    then the account's day row.
+    """
+    quote = connection.ops.quote_name
+    volume, mailbox, account_day = (quote(m._meta.db_table) for m in (DailyVolume, AccountMailboxDay, AccountDay))
+    others = [name for name in COUNTERS if name not in ("requested", "sent")]
+    zeros = ", ".join("0" for _ in others)
+    other_columns = ", ".join(quote(name) for name in others)
+    sets = {table: ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("requested", "sent"))
+            for table in (volume, mailbox, account_day)}
+    rows = ", ".join("(%s::text, %s::bigint)" for _ in counts)
+    params: list = [value for mailbox_type in sorted(counts) for value in (mailbox_type, counts[mailbox_type])]
+    mt = quote("mailbox_type")
+    sql = (
+        f"vol_counts ({mt}, n) AS (VALUES {rows}), "
+        f"vol_volume AS (INSERT INTO {volume} (account_id, domain_id, {mt}, day, requested, sent, {other_columns}) "
+        f"SELECT %s, %s, c.{mt}, %s::date, c.n, c.n, {zeros} FROM {after} CROSS JOIN vol_counts c ORDER BY c.{mt} "
+        f"ON CONFLICT (domain_id, {mt}, day) DO UPDATE SET {sets[volume]} RETURNING {volume}.{mt}), "
+        f"vol_mailbox AS (INSERT INTO {mailbox} (account_id, {mt}, day, requested, sent, {other_columns}) "
+        f"SELECT %s, c.{mt}, %s::date, c.n, c.n, {zeros} FROM vol_volume v JOIN vol_counts c USING ({mt}) ORDER BY c.{mt} "
+        f"ON CONFLICT (account_id, {mt}, day) DO UPDATE SET {sets[mailbox]} RETURNING {mailbox}.{mt}), "
+        f"vol_account AS (INSERT INTO {account_day} (account_id, day, requested, sent, {other_columns}) "
+        f"SELECT %s, %s::date, SUM(c.n), SUM(c.n), {zeros} FROM vol_mailbox m JOIN vol_counts c USING ({mt}) "
+        f"HAVING COUNT(*) > 0 "
+        f"ON CONFLICT (account_id, day) DO UPDATE SET {sets[account_day]} "
+        f"RETURNING {', '.join(f'{account_day}.{quote(name)}' for name in returning)})"
+    )
+    params += [domain.account_id, domain.pk, day, domain.account_id, day, domain.account_id, day]
+    return sql, params, "vol_account"
 
 
 def subtract_domain(domain_id: int) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -93,42 +93,124 @@ class Reservation:
     upgraded_to: int | None = None
 
 
+# What the reservation statement reads back: the day row as it left it, the domain's level, and the
+# account's day totals from its rollup (stats.AccountDay), written in the same statement/transaction.
+_DAY_FIELDS = ("sent", "cap", "delivered", "invalid", "spam", "complaints", "opened")
+_TOTAL_FIELDS = ("sent", "delivered", "invalid", "spam", "complaints", "opened")
+
+
+@dataclass(frozen=True)
+class _Taken:
+    day: rules.DayMetrics
+    cap: int
+    level: int
+    account: rules.DayMetrics | None
+
+
+def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for address in recipients:
+        mailbox_type = mailbox_type_of(address)
+        counts[mailbox_type] = counts.get(mailbox_type, 0) + 1
+    return counts
+
+
+def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int]) -> _Taken | None:
+    """The conditional UPDATE (`sent + n <= cap`) of the day row and, if it matched, the statistics.
+
+    On PostgreSQL one statement: UPDATE … RETURNING, then the statistics as data-modifying CTEs that
+    write only when the UPDATE returned the row (stats.rollups.sent_ctes), so the hot day row is
+    locked for one statement when there is no outer transaction. Elsewhere (SQLite) the same writes
+    one after the other in one transaction. None when the row is missing or the messages do not fit.
+    """
+    quote = connection.ops.quote_name
+    table, domains = quote(DomainDay._meta.db_table), quote(SenderDomain._meta.db_table)
+    update = (
+        f"UPDATE {table} SET sent = sent + %s, requested = requested + %s "
+        f"WHERE domain_id = %s AND day = %s AND sent <= cap - %s "
+        f"RETURNING {', '.join(f'{table}.{quote(f)}' for f in _DAY_FIELDS)}, "
+        f"(SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level"
+    )
+    params = [n, n, domain.pk, day, n]
+    if connection.vendor == "postgresql":
+        ctes, cte_params, totals = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
+        sql = (
+            f"WITH taken AS ({update}), {ctes} "
+            f"SELECT taken.*, {', '.join(f't.{quote(f)}' for f in _TOTAL_FIELDS)} "
+            f"FROM taken LEFT JOIN {totals} t ON TRUE"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params + cte_params)
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        account = found[len(_DAY_FIELDS) + 1:]
+    else:
+        with transaction.atomic(savepoint=False):
+            with connection.cursor() as cursor:
+                cursor.execute(update, params)
+                found = cursor.fetchone()
+            if found is None:
+                return None
+            account = rollups.add_sent(domain, day, counts, _TOTAL_FIELDS)
+    values = dict(zip(_DAY_FIELDS, found, strict=False))
+    return _Taken(
+        day=metrics_of(values), cap=values["cap"], level=found[len(_DAY_FIELDS)],
+        account=metrics_of(dict(zip(_TOTAL_FIELDS, account, strict=True))) if account and account[0] is not None else None,
+    )
+
+
+def _rollup_serves_freeze() -> bool:
+    """Whether the account's day rollup holds exactly the counters the freeze rules read.
+
+    AccountDay is written with every change of DomainDay in the same transaction, by the same
+    amounts, except that a decrement meeting a missing statistics row is clamped at 0 (stats.rollups):
+    the counters an outcome can decrement are therefore not exact there.
+    """
+    decremented = {name for moves in OUTCOME_COUNTERS.values() for name, d in moves.items() if d < 0}
+    exact = set(rollups.COUNTERS) - decremented
+    return rules.counters_read_by(levels.freeze_rules()) <= exact
+
+
 def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     """Count `len(recipients)` messages against today's cap: all of them or none.
 
     1. One conditional UPDATE (`sent + n <= cap`) on the day row; it is atomic in the database, so
-       any number of processes never push a domain past its cap.
+       any number of processes never push a domain past its cap. The statistics are written with it.
     2. If it does not fit, the upgrade check runs first (SPEC §3.5); if it lifts the cap, try once more.
-    3. After a successful reservation the counters changed: run the upgrade check (SPEC §3.2).
+    3. After a successful reservation the counters changed: the upgrade check (SPEC §3.2) and the
+       freeze check (SPEC §3.4) run when their rules, applied to the counters the reservation read
+       back, would fire (the same pure rules the checks apply; a check that would decide "no" is
+       skipped). The upgrade rules read the day row, locked by the reservation; the freeze rules
+       read the account's day rollup, locked by it too (when the rollup is exact for them).
     """
     n = len(recipients)
     if n <= 0:
         raise ValueError("reserve at least one message")
-    row = get_day(domain)
+    day = platform_today()
+    counts = _counts_by_mailbox(recipients)
     upgraded_to = None
-    for attempt in range(2):
-        with transaction.atomic():
-            fits = DomainDay.objects.filter(pk=row.pk, sent__lte=F("cap") - n).update(
-                sent=F("sent") + n, requested=F("requested") + n
-            )
-            if fits:
-                counts: dict[str, dict[str, int]] = {}
-                for address in recipients:
-                    entry = counts.setdefault(mailbox_type_of(address), {"requested": 0, "sent": 0})
-                    entry["requested"] += 1
-                    entry["sent"] += 1
-                _add_volume(domain, row.day, counts)
-        if fits:
-            upgraded = check_upgrade(domain.pk, row.day)
-            check_freeze(domain.account_id, row.day)  # "sent > 300" may have just become true
+    taken = _take(domain, day, n, counts)
+    if taken is None:
+        row = get_day(domain, day)  # the row may not exist yet, or it is full
+        if row.sent + n <= row.cap:
+            taken = _take(domain, day, n, counts)
+        if taken is None:
+            upgraded_to = check_upgrade(domain.pk, day)
+            if upgraded_to is not None:
+                taken = _take(domain, day, n, counts)
+        if taken is None:
             row.refresh_from_db(fields=["sent", "cap"])
-            return Reservation(True, row.sent, row.cap, upgraded or upgraded_to)
-        if attempt == 0:
-            upgraded_to = check_upgrade(domain.pk, row.day)
-            if upgraded_to is None:
-                break
-    row.refresh_from_db(fields=["sent", "cap"])
-    return Reservation(False, row.sent, row.cap, upgraded_to)
+            return Reservation(False, row.sent, row.cap, upgraded_to)
+    upgraded = None
+    if rules.upgrade(taken.day, taken.level, taken.cap, levels.top_level(), levels.upgrade_rules()) is not None:
+        upgraded = check_upgrade(domain.pk, day)
+    if taken.account is None or not _rollup_serves_freeze() or rules.freeze(taken.account, levels.freeze_rules()):
+        check_freeze(domain.account_id, day)  # "sent > 300" may have just become true
+    cap = taken.cap
+    if upgraded is not None:
+        cap = DomainDay.objects.filter(domain=domain, day=day).values_list("cap", flat=True).get()
+    return Reservation(True, taken.day.sent, cap, upgraded or upgraded_to)
 
 
 def reserve_up_to(domain: SenderDomain, recipients: list[str]) -> int:

@@ -20,6 +20,7 @@ from domains.reputation.services import (
     reserve_quota,
 )
 from domains.services import create_domain
+from stats import rollups
 from stats.models import DailyVolume
 
 NOON = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -55,9 +56,13 @@ def deliver(domain, n, day=TODAY):
 
 
 def set_counters(domain, day=TODAY, **counters):
-    """Counters as a day ended with them, written without running any check."""
+    """Counters as a day ended with them, written without running any check.
+
+    The statistics move with them, as they do with real traffic (stats.rollups.add_volume in the
+    same transaction): reservations read the account's day totals from that rollup."""
     row = get_day(domain, day)
     DomainDay.objects.filter(pk=row.pk).update(**counters)
+    rollups.add_volume(domain, day, {"example.org": {k: v - getattr(row, k) for k, v in counters.items() if k in rollups.COUNTERS}})
     return row
 
 
