@@ -13,7 +13,9 @@ import functools
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_string
 from operator import add as _concat
@@ -342,6 +344,14 @@ class _Loader:
         self.direct = direct and connection.vendor == "postgresql"
         self.seen: set[int] = set()  # hashes of the addresses loaded by COPY in this import
         self.suspects: dict[str, dict] = {}  # rows whose hash was seen: checked against the list
+        # Direct rows go to the server while the file is read (it loads them meanwhile): the batch's
+        # transaction and its COPY (in a savepoint) stay open from its first row to flush().
+        self._batch: ExitStack | None = None
+        self._stream: ExitStack | None = None
+        self._copy = None
+        self._pending: list[str] = []
+        self._prefix = f"{receiver_list.pk}\t"
+        self._suffix = f"\t{timezone.now().isoformat()}\n"
 
     def add(self, email: str, data: dict | str) -> None:
         """`data` is a dict, or its JSON text for PostgreSQL (see _copy_lines)."""
@@ -355,8 +365,33 @@ class _Loader:
             else:
                 self.seen.add(key)
                 self.rows[email] = data
+                self._pending.append(_copy_line(email, data, self._prefix, self._suffix))
+                if len(self._pending) >= 1000:
+                    self._send()
         else:
             self.rows[email] = data
+
+    def _send(self) -> None:
+        if self._stream is None:
+            self._batch = ExitStack()
+            self._batch.enter_context(transaction.atomic())
+            self._stream = ExitStack()
+            self._stream.enter_context(transaction.atomic())
+            cursor = self._stream.enter_context(connection.cursor())
+            self._copy = self._stream.enter_context(cursor.cursor.copy(
+                f"COPY {connection.ops.quote_name(Receiver._meta.db_table)} "
+                "(receiver_list_id, email, template_data, created_at) FROM STDIN"
+            ))
+        self._copy.write("".join(self._pending))
+        self._pending = []
+
+    def abort(self) -> None:
+        """After an exception: roll back the batch being streamed."""
+        exc_info = sys.exc_info()
+        for stack in (self._stream, self._batch):
+            if stack is not None:
+                stack.__exit__(*exc_info)
+        self._stream = self._batch = self._copy = None
 
     def refuse(self, line: int, reason: str, content: str) -> None:
         self.result.invalid += 1
@@ -380,9 +415,10 @@ class _Loader:
         if self.rows:
             from psycopg.errors import UniqueViolation
 
+            stream, self._stream, self._copy = self._stream, None, None
             try:
-                with transaction.atomic():
-                    inserted = _copy_direct(rl, self.rows)
+                with stream:  # ends the COPY, then releases its savepoint (or rolls back to it)
+                    inserted = len(self.rows)
             except UniqueViolation:
                 log.warning("recipient list %s: an address of the upload was in the list already; loading the rest "
                             "through the duplicate check", rl.pk)
@@ -398,7 +434,13 @@ class _Loader:
         rl = self.receiver_list
         offered = len(self.rows) + len(self.suspects)
         inserted = duplicates = 0
-        with transaction.atomic():
+        if self._pending:
+            self._send()  # the last direct rows (this opens the batch if none was sent yet)
+        batch, self._batch = self._batch, None
+        if batch is None:
+            batch = ExitStack()
+            batch.enter_context(transaction.atomic())
+        with batch:
             if offered:
                 inserted = self._insert()
                 duplicates = offered - inserted
@@ -433,6 +475,14 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
 
 
+def _copy_line(email: str, data: dict | str, prefix: str, suffix: str) -> str:
+    """A row as COPY text: `prefix` + email + tab + JSON + `suffix` (see _copy_lines)."""
+    text = data if type(data) is str else _JSON.encode(data)
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    return f"{prefix}{_copy_text(email)}\t{text}{suffix}"
+
+
 def _copy_lines(rows: dict[str, dict | str], prefix: str, suffix: str, block: int = 1000) -> Iterator[str]:
     """The rows as COPY text, `prefix` + email + tab + JSON + `suffix`, about `block` rows a string.
 
@@ -451,20 +501,6 @@ def _copy_lines(rows: dict[str, dict | str], prefix: str, suffix: str, block: in
             lines = []
     if lines:
         yield "".join(lines)
-
-
-def _copy_direct(receiver_list: ReceiverList, rows: dict[str, dict]) -> int:
-    """PostgreSQL: COPY the rows straight into the recipients table (ids in the file's order); the
-    unique index refuses the whole COPY if an address is there already."""
-    table = connection.ops.quote_name(Receiver._meta.db_table)
-    now = timezone.now().isoformat()
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(
-            f"COPY {table} (receiver_list_id, email, template_data, created_at) FROM STDIN"
-        ) as copy:
-            for text in _copy_lines(rows, f"{receiver_list.pk}\t", f"\t{now}\n"):
-                copy.write(text)
-    return len(rows)
 
 
 def _copy_new(receiver_list: ReceiverList, rows: dict[str, dict]) -> int:
@@ -580,6 +616,9 @@ def import_csv(
         loader.refuse(line_number, "not UTF-8", "")
     except ListError as exc:
         upload_error = exc.message
+    except BaseException:
+        loader.abort()  # a crash: the batch being loaded is rolled back, the committed ones stay
+        raise
     loader.flush(bytes_done=lines.bytes_read if upload_error else max(size, lines.bytes_read))
     # The stored count is the truth (an API call may have added rows meanwhile).
     ReceiverList.objects.filter(pk=receiver_list.pk).update(

@@ -170,6 +170,33 @@ def test_a_second_task_for_a_list_being_imported_leaves_it_alone(account, upload
         import_list(rl.pk, str(path))
         rl.refresh_from_db()
         assert (rl.status, rl.count) == (ReceiverList.UPLOADING, 0) and path.exists()
-    import_list(rl.pk, str(path))  # that worker died: its lock went with its connection
+    # That worker died: its lock goes with its connection, once the server has ended that session.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
+                           [tasks_lists._LOCK_CLASS, rl.pk])
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
+    import_list(rl.pk, str(path))
     rl.refresh_from_db()
     assert (rl.status, rl.count) == (ReceiverList.DONE, 2) and not path.exists()
+
+
+def test_a_read_error_in_the_middle_of_a_batch_rolls_that_batch_back(account):
+    rl = lists.create_list(account, "Broken disk")
+    data = "".join(f"r{i}@example.com\n" for i in range(2500)).encode()
+
+    class FailingFile(io.BytesIO):
+        def readline(self, size=-1):
+            if self.tell() > len(data) // 2:  # rows already on their way to the database
+                raise OSError("I/O error")
+            return super().readline(size)
+
+    with pytest.raises(OSError):
+        lists.import_csv(rl, FailingFile(data))
+    assert emails(rl) == []  # the batch was not committed
+    lists.import_csv(rl, io.BytesIO(data))  # the connection is usable: the task runs again
+    rl.refresh_from_db()
+    assert rl.count == 2500 and emails(rl)[:2] == ["r0@example.com", "r1@example.com"]
