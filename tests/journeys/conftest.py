@@ -149,9 +149,28 @@ class Journey:
         (OUTPUT / f"{self.name}-{step}.axe.json").write_text(json.dumps(result, indent=2))
         return result
 
+    def keyboard_reaches_every_control(self) -> None:
+        """Tab from the top of the page reaches every visible control of every form, in turn."""
+        controls = self.page.evaluate(MARK_CONTROLS_JS)
+        if not controls:
+            return
+        self.page.evaluate("document.activeElement && document.activeElement.blur()")
+        self.page.locator("body").focus()
+        reached: set[str] = set()
+        for _ in range(len(controls) * 3 + 80):
+            self.page.keyboard.press("Tab")
+            mark = self.page.evaluate("document.activeElement && document.activeElement.dataset.kb")
+            if mark:
+                reached.add(mark)
+            if reached >= set(controls):
+                break
+        missed = [controls[mark] for mark in controls if mark not in reached]
+        assert missed == [], f"{self.page.url}: not reachable with Tab: {missed}"
+
     def check(self, step: str) -> None:
         """Screenshot, phone width, CSP and accessibility (at both widths) of the page as it is now."""
         self.screenshot(step)
+        self.keyboard_reaches_every_control()
         violations = self.axe(step) + self.at_phone_width(step)
         assert self.csp_errors == [], self.csp_errors
         failing = [v for v in violations if v["impact"] in FAILING_IMPACTS]
@@ -181,3 +200,20 @@ WIDEST_ELEMENTS_JS = """() => [...document.querySelectorAll('body *')]
     .slice(0, 8).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
         (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') +
         ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+# Marks each visible, enabled control inside a form with data-kb="<n>" and returns {n: description}.
+MARK_CONTROLS_JS = """() => {
+    const found = {};
+    let n = 0;
+    document.querySelectorAll('form input, form select, form textarea, form button').forEach(e => {
+        if (e.type === 'hidden' || e.disabled) return;
+        const box = e.getBoundingClientRect();
+        const style = getComputedStyle(e);
+        if (box.width === 0 || box.height === 0 || style.visibility === 'hidden') return;
+        if (e.type === 'radio' && !e.checked &&
+            document.querySelector(`input[type=radio][name="${e.name}"]:checked`)) return;  // arrows move within a group
+        e.dataset.kb = String(++n);
+        found[String(n)] = e.tagName.toLowerCase() + (e.name ? `[name=${e.name}]` : '') + (e.id ? '#' + e.id : '');
+    });
+    return found;
+}"""
