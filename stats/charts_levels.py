@@ -8,6 +8,7 @@ the CSP forbids inline scripts.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -20,6 +21,7 @@ from domains.models import LevelChange, SenderDomain
 from domains.reputation import levels
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MIN_DAYS_SHOWN = 7
 
 
 def _at(moment: dt.datetime) -> str:
@@ -53,8 +55,13 @@ def level_points(domain: SenderDomain, changes: list[LevelChange], now: dt.datet
 
 
 def level_figure(domain: SenderDomain, changes: list[LevelChange], now: dt.datetime | None = None) -> go.Figure:
-    points = level_points(domain, changes, now or timezone.now())
+    now = now or timezone.now()
+    points = level_points(domain, changes, now)
     x = [p["at"] for p in points]
+    # At least a week is shown: a domain created a minute ago gets a line, not a one-second axis.
+    earliest = _at(now - dt.timedelta(days=MIN_DAYS_SHOWN))
+    caps = [p["cap"] for p in points] + [levels.cap_for(1), levels.cap_for(levels.top_level())]
+    low_cap, high_cap = min(caps), max(caps)
     rules_text = [p["rule"] for p in points]
     fig = go.Figure()
     fig.add_trace(
@@ -83,9 +90,12 @@ def level_figure(domain: SenderDomain, changes: list[LevelChange], now: dt.datet
         height=320,
         hovermode="closest",
         legend={"orientation": "h", "y": -0.2},
-        xaxis={"type": "date"},
+        xaxis={"type": "date", "range": [x[0] if x[0] < earliest else earliest, x[-1]]},
         yaxis={"title": {"text": gettext("Level")}, "range": [0, levels.top_level() + 1], "dtick": 1 if levels.top_level() <= 10 else 2},
-        yaxis2={"title": {"text": gettext("Daily cap")}, "overlaying": "y", "side": "right", "type": "log", "showgrid": False},
+        # The cap axis spans the whole level table (and a custom cap), so a young domain's one cap is
+        # placed where it belongs, with whole-number ticks, rather than zoomed into a sliver of a decade.
+        yaxis2={"title": {"text": gettext("Daily cap")}, "overlaying": "y", "side": "right", "type": "log",
+                "showgrid": False, "tickformat": ",.0f", "dtick": 1, "range": [math.log10(low_cap * 0.8), math.log10(high_cap * 1.25)]},
     )
     return fig
 

@@ -80,3 +80,20 @@ def test_another_account_sees_no_chart_of_the_domain(client, outsider, history):
     response = client.get(f"/domains/{history.pk}/")
     assert response.status_code == 404
     assert b"level-chart-data" not in response.content
+
+
+def test_a_new_domain_gets_a_week_of_axis_and_the_whole_cap_scale(client, owner, verified_domain):
+    """A domain created a moment ago shows a week of time and caps placed on the full level table's scale."""
+    import math
+
+    from domains.reputation import levels
+
+    client.force_login(owner)
+    layout = _figure(client.get(f"/domains/{verified_domain.pk}/").content.decode())["layout"]
+
+    start, end = (dt.datetime.fromisoformat(moment) for moment in layout["xaxis"]["range"])
+    assert end - start >= dt.timedelta(days=7)
+    low, high = layout["yaxis2"]["range"]
+    assert 10**low < levels.cap_for(1) and 10**high > levels.cap_for(levels.top_level())
+    assert layout["yaxis2"]["type"] == "log" and layout["yaxis2"]["dtick"] == 1  # ticks at 1,000 / 10,000 / …
+    assert math.isclose(10**low, levels.cap_for(1) * 0.8)
