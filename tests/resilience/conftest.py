@@ -19,6 +19,7 @@ in this process's memory. `SERVER_ONLY` marks and skips such tests on the embedd
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -39,7 +40,30 @@ from django.db.utils import InterfaceError, OperationalError
 from sesconsole.celery import app as celery_app
 
 BASE_DIR = Path(settings.BASE_DIR)
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def postgres_bin() -> Path | None:
+    """The folder of the PostgreSQL server programs (initdb, pg_ctl): `pg_config --bindir`, else
+    Debian's folder for the major version of the server the tests run against."""
+    candidates = []
+    if shutil.which("pg_config"):
+        result = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        if result.returncode == 0 and result.stdout.strip():
+            candidates.append(Path(result.stdout.strip()))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version_num")
+            major = int(cursor.fetchone()[0]) // 10000
+        candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
+    return next((folder for folder in candidates if (folder / "initdb").exists()), None)
+
+
+def missing(what: str) -> None:
+    """Skip a test whose tool is missing; in CI (env CI set) fail it, so the gap shows."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must have {what} for the fault tests")
+    pytest.skip(f"needs {what}")
+
 
 SERVER_ONLY = [
     pytest.mark.postgres,
@@ -58,6 +82,19 @@ FAST_RECOVERY = {
     "SES_BATCH_STALL_SECONDS": 4,
 }
 WORKER_EMAIL_TIMEOUT = 2  # 6 × this < the claim timeout above: no live transaction looks dead
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the kernel sends it SIGKILL when this process dies, even by
+    SIGKILL, so no worker or redis-server outlives a killed pytest."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+DIE_WITH_PARENT = _die_with_parent if _LIBC is not None else None
 
 
 def free_port() -> int:
@@ -129,7 +166,7 @@ class PrivateRedis:
         self.process = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
              "--dir", str(self.directory), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=DIE_WITH_PARENT,
         )
         wait_until(self._answers, 10, f"redis-server on port {self.port}", every=0.05)
 
@@ -177,7 +214,7 @@ def _point_celery_at(url: str) -> None:
 def broker(settings, tmp_path):
     """A private Redis as the broker of this process and of every worker the test starts."""
     if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server on the PATH")
+        missing("redis-server on the PATH")
     redis = PrivateRedis(tmp_path)
     redis.start()
     saved = {key: celery_app.conf[key] for key in ("broker_url", "broker_transport_options")}
@@ -207,7 +244,8 @@ def broker(settings, tmp_path):
 class PrivatePostgres:
     """A PostgreSQL cluster of our own in a temporary folder; stop() is a real outage."""
 
-    def __init__(self):
+    def __init__(self, bin_dir: Path):
+        self.bin = bin_dir
         self.directory = Path(tempfile.mkdtemp(prefix="ses-fault-pg-"))
         self.data = self.directory / "data"
         self.port = free_port()
@@ -221,7 +259,7 @@ class PrivatePostgres:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {result.stdout}{result.stderr}")
 
     def init(self) -> None:
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-sync", "--locale=C.UTF-8")
 
     def start(self) -> None:
@@ -229,13 +267,13 @@ class PrivatePostgres:
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c full_page_writes=off -c synchronous_commit=off -c max_connections=60"
         )
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"),
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"),
                   "-w", "-t", "30", "start")
 
     def stop(self, mode: str = "fast") -> None:
         """fast: the server ends every session and shuts down, as a restart by an operator does."""
         if (self.data / "postmaster.pid").exists():
-            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
 
     def restart(self, down_for: float = 0) -> None:
         self.stop()
@@ -246,10 +284,10 @@ class PrivatePostgres:
         """The source database, schema and rows, into a database of the same name here."""
         name = source["NAME"]
         env = {**os.environ, "PGPASSWORD": source["PASSWORD"] or ""}
-        psql = [str(PG_BIN / "psql"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        psql = [str(self.bin / "psql"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
         subprocess.run([*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
         dump = subprocess.Popen(
-            [str(PG_BIN / "pg_dump"), "--no-owner", "--no-privileges", "-h", source["HOST"] or "127.0.0.1",
+            [str(self.bin / "pg_dump"), "--no-owner", "--no-privileges", "-h", source["HOST"] or "127.0.0.1",
              "-p", str(source["PORT"] or 5432), "-U", source["USER"] or "postgres", "-d", name],
             stdout=subprocess.PIPE, env=env,
         )
@@ -269,9 +307,10 @@ class PrivatePostgres:
 def private_postgres(transactional_db):
     """The test database moved to a private cluster for this test: this process, the live server's
     threads (they share the connection settings) and the workers all use it from here on."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"needs the PostgreSQL server binaries in {PG_BIN}")
-    server = PrivatePostgres()
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        missing("the PostgreSQL server programs (initdb, pg_ctl; found by `pg_config --bindir`)")
+    server = PrivatePostgres(bin_dir)
     settings_dict = connection.settings_dict
     saved = {key: settings_dict[key] for key in ("HOST", "PORT", "USER", "PASSWORD")}
     try:
@@ -324,6 +363,7 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-c", LAUNCH, str(concurrency), name], cwd=BASE_DIR, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=DIE_WITH_PARENT,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
