@@ -267,12 +267,13 @@ class _Lines:
     its end without being held (it cannot be a row).
     """
 
-    def __init__(self, fileobj: BinaryIO):
+    def __init__(self, fileobj: BinaryIO, *, number: int = 0, bytes_read: int = 0):
         self.fileobj = fileobj
-        self.bytes_read = 0
+        self.number = number  # lines before the file's position (a resumed import starts past them)
+        self.bytes_read = bytes_read
 
     def __iter__(self) -> Iterator[tuple[int, str | None]]:
-        number = 0
+        number = self.number
         while True:
             raw = self.fileobj.readline(MAX_LINE_BYTES + 1)
             if not raw:
@@ -306,6 +307,35 @@ def _cells(line: str) -> list[str]:
 def _is_header(cells: list[str]) -> bool:
     first = cells[0].strip().lower()
     return first in HEADER_NAMES or "@" not in first
+
+
+def _resume_point(fileobj: BinaryIO, bytes_done: int) -> tuple[list[str] | None, int]:
+    """For an import resumed after `bytes_done` bytes (a batch boundary, on a line end): the
+    variables its header named, as the first run read them (None: no row had decided yet), and the
+    number of lines before that point. The file is left at `bytes_done` from where it was."""
+    start = fileobj.tell()
+    variables = None
+    lines = _Lines(fileobj)
+    for _number, line in lines:
+        if lines.bytes_read > bytes_done:
+            break
+        if line is None or not line.strip():
+            continue
+        try:
+            cells = _cells(line)
+        except _RowError:
+            continue  # refused in the first run; the next row decides
+        variables = _variables(cells) if _is_header(cells) else []
+        break
+    fileobj.seek(start)
+    newlines, left = 0, bytes_done
+    while left:
+        chunk = fileobj.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        newlines += chunk.count(b"\n")
+        left -= len(chunk)
+    return variables, newlines
 
 
 def _variables(header: list[str]) -> list[str]:
@@ -559,15 +589,29 @@ def import_csv(
     """
     if size is None:
         size = _size_of(fileobj) or 0
-    ReceiverList.objects.filter(pk=receiver_list.pk).update(
-        status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
-    )
+    # A task run again (redelivered, or handed out by requeue_stalled_imports) after a crash or a
+    # failure resumes where the last committed batch ended: bytes_done and the counters are written
+    # in one transaction (flush), and begin_upload sets bytes_done to 0 for a new upload.
+    state = ReceiverList.objects.filter(pk=receiver_list.pk).values("status", "bytes_done").first() or {}
+    resume_at = state.get("bytes_done", 0) if state.get("status") == ReceiverList.UPLOADING else 0
+    if not 0 < resume_at <= size:
+        resume_at = 0
+        ReceiverList.objects.filter(pk=receiver_list.pk).update(
+            status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
+        )
     empty = not Receiver.objects.filter(receiver_list=receiver_list).exists()
     loader = _Loader(receiver_list, direct=empty)
-    lines = _Lines(fileobj)
     variables: list[str] | None = None
     plain_bound = 0  # _fits_template_data_limit's bound for a line of no characters (see below)
     keys: list[str] = []
+    if resume_at:
+        variables, lines_before = _resume_point(fileobj, resume_at)
+        if variables:
+            plain_bound = 2 + sum(6 * len(name) + 8 for name in variables)
+            keys = [f"{_json_string(name)}: " for name in variables]
+        lines = _Lines(fileobj, number=lines_before, bytes_read=resume_at)
+    else:
+        lines = _Lines(fileobj)
     as_text = connection.vendor == "postgresql"  # rows as JSON text (see _copy_lines), else dicts
     upload_error = ""
     try:
@@ -619,12 +663,11 @@ def import_csv(
     except BaseException:
         loader.abort()  # a crash: the batch being loaded is rolled back, the committed ones stay
         raise
-    loader.flush(bytes_done=lines.bytes_read if upload_error else max(size, lines.bytes_read))
+    # The end is marked with the last batch, so a run after a crash here does not resume past it.
+    loader.flush(bytes_done=lines.bytes_read if upload_error else max(size, lines.bytes_read),
+                 status=ReceiverList.DONE, upload_error=_CONTROL.sub("?", upload_error)[:500])
     # The stored count is the truth (an API call may have added rows meanwhile).
-    ReceiverList.objects.filter(pk=receiver_list.pk).update(
-        status=ReceiverList.DONE, upload_error=_CONTROL.sub("?", upload_error)[:500],
-        count=Receiver.objects.filter(receiver_list=receiver_list).count(),
-    )
+    ReceiverList.objects.filter(pk=receiver_list.pk).update(count=Receiver.objects.filter(receiver_list=receiver_list).count())
     receiver_list.refresh_from_db()
     return loader.result
 

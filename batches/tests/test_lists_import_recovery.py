@@ -89,7 +89,10 @@ def test_an_import_that_makes_progress_is_not_handed_out_again(account, uploads,
 def test_a_crashed_import_run_again_loads_no_recipient_twice(account, monkeypatch):
     monkeypatch.setattr(lists, "BATCH_SIZE", 3)
     rl = lists.create_list(account, "Crash")
-    data = ("email,n\n" + "".join(f"r{i}@example.com,{i}\n" for i in range(10)) + "bad,x\n" + "r1@example.com,1\n").encode()
+    # Before the crash (batches of 3 good rows): a bad row (line 3) and a duplicate (line 5).
+    rows = [f"r{i}@example.com,{i}\n" for i in range(10)]
+    data = ("email,n\n" + rows[0] + "bad,x\n" + rows[1] + rows[0] + "".join(rows[2:])
+            + "bad,y\n" + "r1@example.com,1\n").encode()
     real_flush = lists._Loader.flush
     flushes = []
 
@@ -103,14 +106,19 @@ def test_a_crashed_import_run_again_loads_no_recipient_twice(account, monkeypatc
     with pytest.raises(SystemExit):
         lists.import_csv(rl, io.BytesIO(data))
     assert emails(rl) == [f"r{i}@example.com" for i in range(6)]  # two batches committed
+    rl.refresh_from_db()
+    assert (rl.status, rl.invalid_count, rl.duplicate_count) == (ReceiverList.UPLOADING, 1, 1)
 
     monkeypatch.setattr(lists._Loader, "flush", real_flush)
-    lists.import_csv(rl, io.BytesIO(data))  # the redelivered task reads the file again
+    result = lists.import_csv(rl, io.BytesIO(data))  # the redelivered task goes on from the last batch
     rl.refresh_from_db()
     assert emails(rl) == [f"r{i}@example.com" for i in range(10)]
     assert rl.count == 10 and rl.status == ReceiverList.DONE
+    assert (rl.invalid_count, rl.duplicate_count) == (2, 2)  # each bad or repeated row counted once
+    assert (result.loaded, result.invalid, result.duplicates) == (4, 1, 1)
     assert Receiver.objects.get(receiver_list=rl, email="r7@example.com").template_data == {"n": "7"}
-    assert list(ReceiverListError.objects.filter(receiver_list=rl).values_list("line", flat=True)) == [12]
+    errors = ReceiverListError.objects.filter(receiver_list=rl).order_by("line")
+    assert list(errors.values_list("line", "content")) == [(3, "bad,x"), (14, "bad,y")]
 
 
 def test_rows_whose_address_hash_was_seen_are_checked_exactly(account, monkeypatch):
