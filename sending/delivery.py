@@ -179,21 +179,29 @@ class _Group:
     unwritten: tuple[int, dict] | None = None
     replied: list[tuple[Message, str, dict]] = field(default_factory=list)
 
-    def take_reply(self) -> tuple[QuerySet, dict] | None:
-        """The UPDATE that writes the unwritten reply, as (rows, values); None when there is none."""
+    def reply_update(self) -> tuple[QuerySet, dict] | None:
+        """The UPDATE that writes the unwritten reply, as (rows, values); None when there is none.
+
+        The reply stays unwritten until `written()` says the statement committed: a statement that
+        fails leaves it here, to be written at the end of the group.
+        """
         if self.unwritten is None:
             return None
         pk, fields = self.unwritten
-        self.unwritten = None
+        fields = dict(fields)
         # `outcome` marks "replied, not applied" on a sending message only; never over a final one.
         kind = fields.pop("outcome")
         fields["outcome"] = Case(When(status=Message.SENDING, then=Value(kind)), default=F("outcome"))
         return Message.objects.filter(pk=pk), fields
 
+    def written(self) -> None:
+        self.unwritten = None
+
     def write_reply(self) -> None:
-        if (reply := self.take_reply()) is not None:
+        if (reply := self.reply_update()) is not None:
             rows, values = reply
             rows.update(**values)
+            self.written()
 
 
 def _update_together(first: tuple[QuerySet, dict], then: tuple[QuerySet, dict] | None) -> int:
@@ -225,9 +233,10 @@ def _update_together(first: tuple[QuerySet, dict], then: tuple[QuerySet, dict] |
 
 
 def _apply_replies(group: _Group) -> None:
-    with transaction.atomic():
-        group.write_reply()
-        record_final_events(group.replied)
+    # The last reply is committed on its own first: if applying the group fails (a deadlock, a lost
+    # connection), every reply is on record and the sweeper applies them instead of sending again.
+    group.write_reply()
+    record_final_events(group.replied)
     group.replied = []
 
 
@@ -250,8 +259,9 @@ def _claim(message: Message, group: _Group, *, start: bool) -> bool:
     # One commit for this claim and the previous message's reply.
     claimed = _update_together(
         (Message.objects.filter(claimable, ~Exists(frozen), pk=message.pk, smtp_started_at__isnull=True), changes),
-        group.take_reply(),
+        group.reply_update(),
     )
+    group.written()  # reached only when the statement, and with it the reply, committed
     if claimed:
         message.status, message.claimed_at = Message.SENDING, now
         if start:

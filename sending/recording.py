@@ -8,6 +8,7 @@ change is one conditional UPDATE, so an outcome reported twice is counted once.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -104,22 +105,59 @@ def record_event(message: Message, kind: str, detail: dict | None = None, *, fie
 
 
 def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
-    """Apply the final SMTP outcomes of a group of messages at once; returns how many changed.
+    """Apply the final SMTP outcomes of a group of messages; returns how many changed.
 
-    The same as record_event for each, in one transaction: deliveries move in one conditional
-    UPDATE, their events go in with one INSERT, and the day's counters move by the group's totals
-    per domain, day and mailbox type (one record_outcome each, which runs the checks once on the
-    sums). Any other kind goes through record_event, one by one. Listeners hear of each message
-    after the commit, as with record_event.
+    The same as record_event for each, in reply order, with one saving: deliveries of a domain whose
+    day no upgrade rule can move yet (its volume is below every rule's share of the cap, or it is at
+    the top level, or the day is not today) are summed per domain, day and mailbox type and applied
+    in one transaction each: one UPDATE, one INSERT of events, one record_outcome. Where an upgrade
+    could fire, each reply is applied on its own, so a level rises at the very reply that allows it
+    (SPEC §3.2). Each transaction moves one mailbox type's counters, so it locks the statistics rows
+    in the same order as a reservation does: two writers of an account cannot deadlock.
+    Listeners hear of each message after its commit, as with record_event.
     """
-    delivered = {m.pk: (m, detail) for m, kind, detail in items if kind == "delivered"}
+    summable = _days_no_upgrade_can_move(
+        {(m.domain_id, m.send_day) for m, kind, _ in items if kind == "delivered"}
+    )
+    grouped: dict[tuple[int, object, str], list[tuple[Message, dict]]] = {}
     changed = 0
+    for message, kind, detail in items:
+        if kind == "delivered" and (message.domain_id, message.send_day) in summable:
+            key = (message.domain_id, message.send_day, mailbox_type_of(message.recipient))
+            grouped.setdefault(key, []).append((message, detail))
+        else:
+            changed += record_event(message, kind, detail)
+    for key in sorted(grouped, key=lambda k: (k[0], str(k[1]), k[2])):
+        changed += _apply_deliveries(grouped[key])
+    return changed
+
+
+def _days_no_upgrade_can_move(keys: set[tuple[int, object]]) -> set[tuple[int, object]]:
+    """Of these (domain id, day) keys, those whose level no delivery can raise now (see above)."""
+    from domains.models import DomainDay, SenderDomain
+    from domains.reputation import levels
+    from domains.reputation.services import platform_today
+
+    today = platform_today()
+    summable = {key for key in keys if key[1] != today}
+    todays = {domain_id for domain_id, day in keys if day == today}
+    if not todays:
+        return summable
+    shares = [Decimal(share) for share in levels.upgrade_shares()]
+    rows = DomainDay.objects.filter(domain_id__in=todays, day=today).values_list(
+        "domain_id", "sent", "cap", "domain__level", "domain__status"
+    )
+    for domain_id, sent, cap, level, status in rows:
+        below_every_share = bool(shares) and all(sent * 100 < share * cap for share in shares)
+        if level >= levels.top_level() or status != SenderDomain.VERIFIED or below_every_share:
+            summable.add((domain_id, today))
+    return summable
+
+
+def _apply_deliveries(items: list[tuple[Message, dict]]) -> int:
+    """Deliveries of one domain, day and mailbox type, in one transaction; how many changed."""
+    delivered = {message.pk: (message, detail) for message, detail in items}
     with transaction.atomic():
-        for message, kind, detail in items:
-            if kind != "delivered":
-                changed += record_event(message, kind, detail)
-        if not delivered:
-            return changed
         now = timezone.now()
         # Lock the rows still open, so exactly these are the ones that change and get counted.
         open_ids = list(
@@ -128,25 +166,22 @@ def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
             .order_by("pk").values_list("pk", flat=True)
         )
         if not open_ids:
-            return changed
+            return 0
         Message.objects.filter(pk__in=open_ids).update(status=Message.DELIVERED, outcome="delivered", finished_at=now)
         MessageEvent.objects.bulk_create([
             MessageEvent(message=delivered[pk][0], at=now, kind="delivered", detail=delivered[pk][1]) for pk in open_ids
         ])
-        totals: dict[tuple[int, object, str], list] = {}
         for pk in open_ids:
             message = delivered[pk][0]
             message.status, message.outcome, message.finished_at = Message.DELIVERED, "delivered", now
-            key = (message.domain_id, message.send_day, mailbox_type_of(message.recipient))
-            totals.setdefault(key, [message, 0])[1] += 1
-        for message, n in totals.values():
-            record_outcome(message.domain, message.send_day, "delivered", message.recipient, n=n)
-    for pk in open_ids:
-        message, detail = delivered[pk]
-        transaction.on_commit(
-            lambda m=message, d=detail: message_event.send(sender=Message, message=m, kind="delivered", detail=d)
-        )
-    return changed + len(open_ids)
+        first = delivered[open_ids[0]][0]
+        record_outcome(first.domain, first.send_day, "delivered", first.recipient, n=len(open_ids))
+        for pk in open_ids:
+            message, detail = delivered[pk]
+            transaction.on_commit(
+                lambda m=message, d=detail: message_event.send(sender=Message, message=m, kind="delivered", detail=d)
+            )
+    return len(open_ids)
 
 
 def _suppress(message: Message, reason: str, detail: str) -> None:

@@ -74,3 +74,27 @@ def test_a_worker_dead_before_applying_its_replies_is_neither_resent_nor_lost(
     assert MessageEvent.objects.filter(kind="delivered").count() == 3
     assert sweep(django_capture_on_commit_callbacks).startswith("re-enqueued 0, of which 0 interrupted inside SMTP")
     assert DomainDay.objects.get(domain=verified_domain).delivered == 3
+
+
+def test_a_level_rises_at_the_reply_that_allows_it_even_inside_a_group(smtp_sink, sender, template, account,  # noqa: F811
+                                                                     verified_domain):
+    """U2 holds for a moment only: at the first of these deliveries the delivery rate passes 90% while
+    the open rate is still above 50%; after all twenty it is exactly 50%. Applied one reply at a
+    time, as SPEC §3.2 asks, the domain goes up at that first reply; summed, it never would."""
+    from domains.models import LevelChange, SenderDomain
+    from domains.reputation import levels
+    from sending.tests.send_fixtures import set_sent
+
+    SenderDomain.objects.filter(pk=verified_domain.pk).update(level=2)
+    verified_domain.refresh_from_db()
+    messages = send(account, template, *[f"reader{n}@example.org" for n in range(20)])
+    cap = levels.cap_for(2)
+    set_sent(verified_domain, cap, delivered=cap * 9 // 10, opened=cap * 46 // 100)  # 1,000: 900 and 460
+
+    deliver_messages([m.pk for m in messages])
+
+    verified_domain.refresh_from_db()
+    assert verified_domain.level == 3
+    change = LevelChange.objects.get(domain=verified_domain)
+    assert (change.from_level, change.to_level, change.rule) == (2, 3, "U2")
+    assert DomainDay.objects.get(domain=verified_domain).delivered == cap * 9 // 10 + 20
