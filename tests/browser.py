@@ -12,6 +12,8 @@ import shutil
 
 import pytest
 
+from tests.needs import missing
+
 # Without the background-networking flags Chromium keeps trying to reach Google on a closed network.
 ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,9 +33,7 @@ def launched(monkeypatch):
     """A running Chromium; skipped (failed in CI) where there is none."""
     executable = chromium_path()
     if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("no system Chromium: apt-get install chromium")
+        missing("Debian's chromium (apt-get install chromium; .ci/run installs it)")
     playwright_api = pytest.importorskip("playwright.sync_api")
     # Playwright's sync API runs an event loop in this thread; the ORM work here is all synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -26,6 +26,7 @@ from domains.models import DomainDay
 from domains.reputation.services import get_day
 from notify import services as notify_services
 from sesconsole import catalogs
+from tests import needs
 
 ROOT = Path(settings.BASE_DIR)
 TRANSLATED = ("ja", "zh_Hans")
@@ -94,8 +95,9 @@ def test_japanese_uses_the_terms_of_the_original_rules_document():
     assert "作業依頼書" in ja["File work order"]
 
 
-@pytest.mark.skipif(shutil.which("xgettext") is None, reason="makemessages needs GNU gettext's xgettext")
 def test_the_catalogs_hold_exactly_the_messages_of_the_source(tmp_path):
+    if shutil.which("xgettext") is None:
+        needs.missing("GNU gettext's xgettext, which makemessages runs")
     written = catalogs.make_messages(tmp_path, languages=("ja",))
     fresh = {_key(e) for e in polib.pofile(str(written / "ja" / "LC_MESSAGES" / "django.po"))}
     assert len(fresh) > 600

@@ -38,6 +38,7 @@ from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
 from sesconsole.celery import app as celery_app
+from tests.needs import missing
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -56,13 +57,6 @@ def postgres_bin() -> Path | None:
             major = int(cursor.fetchone()[0]) // 10000
         candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
     return next((folder for folder in candidates if (folder / "initdb").exists()), None)
-
-
-def missing(what: str) -> None:
-    """Skip a test whose tool is missing; in CI (env CI set) fail it, so the gap shows."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must have {what} for the fault tests")
-    pytest.skip(f"needs {what}")
 
 
 SERVER_ONLY = [
