@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
+from sending import addresses
 from sending.review import template_data_errors
 
 # Rows per transaction of an upload: a million rows is 40 commits (each also writes the progress the
@@ -184,6 +185,18 @@ def _clean_email(raw: str) -> str:
         raise _RowError(_("the address is empty"))
     if len(email) > MAX_EMAIL_LENGTH:
         raise _RowError(_("the address is longer than %(MAX_EMAIL_LENGTH)s characters") % {"MAX_EMAIL_LENGTH": MAX_EMAIL_LENGTH})
+    if not email.isascii():
+        # A non-ASCII domain is stored as its IDNA A-label, what RCPT TO and the To header carry; a
+        # non-ASCII local part has no ASCII form (no SMTPUTF8) and is refused (sending/addresses.py).
+        try:
+            ascii_email = addresses.to_ascii(email)
+        except addresses.NotAsciiAddress:
+            ascii_email = ""
+        if len(ascii_email) > MAX_EMAIL_LENGTH:
+            raise _RowError(_("the address is longer than %(MAX_EMAIL_LENGTH)s characters") % {"MAX_EMAIL_LENGTH": MAX_EMAIL_LENGTH})
+        if not ascii_email or not _is_valid_email(ascii_email):
+            raise _RowError(_("“%(value)s” is not a valid email address") % {"value": email[:100]})
+        return ascii_email.lower()
     if not _is_valid_email(email):
         raise _RowError(_("“%(value)s” is not a valid email address") % {"value": email[:100]})
     return email.lower()

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 from django.utils import timezone
 
-from sending import tracking
+from sending import addresses, tracking
 from sesconsole import crypto
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -191,13 +191,17 @@ def _header_line(name: str, value: str) -> str:
     value = " ".join(value.split())  # no header carries a line break of its own
     if value.isascii():
         return _fold(name, value)
-    if name in _ADDRESS_HEADERS:  # encode the display names, keep the addresses readable
+    if name in _ADDRESS_HEADERS:
+        # Display names become RFC 2047 encoded words; an address never does (an encoded word is
+        # not an addr-spec, RFC 5322 §3.2.3): a non-ASCII domain is written as its IDNA A-label.
+        # Admission stores addresses that way already (clean_address); this covers older rows.
         try:
-            value = ", ".join(formataddr(pair, "utf-8") for pair in getaddresses([value]))
-        except UnicodeError:
-            pass
-        if value.isascii():
-            return _fold(name, value)
+            value = ", ".join(formataddr((display, addresses.to_ascii(address)), "utf-8")
+                              for display, address in getaddresses([value]))
+        except (UnicodeError, addresses.NotAsciiAddress) as exc:
+            # No ASCII form (a non-ASCII local part): admission refuses those, so no message has one.
+            raise ValueError(f"{name}: {value!r} has no ASCII form (SMTPUTF8 is not offered)") from exc
+        return _fold(name, value)
     # Non-ASCII (a subject, a reply-to display name): RFC 2047 encoded words, folded by Header.
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n"

@@ -68,17 +68,28 @@ class SendResult:
 
 
 def clean_address(raw: object, code: str = "InvalidParameterValue.IllegalEmailAddress", what: str = "address") -> str:
-    """A syntactically valid address, lower-cased (mailbox providers treat case as the same address)."""
+    """A syntactically valid address, lower-cased (mailbox providers treat case as the same address).
+
+    A non-ASCII domain becomes its IDNA A-label (user@bücher.example → user@xn--bcher-kva.example),
+    the form RCPT TO and the To header carry; a non-ASCII local part, or a domain IDNA refuses, is
+    not a valid address here (no SMTPUTF8; see sending/addresses.py).
+    """
+    from sending import addresses
+
     if not isinstance(raw, str) or not raw.strip():
         raise SendError("InvalidParameterValue.EmailAddressIsNULL", gettext("The %(what)s is empty.") % {"what": what})
     address = raw.strip()
     try:
-        validate_email(address)
-        if len(address) > 254:  # RFC 5321's path limit; longer would not fit the columns either
+        try:
+            ascii_address = addresses.to_ascii(address)
+        except addresses.NotAsciiAddress:
+            raise ValidationError("no ASCII form") from None
+        validate_email(ascii_address)
+        if len(ascii_address) > 254:  # RFC 5321's path limit; longer would not fit the columns either
             raise ValidationError(gettext("too long"))
     except ValidationError:
         raise SendError(code, gettext("“%(value)s” is not a valid email address.") % {"value": address[:254]}) from None
-    return address.lower()
+    return ascii_address.lower()
 
 
 def _clean_display_name(raw: str) -> str:

@@ -1,0 +1,66 @@
+"""Recipient lists and internationalised addresses: a non-ASCII domain is stored as its IDNA A-label
+(so a list never holds the same mailbox twice, once per spelling), a non-ASCII local part is a
+refused row (CSV, with its line) or a refused call (API), since SMTPUTF8 is not offered."""
+
+import io
+import json
+
+import pytest
+
+from accounts.models import ApiKey
+from api.tests.conftest import Caller
+from api.tests.signing import error_code
+from batches import lists
+from batches.lists import ListError
+from batches.models import Receiver, ReceiverListError
+
+BUECHER = "xn--bcher-kva.example"
+
+
+@pytest.fixture
+def rl(account):
+    return lists.create_list(account, "Newsletter", "monthly")
+
+
+def test_a_csv_stores_a_non_ascii_domain_as_its_a_label_and_refuses_a_non_ascii_local_part(rl):
+    csv = (
+        "email,name\n"
+        "Ann@Bücher.example,Ann\n"          # line 2: loads as its A-label
+        f"ann@{BUECHER},Ann again\n"        # line 3: the same mailbox spelled in ASCII: a duplicate
+        "jörg@example.org,Jörg\n"           # line 4: no ASCII form
+        "cy@☃.example,Cy\n"                 # line 5: IDNA refuses the domain
+        "dan@mail.bücher。example,Dan\n"    # line 6: the ideographic full stop is a dot
+    )
+    result = lists.import_csv(rl, io.BytesIO(csv.encode()))
+    rl.refresh_from_db()
+    assert (result.loaded, result.duplicates, result.invalid) == (2, 1, 2)
+    assert (rl.count, rl.duplicate_count, rl.invalid_count) == (2, 1, 2)
+    assert list(Receiver.objects.filter(receiver_list=rl).values_list("email", "template_data")) == [
+        (f"ann@{BUECHER}", {"name": "Ann"}), (f"dan@mail.{BUECHER}", {"name": "Dan"}),
+    ]
+    assert list(ReceiverListError.objects.filter(receiver_list=rl).values_list("line", "reason")) == [
+        (4, "“jörg@example.org” is not a valid email address"),
+        (5, "“cy@☃.example” is not a valid email address"),
+    ]
+
+
+def test_the_api_adds_a_non_ascii_domain_as_its_a_label_and_refuses_a_non_ascii_local_part(rl):
+    with pytest.raises(ListError) as refused:
+        lists.add_receivers(rl, [("ann@bücher.example", {}), ("jörg@example.org", {})])
+    assert refused.value.code == "InvalidParameterValue.ReceiverEmailInvalid"
+    assert "Recipient 2" in refused.value.message
+    assert not Receiver.objects.filter(receiver_list=rl).exists()
+
+    result = lists.add_receivers(rl, [("ann@bücher.example", {}), (f"ANN@{BUECHER}", {})])
+    assert (result.loaded, result.duplicates) == (1, 1)
+    assert list(Receiver.objects.filter(receiver_list=rl).values_list("email", flat=True)) == [f"ann@{BUECHER}"]
+
+
+def test_create_receiver_detail_over_the_api(client, account, rl):
+    key, secret = ApiKey.issue(account)
+    api = Caller(client, key, secret)
+    refused = api("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": ["jörg@example.org"]})
+    assert error_code(refused) == "InvalidParameterValue.ReceiverEmailInvalid", json.dumps(refused)
+    accepted = api("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": ["ann@bücher.example"]})
+    assert error_code(accepted) is None, json.dumps(accepted)
+    assert list(Receiver.objects.filter(receiver_list=rl).values_list("email", flat=True)) == [f"ann@{BUECHER}"]

@@ -1,0 +1,41 @@
+"""Internationalised addresses: what goes on the envelope and in the headers is ASCII.
+
+The platform does not offer SMTPUTF8 (RFC 6531), so an address must be sendable as ASCII:
+- a non-ASCII domain (`user@bücher.example`) becomes its IDNA A-label (`user@xn--bcher-kva.example`),
+  IDNA 2008 with the UTS #46 mapping (non-transitional: `ß` stays `ß`, as browsers and registries
+  resolve it), which is the name DNS knows and what RCPT TO and the To header carry;
+- a non-ASCII local part (`jörg@example.com`) has no ASCII form: the address is refused;
+- a domain IDNA refuses (`☃.example`, a label with `_`, an empty or too long label) is refused.
+An RFC 2047 encoded word is never a valid addr-spec (RFC 5322 §3.2.3, RFC 2047 §5), so there is no
+other way to carry such an address.
+"""
+
+from __future__ import annotations
+
+import idna
+
+_MAX_LENGTH = 254  # RFC 5321's path limit
+
+
+class NotAsciiAddress(ValueError):
+    """The address cannot be written in ASCII: its local part is not ASCII, or IDNA refuses its domain."""
+
+
+def to_ascii(address: str) -> str:
+    """`address` with its domain as IDNA A-labels (unchanged when it is ASCII already).
+
+    Only the part after the last "@" is converted; the local part is kept as it is, so an ASCII
+    address comes back identical. Raises NotAsciiAddress when there is no ASCII form.
+    """
+    if address.isascii():
+        return address
+    if len(address) > _MAX_LENGTH:  # its A-label form is never shorter: no need to convert it
+        raise NotAsciiAddress(address[:_MAX_LENGTH])
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        raise NotAsciiAddress(address)
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        raise NotAsciiAddress(address) from None
+    return f"{local}@{ascii_domain}"
