@@ -28,7 +28,7 @@ from accounts.models import AccountFreeze
 from sending import outcomes, tasks
 from sending.mime import build_message
 from sending.models import Message
-from sending.recording import record_event, record_final_events
+from sending.recording import event_group, record_event, record_final_events
 from sending.simulator import simulated_outcome
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,14 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     visible: dict[str, tuple[list[str], list[str]]] = {}
     # One query for the group; a row's state may change meanwhile, which the conditional claim catches.
     loaded = Message.objects.select_related("domain", "account", "template").in_bulk(list(message_ids))
+    # One group for listeners too: e.g. the callback endpoint is looked up once per account, not per message.
+    with event_group():
+        _deliver_loaded(message_ids, loaded, relay, group, visible, report)
+    report.connections = relay.connections
+    return report
+
+
+def _deliver_loaded(message_ids, loaded, relay: Relay, group: "_Group", visible: dict, report: DeliveryReport) -> None:
     try:
         for pk in message_ids:
             message = loaded.get(pk)
@@ -159,8 +167,6 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     finally:
         relay.close()
         _apply_replies(group)
-    report.connections = relay.connections
-    return report
 
 
 @dataclass

@@ -7,6 +7,8 @@ change is one conditional UPDATE, so an outcome reported twice is counted once.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 from decimal import Decimal
 
@@ -32,6 +34,30 @@ FOLLOW_UPS = {
 }
 # Events on the timeline that change no counter.
 TIMELINE_ONLY = {"queued", "sending", "deferred", "dropped", "retry"}
+
+
+_group_memo: contextvars.ContextVar[dict | None] = contextvars.ContextVar("sending_event_group", default=None)
+
+
+@contextlib.contextmanager
+def event_group():
+    """Outcomes recorded together (one deliver_messages call): listeners of message_event may keep
+    per-account lookups in group_memo() for its duration, so they read them once a group rather than
+    once a message. A change to what they look up (a new callback endpoint) takes effect from the
+    next group on. Nested groups share the outer one's memo."""
+    if _group_memo.get() is not None:
+        yield
+        return
+    token = _group_memo.set({})
+    try:
+        yield
+    finally:
+        _group_memo.reset(token)
+
+
+def group_memo() -> dict | None:
+    """The current event_group's memo (a dict listeners may fill), or None outside a group."""
+    return _group_memo.get()
 
 
 def is_simulator_address(address: str) -> bool:
