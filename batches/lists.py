@@ -42,6 +42,11 @@ MAX_LINE_BYTES = 8192
 MAX_EMAIL_LENGTH = 254
 # The SDK documents 800 bytes for the template data of one recipient (TemplateDataLenLimit).
 MAX_TEMPLATE_DATA_BYTES = 800
+# A direct (COPY) import finds repeated addresses in memory, from a set of their hashes: about 65
+# bytes a row in a Python set, so at most this many (~130 MB) are kept. Past it, the rest of the
+# import checks each row against the list's unique index (staging table + INSERT … ON CONFLICT DO
+# NOTHING, the way a resumed import or a list with recipients already loads): exact, not in memory.
+MAX_SEEN_ADDRESSES = 2_000_000
 # Every bad row is counted; only the first ones are kept, so a file of garbage cannot fill the disk.
 MAX_ERROR_ROWS = 10_000
 MAX_CONTENT = 300  # ReceiverListError.content
@@ -373,7 +378,9 @@ class _Loader:
     that row goes through the exact path, a staging table and INSERT … ON CONFLICT DO NOTHING, as
     every row does when the list had recipients already. A batch whose COPY still meets the unique
     index (nothing else adds rows to an uploading list, but should it happen) is rolled back to its
-    savepoint and loaded the exact way.
+    savepoint and loaded the exact way. The set holds at most MAX_SEEN_ADDRESSES hashes: the rows
+    after that are loaded the exact way (the rest of their batch as suspects, the later batches as
+    a list with recipients), and the set is dropped.
     """
 
     def __init__(self, receiver_list: ReceiverList, *, direct: bool = False):
@@ -403,7 +410,7 @@ class _Loader:
             self.pending_duplicates += 1
         elif self.direct:
             key = hash(email)
-            if key in self.seen:
+            if key in self.seen or len(self.seen) >= MAX_SEEN_ADDRESSES:
                 self.suspects[email] = data
             else:
                 self.seen.add(key)
@@ -498,6 +505,12 @@ class _Loader:
         self.result.loaded += inserted
         self.result.duplicates += duplicates
         self.rows, self.suspects, self.errors, self.pending_invalid, self.pending_duplicates = {}, {}, [], 0, 0
+        if self.direct and len(self.seen) >= MAX_SEEN_ADDRESSES:
+            # The bound is reached: the next batches go the exact way, and the set is freed.
+            log.info("recipient list %s: %s addresses loaded directly; the rest of the upload goes through the "
+                     "duplicate check", rl.pk, len(self.seen))
+            self.direct = False
+            self.seen = set()
 
 
 def _create_new(receiver_list: ReceiverList, rows: dict[str, dict]) -> int:
