@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from accounts.models import AccountFreeze
@@ -211,31 +210,58 @@ class _Group:
 
 
 def _update_together(first: tuple[QuerySet, dict], then: tuple[QuerySet, dict] | None) -> int:
-    """Run `first` and `then` (UPDATEs) in one transaction; the rows `first` changed.
-
-    On PostgreSQL, outside a transaction, both go in one round trip: one simple query of two
-    statements, which the server runs as one implicit transaction (one commit). Elsewhere: atomic.
-    """
+    """Run `first` and `then` (UPDATEs) in one transaction; the rows `first` changed (not PostgreSQL)."""
     if then is None:
         rows, values = first
         return rows.update(**values)
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        with transaction.atomic():
-            changed = first[0].update(**first[1])
-            then[0].update(**then[1])
-        return changed
-    statements, params = [], []
-    for rows, values in (first, then):
-        query = rows.query.chain(UpdateQuery)
-        query.add_update_values(values)
-        compiler = query.get_compiler(rows.db)
-        compiler.pre_sql_setup()
-        sql, sql_params = compiler.as_sql()
-        statements.append(sql)
-        params.extend(sql_params)
-    with connection.cursor() as cursor:
-        cursor.execute(";\n".join(statements), params)
-        return cursor.cursor.rowcount  # the first statement's result comes first
+    with transaction.atomic():
+        changed = first[0].update(**first[1])
+        then[0].update(**then[1])
+    return changed
+
+
+class _Statements:
+    """The claim and reply UPDATEs as SQL written once per process (PostgreSQL).
+
+    They run per message, so the ORM's query building (~0.3 ms of Python each time) is done once;
+    the conditions are the same as _claim_queryset's and _Group.reply_update's.
+    """
+
+    _sql: dict[str, str] = {}
+
+    @classmethod
+    def sql(cls, name: str) -> str:
+        if not cls._sql:
+            qn = connection.ops.quote_name
+            message, freeze = qn(Message._meta.db_table), qn(AccountFreeze._meta.db_table)
+            where = (
+                f"WHERE id = %s AND smtp_started_at IS NULL"
+                f" AND (status = %s OR (status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)))"
+                f" AND NOT EXISTS (SELECT 1 FROM {freeze} f WHERE f.account_id = {message}.account_id"
+                f" AND f.day = %s AND f.lifted_at IS NULL)"
+            )
+            cls._sql = {
+                "claim": f"UPDATE {message} SET status = %s, claimed_at = %s, outcome = '' {where}",
+                "claim_start": f"UPDATE {message} SET status = %s, claimed_at = %s, outcome = '', smtp_started_at = %s {where}",
+                "reply": (
+                    f"UPDATE {message} SET attempts = %s, smtp_code = %s, smtp_reply = %s,"
+                    f" outcome = CASE WHEN status = %s THEN %s ELSE outcome END WHERE id = %s"
+                ),
+            }
+        return cls._sql[name]
+
+
+def _claim_statement(pk: int, now: dt.datetime, *, start: bool) -> tuple[str, list]:
+    params = [Message.SENDING, now] + ([now] if start else []) + [
+        pk, Message.QUEUED, Message.DEFERRED, now, timezone.localdate(),
+    ]
+    return _Statements.sql("claim_start" if start else "claim"), params
+
+
+def _reply_statement(unwritten: tuple[int, dict]) -> tuple[str, list]:
+    pk, fields = unwritten
+    params = [fields["attempts"], fields["smtp_code"], fields["smtp_reply"], Message.SENDING, fields["outcome"], pk]
+    return _Statements.sql("reply"), params
 
 
 def _apply_replies(group: _Group) -> None:
@@ -251,22 +277,32 @@ def _claim(message: Message, group: _Group, *, start: bool) -> bool:
 
     With `start`, the same statement (and commit) marks the SMTP transaction as started: the message
     is built before the claim, so the transaction follows it at once (SPEC §4.3, see the module doc).
+    The previous message's reply goes in the same commit (see _Group).
     """
     now = timezone.now()
-    claimable = Q(status=Message.QUEUED) | Q(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=Message.DEFERRED
-    )
-    frozen = AccountFreeze.objects.filter(
-        account_id=OuterRef("account_id"), day=timezone.localdate(), lifted_at__isnull=True
-    )
-    changes = {"status": Message.SENDING, "claimed_at": now, "outcome": ""}
-    if start:
-        changes["smtp_started_at"] = now
-    # One commit for this claim and the previous message's reply.
-    claimed = _update_together(
-        (Message.objects.filter(claimable, ~Exists(frozen), pk=message.pk, smtp_started_at__isnull=True), changes),
-        group.reply_update(),
-    )
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One round trip, one commit: a simple query of two statements runs as one implicit transaction.
+        sql, params = _claim_statement(message.pk, now, start=start)
+        if group.unwritten is not None:
+            reply_sql, reply_params = _reply_statement(group.unwritten)
+            sql, params = f"{sql};\n{reply_sql}", params + reply_params
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            claimed = cursor.cursor.rowcount  # the first statement's result comes first
+    else:
+        claimable = Q(status=Message.QUEUED) | Q(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=Message.DEFERRED
+        )
+        frozen = AccountFreeze.objects.filter(
+            account_id=OuterRef("account_id"), day=timezone.localdate(), lifted_at__isnull=True
+        )
+        changes = {"status": Message.SENDING, "claimed_at": now, "outcome": ""}
+        if start:
+            changes["smtp_started_at"] = now
+        claimed = _update_together(
+            (Message.objects.filter(claimable, ~Exists(frozen), pk=message.pk, smtp_started_at__isnull=True), changes),
+            group.reply_update(),
+        )
     group.written()  # reached only when the statement, and with it the reply, committed
     if claimed:
         message.status, message.claimed_at = Message.SENDING, now
