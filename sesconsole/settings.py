@@ -160,6 +160,16 @@ elif CACHE_URL in ("", "db://"):
 else:
     raise ImproperlyConfigured(f"CACHE_URL must be redis://host:port/db or db://, not {CACHE_URL!r}")
 
+# --- Sessions and sign-in ------------------------------------------------------------------------
+# With a Redis cache, sessions are read from it and written to the database too (accounts.backends:
+# Django's cached_db, falling back to the database when the cache lost one). Without one, the cache
+# is each process's memory and could keep a session another process ended: the database only.
+SESSION_ENGINE = (
+    "accounts.backends" if CACHE_URL.startswith(("redis://", "rediss://")) else "django.contrib.sessions.backends.db"
+)
+# ModelBackend whose get_user also reads the membership, the account and today's freeze (one query).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ConsoleBackend"]
+
 
 def _rate(name: str, default: str) -> tuple[int, int]:
     raw = env_str(name, default)
