@@ -1,16 +1,24 @@
-"""Load a CSV file into a recipient list from the shell (large files, benchmarks)."""
+"""Load a CSV file into a recipient list from the shell (large files, benchmarks).
+
+The same path as a console upload (batches.tasks_lists.import_local_file): the list is claimed with
+begin_upload, the file is imported in batches with its progress, and a run that dies part-way is
+finished by running the same command again (or by the periodic job), without counting a row twice.
+"""
 
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from batches import lists
+from batches import lists, tasks_lists
 from batches.models import ReceiverList
 
 
 class Command(BaseCommand):
-    help = "Import a CSV file (email plus template variables per row) into recipient list LIST_ID."
+    help = (
+        "Import a CSV file (email plus template variables per row) into recipient list LIST_ID. "
+        "Run it again after an interruption: it resumes where the last committed batch ended."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("list_id", type=int)
@@ -23,15 +31,23 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"{file} is not a file.")
         started = time.monotonic()
-        with file.open("rb") as fileobj:
-            result = lists.import_csv(receiver_list, fileobj, size=file.stat().st_size)
+        try:
+            done = tasks_lists.import_local_file(receiver_list, file)
+        except lists.ListError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
         elapsed = time.monotonic() - started
-        receiver_list.refresh_from_db()
+        receiver_list = done.receiver_list
+        totals = (f"the list has {receiver_list.count} recipients, {receiver_list.invalid_count} refused rows, "
+                  f"{receiver_list.duplicate_count} duplicates")
+        if done.already_imported:
+            self.stdout.write(f"{file} was imported already by an earlier run; nothing to do; {totals}")
+            return
+        result = done.result or lists.ImportResult()
         rows = result.loaded + result.invalid + result.duplicates
         self.stdout.write(
+            f"{'resumed: ' if done.resumed else ''}"
             f"{result.loaded} loaded, {result.invalid} invalid, {result.duplicates} duplicates "
-            f"in {elapsed:.1f} s ({rows / elapsed if elapsed else 0:.0f} rows/s); "
-            f"the list has {receiver_list.count} recipients"
+            f"in {elapsed:.1f} s ({rows / elapsed if elapsed else 0:.0f} rows/s); {totals}"
         )
         if receiver_list.upload_error:
             self.stderr.write(receiver_list.upload_error)
