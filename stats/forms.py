@@ -42,10 +42,25 @@ class StatsFilterForm(forms.Form):
         merged = {"start": start.isoformat(), "end": end.isoformat(), "domain": "", "mailbox_type": ""}
         merged.update({key: value for key, value in (data or {}).items() if value})
         super().__init__(merged)
-        # Callable, so read only when needed: to draw the select, or to check a type that was chosen.
+        # Callable, so read only when needed (to draw the select, or to check a type that was chosen),
+        # and once; the page may hand them over, read with its figures (set_mailbox_types).
+        self._mailbox_types: list[str] | None = None
         self.fields["mailbox_type"].choices = lambda: [("", _("All mailbox types"))] + [
-            (t, t) for t in queries.mailbox_types(account)
+            (t, t) for t in self.mailbox_types()
         ]
+
+    def mailbox_types(self) -> list[str]:
+        if self._mailbox_types is None:
+            self._mailbox_types = queries.mailbox_types(self.account)
+        return self._mailbox_types
+
+    @property
+    def mailbox_types_read(self) -> bool:
+        return self._mailbox_types is not None
+
+    def set_mailbox_types(self, types: list[str]) -> None:
+        """The account's mailbox types, as stats.queries.mailbox_types lists them, read by the caller."""
+        self._mailbox_types = list(types)
 
     def clean_domain(self) -> str:
         name = self.cleaned_data["domain"].strip().lower()

@@ -116,30 +116,66 @@ def daily_volumes(
         by_day = {row["day"]: _totals(row) for row in rows}
     else:
         by_day = _rollup_days(account, start, end, mailbox_type)
-    days = (end - start).days + 1
-    return [(day, by_day.get(day, Totals())) for day in (start + dt.timedelta(n) for n in range(max(days, 0)))]
+    return _days(start, end, by_day)
+
+
+def _rollup_sql(mailbox_type: str | None) -> tuple[str, str]:
+    """The rollup's rows of a range (no GROUP BY: one row per day already): (columns, FROM … WHERE …)."""
+    model = AccountMailboxDay if mailbox_type else AccountDay
+    quote = connection.ops.quote_name
+    columns = ", ".join([quote("day")] + [quote(COUNTERS[name]) for name in TOTALS_ORDER])
+    where = (f"FROM {quote(model._meta.db_table)} "
+             f"WHERE {quote('account_id')} = %s AND {quote('day')} >= %s AND {quote('day')} <= %s")
+    if mailbox_type:
+        where += f" AND {quote('mailbox_type')} = %s"
+    return columns, where
+
+
+def _rollup_params(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None) -> list:
+    adapt = connection.ops.adapt_datefield_value
+    params = [account.pk, adapt(start), adapt(end)]
+    if mailbox_type:
+        params.append(mailbox_type.strip().lower())
+    return params
+
+
+def _by_day(rows) -> dict[dt.date, Totals]:
+    return {
+        (day if isinstance(day, dt.date) else dt.date.fromisoformat(day)): Totals(*map(int, counts))
+        for day, *counts in rows
+    }
 
 
 def _rollup_days(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None) -> dict[dt.date, Totals]:
     """A rollup has one row per day already: read it as it is (no GROUP BY), in plain SQL, as this is
     the query of every unfiltered statistics page and GetStatisticsReport."""
-    model = AccountMailboxDay if mailbox_type else AccountDay
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(COUNTERS[name]) for name in TOTALS_ORDER)
-    sql = (f"SELECT {quote('day')}, {columns} FROM {quote(model._meta.db_table)} "
-           f"WHERE {quote('account_id')} = %s AND {quote('day')} >= %s AND {quote('day')} <= %s")
-    adapt = connection.ops.adapt_datefield_value
-    params = [account.pk, adapt(start), adapt(end)]
-    if mailbox_type:
-        sql += f" AND {quote('mailbox_type')} = %s"
-        params.append(mailbox_type.strip().lower())
+    columns, where = _rollup_sql(mailbox_type)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT {columns} {where}", _rollup_params(account, start, end, mailbox_type))
+        return _by_day(cursor.fetchall())
+
+
+def _days(start: dt.date, end: dt.date, by_day: dict[dt.date, Totals]) -> list[tuple[dt.date, Totals]]:
+    days = (end - start).days + 1
+    return [(day, by_day.get(day, Totals())) for day in (start + dt.timedelta(n) for n in range(max(days, 0)))]
+
+
+def daily_volumes_and_mailbox_types(
+    account: Account, start: dt.date, end: dt.date, mailbox_type: str | None = None
+) -> tuple[list[tuple[dt.date, Totals]], list[str]]:
+    """daily_volumes (without a domain filter) and mailbox_types, in one statement: what the
+    statistics page shows, for one trip to the database."""
+    columns, where = _rollup_sql(mailbox_type)
+    width = 1 + len(TOTALS_ORDER)
+    # The rollup's rows have no type (NULL); the types' rows have only it and its place, no day.
+    sql = (f"WITH RECURSIVE {_TYPES_CTE} "
+           f"SELECT {columns}, NULL, NULL {where} "
+           f"UNION ALL SELECT {', '.join(['NULL'] * width)}, name, n FROM types WHERE name IS NOT NULL")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account.pk, account.pk, *_rollup_params(account, start, end, mailbox_type)])
         rows = cursor.fetchall()
-    return {
-        (day if isinstance(day, dt.date) else dt.date.fromisoformat(day)): Totals(*map(int, counts))
-        for day, *counts in rows
-    }
+    types = [row[width] for row in sorted((row for row in rows if row[0] is None), key=lambda row: row[width + 1])]
+    return _days(start, end, _by_day(row[:width] for row in rows if row[0] is not None)), types
 
 
 def overall(
@@ -154,19 +190,20 @@ def mailbox_types(account: Account) -> list[str]:
     A plain DISTINCT reads every row of the account's rollup (types × days); this walks its
     (account, mailbox_type, day) unique index instead, one probe per distinct type.
     """
-    table = connection.ops.quote_name(AccountMailboxDay._meta.db_table)
-    sql = f"""
-        WITH RECURSIVE types(name) AS (
-            SELECT MIN(mailbox_type) FROM {table} WHERE account_id = %s
-            UNION ALL
-            SELECT (SELECT MIN(mailbox_type) FROM {table} WHERE account_id = %s AND mailbox_type > types.name)
-            FROM types WHERE types.name IS NOT NULL
-        )
-        SELECT name FROM types WHERE name IS NOT NULL
-    """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account.pk, account.pk])
+        cursor.execute(f"WITH RECURSIVE {_TYPES_CTE} SELECT name FROM types WHERE name IS NOT NULL ORDER BY n",
+                       [account.pk, account.pk])
         return [name for (name,) in cursor.fetchall()]
+
+
+# The account's distinct mailbox types, one index probe each (parameters: the account twice).
+# `n` numbers them in that order.
+_TYPES_CTE = """types(name, n) AS (
+    SELECT MIN(mailbox_type), 0 FROM {table} WHERE account_id = %s
+    UNION ALL
+    SELECT (SELECT MIN(mailbox_type) FROM {table} WHERE account_id = %s AND mailbox_type > types.name), n + 1
+    FROM types WHERE types.name IS NOT NULL
+)""".format(table=f'"{AccountMailboxDay._meta.db_table}"')
 
 
 def domain_names(account: Account, containing: str = "", limit: int | None = None) -> list[str]:
