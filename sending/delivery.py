@@ -6,16 +6,21 @@
 Every outcome goes through sending.recording.record_event, like the outcomes of every other path.
 
 The one invariant that keeps a message from going out twice (SPEC §4.3): `smtp_started_at` is
-written and committed before the SMTP transaction starts, and nothing ever re-sends a message whose
-`smtp_started_at` is set. A retry (4xx) or an unreachable relay clears it again, because then the
+written and committed before the relay can accept the message, and nothing ever re-sends a message
+whose `smtp_started_at` is set. The relay accepts a message at the end of its data, which is sent
+only after that commit; MAIL, RCPT, DATA and the content go meanwhile (Relay.begin, in the relay's
+thread, while the claim commits), and a transaction left unfinished — the claim failed, or the
+worker died — is discarded by the relay when the connection drops. A retry (4xx) or an unreachable relay clears it again, because then the
 transaction is known to have ended without the message being accepted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import smtplib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -66,41 +71,101 @@ class Relay:
         self.connections += 1
         return smtp
 
+    in_data: bool = False  # the message's content is sent, its end-of-data is not: nothing accepted yet
+    _pool: ThreadPoolExecutor | None = None
+
     def send(self, sender: str, recipient: str, raw: bytes) -> outcomes.Outcome:
         """The relay's verdict on one recipient; RelayDown when the relay is not answering at all."""
+        refused = self.begin(sender, recipient, raw)
+        return refused if refused is not None else self.finish()
+
+    def begin(self, sender: str, recipient: str, raw: bytes) -> outcomes.Outcome | None:
+        """All of one SMTP transaction but its end: MAIL, RCPT, DATA and the content.
+
+        None when the relay waits for the end of the data; the relay's refusal otherwise (the
+        transaction is reset). The relay accepts nothing before finish() sends the end of the data:
+        a transaction abandoned here (abandon(), or the process killed) is discarded by the relay
+        (RFC 5321 §4.1.1.4). RelayDown when the relay is not answering at all.
+        """
         if self.down is not None:
             raise RelayDown(self.down)
-        try:
+        with self._down_on_failure():
             if self.connection is None:
                 self.connection = self._connect()
-            return self._transaction(self.connection, sender, recipient, raw)
+            smtp = self.connection
+            code, reply = smtp.mail(sender)
+            if code != 250:
+                smtp.rset()
+                return outcomes.classify_exception(smtplib.SMTPSenderRefused(code, reply, sender))
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                smtp.rset()
+                return outcomes.classify_reply(code, reply)
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:  # DATA itself refused
+                smtp.rset()
+                return outcomes.classify_exception(smtplib.SMTPDataError(code, reply))
+            content = smtplib._quote_periods(raw)
+            if content[-2:] != b"\r\n":
+                content += b"\r\n"
+            self.in_data = True
+            smtp.send(content)
+            return None
+
+    def finish(self) -> outcomes.Outcome:
+        """End the data begun by begin(): the relay's verdict on the message."""
+        with self._down_on_failure():
+            smtp = self.connection
+            smtp.send(b".\r\n")
+            self.in_data = False
+            code, reply = smtp.getreply()
+            if code != 250:
+                smtp.rset()
+            return outcomes.classify_reply(code, reply)
+
+    def begin_in_background(self, sender: str, recipient: str, raw: bytes) -> Future:
+        """begin() in the relay's own thread, so the caller can commit meanwhile; result() is begin's."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay")
+        return self._pool.submit(self.begin, sender, recipient, raw)
+
+    def abandon_begun(self, begun: Future) -> None:
+        """The claim failed: wait for begin() to end, then drop what it began."""
+        try:
+            begun.result()
+        except RelayDown:
+            pass
+        self.abandon()
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()  # waits for a begin() still running before the connection goes
+            self._pool = None
+        self.close()
+
+    def abandon(self) -> None:
+        """Drop a transaction begun but not finished: the connection goes, the relay discards it."""
+        if self.in_data and self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        self.in_data = False
+
+    @contextlib.contextmanager
+    def _down_on_failure(self):
+        try:
+            yield
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, smtplib.SMTPHeloError,
                 smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError, OSError) as exc:
             self.close()
             self.down = outcomes.classify_exception(exc)
             raise RelayDown(self.down) from exc
 
-    @staticmethod
-    def _transaction(smtp: smtplib.SMTP, sender: str, recipient: str, raw: bytes) -> outcomes.Outcome:
-        code, reply = smtp.mail(sender)
-        if code != 250:
-            smtp.rset()
-            return outcomes.classify_exception(smtplib.SMTPSenderRefused(code, reply, sender))
-        code, reply = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            smtp.rset()
-            return outcomes.classify_reply(code, reply)
-        try:
-            code, reply = smtp.data(raw)
-        except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
-            smtp.rset()
-            return outcomes.classify_exception(exc)
-        if code != 250:
-            smtp.rset()
-        return outcomes.classify_reply(code, reply)
-
     def close(self) -> None:
         if self.connection is not None:
+            if self.in_data:  # a QUIT now would be read as content: just drop the connection
+                self.abandon()
+                return
             try:
                 self.connection.quit()
             except (smtplib.SMTPException, OSError):
@@ -164,7 +229,7 @@ def _deliver_loaded(message_ids, loaded, relay: Relay, group: "_Group", visible:
             else:
                 _send(message, relay, visible, report, group)
     finally:
-        relay.close()
+        relay.shutdown()
         _apply_replies(group)
 
 
@@ -365,12 +430,22 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
     else:
         to, cc = _visible_recipients(message, visible)
         raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
-    # Claimed and marked started in one committed statement before the transaction: if this worker
-    # dies from here on, the sweeper leaves the message alone rather than risk sending it twice.
-    if not _claim_or_drop(message, report, group, start=True):
+    # The relay is taken up to the end of the data (another thread) while the claim commits here:
+    # claimed and marked started in one committed statement before the relay can accept the message
+    # (finish). If this worker dies from the commit on, the sweeper leaves the message alone rather
+    # than risk sending it twice; if it dies before, the relay discards the unfinished transaction.
+    begun = relay.begin_in_background(message.from_email, message.recipient, raw)
+    try:
+        claimed = _claim_or_drop(message, report, group, start=True)
+    except BaseException:
+        relay.abandon_begun(begun)
+        raise
+    if not claimed:
+        relay.abandon_begun(begun)
         return
     try:
-        reply = relay.send(message.from_email, message.recipient, raw)
+        refused = begun.result()
+        reply = refused if refused is not None else relay.finish()
     except RelayDown as down:
         _wait_for_relay(message, down.outcome)
         report.add("relay_down")
