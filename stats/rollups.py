@@ -21,6 +21,7 @@ rows by type, then the account's day row) so two writers of the same account can
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 
 from django.db import IntegrityError, connection, connections, transaction
@@ -122,7 +123,20 @@ def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returnin
     account day row's `returning` counters). Each CTE reads the one before, so the rows are locked in
     add_volume's order: the domain's volume rows by mailbox type, the account's mailbox rows by type,
     then the account's day row.
+
+    The SQL text depends only on `after`, the number of mailbox types and `returning` (never on the
+    domain, the day or the counts, which are all parameters), so it is built once per shape and a
+    caller can keep it as a server-side prepared statement.
     """
+    types = sorted(counts)
+    params: list = [value for mailbox_type in types for value in (mailbox_type, counts[mailbox_type])]
+    account_id = domain.account_id
+    params += [account_id, domain.pk, day, account_id, day, account_id, day]
+    return _sent_ctes_sql(after, len(types), tuple(returning)), params, "vol_account"
+
+
+@functools.lru_cache(maxsize=64)
+def _sent_ctes_sql(after: str, n_types: int, returning: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
     volume, mailbox, account_day = (quote(m._meta.db_table) for m in (DailyVolume, AccountMailboxDay, AccountDay))
     others = [name for name in COUNTERS if name not in ("requested", "sent")]
@@ -130,25 +144,24 @@ def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returnin
     other_columns = ", ".join(quote(name) for name in others)
     sets = {table: ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("requested", "sent"))
             for table in (volume, mailbox, account_day)}
-    rows = ", ".join("(%s::text, %s::bigint)" for _ in counts)
-    params: list = [value for mailbox_type in sorted(counts) for value in (mailbox_type, counts[mailbox_type])]
+    rows = ", ".join("(%s::text, %s::bigint)" for _ in range(n_types))
     mt = quote("mailbox_type")
-    sql = (
+    return (
         f"vol_counts ({mt}, n) AS (VALUES {rows}), "
         f"vol_volume AS (INSERT INTO {volume} (account_id, domain_id, {mt}, day, requested, sent, {other_columns}) "
-        f"SELECT %s, %s, c.{mt}, %s::date, c.n, c.n, {zeros} FROM {after} CROSS JOIN vol_counts c ORDER BY c.{mt} "
+        f"SELECT %s::bigint, %s::bigint, c.{mt}, %s::date, c.n, c.n, {zeros} FROM {after} CROSS JOIN vol_counts c "
+        f"ORDER BY c.{mt} "
         f"ON CONFLICT (domain_id, {mt}, day) DO UPDATE SET {sets[volume]} RETURNING {volume}.{mt}), "
         f"vol_mailbox AS (INSERT INTO {mailbox} (account_id, {mt}, day, requested, sent, {other_columns}) "
-        f"SELECT %s, c.{mt}, %s::date, c.n, c.n, {zeros} FROM vol_volume v JOIN vol_counts c USING ({mt}) ORDER BY c.{mt} "
+        f"SELECT %s::bigint, c.{mt}, %s::date, c.n, c.n, {zeros} FROM vol_volume v JOIN vol_counts c USING ({mt}) "
+        f"ORDER BY c.{mt} "
         f"ON CONFLICT (account_id, {mt}, day) DO UPDATE SET {sets[mailbox]} RETURNING {mailbox}.{mt}), "
         f"vol_account AS (INSERT INTO {account_day} (account_id, day, requested, sent, {other_columns}) "
-        f"SELECT %s, %s::date, SUM(c.n), SUM(c.n), {zeros} FROM vol_mailbox m JOIN vol_counts c USING ({mt}) "
+        f"SELECT %s::bigint, %s::date, SUM(c.n), SUM(c.n), {zeros} FROM vol_mailbox m JOIN vol_counts c USING ({mt}) "
         f"HAVING COUNT(*) > 0 "
         f"ON CONFLICT (account_id, day) DO UPDATE SET {sets[account_day]} "
         f"RETURNING {', '.join(f'{account_day}.{quote(name)}' for name in returning)})"
     )
-    params += [domain.account_id, domain.pk, day, domain.account_id, day, domain.account_id, day]
-    return sql, params, "vol_account"
 
 
 def subtract_domain(domain_id: int) -> None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -120,44 +121,103 @@ def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int]) ->
 
     On PostgreSQL one statement: UPDATE … RETURNING, then the statistics as data-modifying CTEs that
     write only when the UPDATE returned the row (stats.rollups.sent_ctes), so the hot day row is
-    locked for one statement when there is no outer transaction. Elsewhere (SQLite) the same writes
-    one after the other in one transaction. None when the row is missing or the messages do not fit.
+    locked for one statement when there is no outer transaction. Its text depends only on the number
+    of mailbox types, so it is a server-side prepared statement of the connection (_execute_prepared):
+    PostgreSQL parses and plans it once per connection instead of once per reservation. Elsewhere
+    (SQLite) the same writes one after the other in one transaction. None when the row is missing or
+    the messages do not fit.
     """
-    quote = connection.ops.quote_name
-    table, domains = quote(DomainDay._meta.db_table), quote(SenderDomain._meta.db_table)
-    update = (
-        f"UPDATE {table} SET sent = sent + %s, requested = requested + %s "
-        f"WHERE domain_id = %s AND day = %s AND sent <= cap - %s "
-        f"RETURNING {', '.join(f'{table}.{quote(f)}' for f in _DAY_FIELDS)}, "
-        f"(SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level"
-    )
     params = [n, n, domain.pk, day, n]
     if connection.vendor == "postgresql":
-        ctes, cte_params, totals = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
-        sql = (
-            f"WITH taken AS ({update}), {ctes} "
-            f"SELECT taken.*, {', '.join(f't.{quote(f)}' for f in _TOTAL_FIELDS)} "
-            f"FROM taken LEFT JOIN {totals} t ON TRUE"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params + cte_params)
-            found = cursor.fetchone()
+        ctes, cte_params, _ = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
+        found = _execute_prepared(_reservation_sql(ctes), params + cte_params)
         if found is None:
             return None
-        account = found[len(_DAY_FIELDS) + 1:]
+        account = found[len(_DAY_FIELDS) + 2:]
     else:
         with transaction.atomic(savepoint=False):
             with connection.cursor() as cursor:
-                cursor.execute(update, params)
+                cursor.execute(_update_sql(), params)
                 found = cursor.fetchone()
             if found is None:
                 return None
             account = rollups.add_sent(domain, day, counts, _TOTAL_FIELDS)
     values = dict(zip(_DAY_FIELDS, found, strict=False))
+    # The level the pre-checks use: the lower of the day row's (the row this statement locked, as
+    # the last level change left it) and the domain's (read with the statement's snapshot). A level
+    # change writes both in one transaction (check_upgrade; close_day for rows of later days): a
+    # concurrent upgrade that committed after the snapshot leaves the domain's level one behind,
+    # which only makes a check run that was not needed, never skips one; a concurrent downgrade
+    # shows in the locked row. An admin edit of the domain alone shows in the domain's level.
+    level = min(found[len(_DAY_FIELDS)], found[len(_DAY_FIELDS) + 1])
     return _Taken(
-        day=metrics_of(values), cap=values["cap"], level=found[len(_DAY_FIELDS)],
+        day=metrics_of(values), cap=values["cap"], level=level,
         account=metrics_of(dict(zip(_TOTAL_FIELDS, account, strict=True))) if account and account[0] is not None else None,
     )
+
+
+@functools.cache
+def _update_sql(typed: bool = False) -> str:
+    """The day row's conditional UPDATE, returning _DAY_FIELDS, the row's level and the domain's level.
+
+    `typed` casts every parameter (PostgreSQL, server-side binding: one plan whatever Python sends)."""
+    quote = connection.ops.quote_name
+    table, domains = quote(DomainDay._meta.db_table), quote(SenderDomain._meta.db_table)
+    bigint, date = ("%s::bigint", "%s::date") if typed else ("%s", "%s")
+    return (
+        f"UPDATE {table} SET sent = sent + {bigint}, requested = requested + {bigint} "
+        f"WHERE domain_id = {bigint} AND day = {date} AND sent <= cap - {bigint} "
+        f"RETURNING {', '.join(f'{table}.{quote(f)}' for f in _DAY_FIELDS)}, {table}.{quote('level')}, "
+        f"(SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _reservation_sql(ctes: str) -> str:
+    """The whole PostgreSQL statement around the statistics CTEs (one text per number of mailbox types)."""
+    quote = connection.ops.quote_name
+    return (
+        f"WITH taken AS ({_update_sql(typed=True)}), {ctes} "
+        f"SELECT taken.*, {', '.join(f't.{quote(f)}' for f in _TOTAL_FIELDS)} "
+        f"FROM taken LEFT JOIN vol_account t ON TRUE"
+    )
+
+
+def _execute_prepared(sql: str, params: list) -> tuple | None:
+    """Run `sql` as a server-side prepared statement of this connection; its first row.
+
+    A Django cursor (errors wrapped, queries logged as usual) around a server-side binding psycopg
+    cursor. Django turns psycopg's automatic preparation off (prepare_threshold None, for transaction
+    poolers, which this project does not use); it is switched on for this one execution only, so no
+    other query of the connection is ever prepared. psycopg keeps the statement's name per
+    connection, re-prepares it on a new connection and drops it (DEALLOCATE ALL) after a rollback.
+    """
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        cursor = _prepared_cursor_class()(raw)
+    wrapped = connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = 0
+    try:
+        with wrapped:
+            wrapped.execute(sql, params)
+            return wrapped.fetchone()
+    finally:
+        raw.prepare_threshold = threshold
+
+
+@functools.cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
 
 
 def _rollup_serves_freeze() -> bool:
@@ -165,11 +225,21 @@ def _rollup_serves_freeze() -> bool:
 
     AccountDay is written with every change of DomainDay in the same transaction, by the same
     amounts, except that a decrement meeting a missing statistics row is clamped at 0 (stats.rollups):
-    the counters an outcome can decrement are therefore not exact there.
+    the counters an outcome can decrement are therefore not exact there. Computed once per freeze
+    rule table (settings; a test that swaps the table gets a new answer).
     """
+    table = levels.freeze_rules()
+    cached = _serves_freeze_for
+    if cached and cached[0] is table:
+        return cached[1]
     decremented = {name for moves in OUTCOME_COUNTERS.values() for name, d in moves.items() if d < 0}
     exact = set(rollups.COUNTERS) - decremented
-    return rules.counters_read_by(levels.freeze_rules()) <= exact
+    answer = rules.counters_read_by(table) <= exact
+    _serves_freeze_for[:] = [table, answer]
+    return answer
+
+
+_serves_freeze_for: list = []  # [the freeze rule table, its answer]
 
 
 def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
