@@ -86,7 +86,7 @@ def stats(request: HttpRequest) -> HttpResponse:
                 request.account, filters["start"], filters["end"], filters["mailbox_type"]
             )
             form.set_mailbox_types(types)
-        total = sum((totals for _, totals in daily), Totals())
+        total = Totals.sum(totals for _, totals in daily)
         context.update(
             filters=filters,
             rows_html=_rows_html([_table_row(day.isoformat(), totals) for day, totals in daily]),
