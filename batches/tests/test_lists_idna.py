@@ -64,3 +64,34 @@ def test_create_receiver_detail_over_the_api(client, account, rl):
     accepted = api("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": ["ann@bücher.example"]})
     assert error_code(accepted) is None, json.dumps(accepted)
     assert list(Receiver.objects.filter(receiver_list=rl).values_list("email", flat=True)) == [f"ann@{BUECHER}"]
+
+
+def test_the_migration_stores_older_non_ascii_domains_as_a_labels(rl, account):
+    """Rows admitted before the A-label conversion: rewritten in place, unless the list holds that
+    mailbox already or there is no A-label."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("batches.migrations.0002_receiver_domains_as_a_labels")
+    other = lists.create_list(account, "Other")
+    ann = Receiver.objects.create(receiver_list=rl, email="ann@bücher.example", template_data={"n": "1"})
+    Receiver.objects.create(receiver_list=rl, email=f"bob@{BUECHER}")
+    bob = Receiver.objects.create(receiver_list=rl, email="bob@bücher.example")  # the same mailbox twice
+    cy = Receiver.objects.create(receiver_list=rl, email="cy@☃.example")  # no IDNA 2008 A-label
+    dan = Receiver.objects.create(receiver_list=other, email="bob@bücher.example")
+    plain = Receiver.objects.create(receiver_list=rl, email="eve@example.com")
+
+    migration.forwards(apps, None)
+
+    def email(receiver):
+        receiver.refresh_from_db()
+        return receiver.email
+
+    assert email(ann) == f"ann@{BUECHER}" and ann.template_data == {"n": "1"}
+    assert email(bob) == "bob@bücher.example"
+    assert email(cy) == "cy@☃.example"
+    assert email(dan) == f"bob@{BUECHER}"
+    assert email(plain) == "eve@example.com"
+    migration.forwards(apps, None)  # run again: nothing changes
+    assert email(ann) == f"ann@{BUECHER}" and email(bob) == "bob@bücher.example"
