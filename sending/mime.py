@@ -202,7 +202,7 @@ def _header_line(name: str, value: str) -> str:
             # No ASCII form (a non-ASCII local part): admission refuses those, so no message has one.
             raise ValueError(f"{name}: {value!r} has no ASCII form (SMTPUTF8 is not offered)") from exc
         return _fold(name, value)
-    # Non-ASCII (a subject, a reply-to display name): RFC 2047 encoded words, folded by Header.
+    # Non-ASCII text (a subject): RFC 2047 encoded words, folded by Header.
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n"
 
