@@ -484,6 +484,55 @@ def _admission_facts(account: Account, email: str, template_id: object, addresse
     return _admission_query.run(account, email, template_id, addresses)
 
 
+class _MessageInsert:
+    """Message.objects.bulk_create(messages) on PostgreSQL, from an INSERT written once per database
+    (the same statement and values bulk_create produces; it compiled them again for every send)."""
+
+    def __init__(self):
+        self._compiled: dict[str, tuple] = {}
+
+    def _compile(self, alias: str) -> tuple:
+        from django.db import connections
+
+        q = connections[alias].ops.quote_name
+        meta = Message._meta
+        fields = [field for field in meta.concrete_fields if field is not meta.pk]
+        head = f"INSERT INTO {q(meta.db_table)} ({', '.join(q(field.column) for field in fields)}) VALUES "
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        return fields, head, row, f" RETURNING {q(meta.db_table)}.{q(meta.pk.column)}"
+
+    def run(self, messages: list[Message]) -> list[Message]:
+        from django.db import connections
+
+        alias = Message.objects.db
+        connection = connections[alias]
+        if connection.vendor != "postgresql" or not messages:
+            return Message.objects.bulk_create(messages)
+        compiled = self._compiled.get(alias)
+        if compiled is None:
+            compiled = self._compiled.setdefault(alias, self._compile(alias))
+        fields, head, row, returning = compiled
+        params = []
+        for message in messages:
+            message._prepare_related_fields_for_save(operation_name="bulk_create")
+            params += [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(head + ", ".join([row] * len(messages)) + returning, params)
+            ids = [pk for (pk,) in cursor.fetchall()]
+        for message, pk in zip(messages, ids, strict=True):  # PostgreSQL returns them in VALUES order
+            message.pk = pk
+            message._state.adding = False
+            message._state.db = alias
+        return messages
+
+
+_message_insert = _MessageInsert()
+
+
+def _insert_messages(messages: list[Message]) -> list[Message]:
+    return _message_insert.run(messages)
+
+
 def send_email(
     account: Account, *, from_address: str, destinations: list[str], template_id: int, template_data,
     subject: str = "", cc=(), bcc=(), reply_to: str = "", unsubscribe: int = 0, bulk: bool = False,
@@ -566,7 +615,7 @@ def send_email(
         reservation = reserve_quota(domain, addresses)
         if reservation.ok:
             day = platform_today()
-            messages = Message.objects.bulk_create([
+            messages = _insert_messages([
                 Message(
                     account=account, domain=domain, request_id=request_id, from_email=sender.email,
                     from_name=from_name or sender.display_name, reply_to=reply_to, recipient=address,
