@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 
+import idna
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
@@ -44,8 +45,10 @@ def normalize_domain_name(raw: str) -> str:
     if not name:
         raise DomainError("InvalidParameterValue", _("Enter a domain name, e.g. mail.example.com."))
     try:
-        name = name.encode("idna").decode("ascii")
-    except UnicodeError:
+        # IDNA 2008 with the UTS #46 mapping, as sending.addresses converts recipients' domains, so an
+        # address on a domain (`x@straße.de`) and the domain itself have the same A-label.
+        name = name if name.isascii() else idna.encode(name, uts46=True).decode("ascii")
+    except (UnicodeError, ValueError):
         raise DomainError("InvalidParameterValue", _("“%(value)s” is not a valid domain name.") % {"value": raw[:100]}) from None
     labels = name.split(".")
     if (
