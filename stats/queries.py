@@ -105,6 +105,8 @@ def _rows(account: Account, start: dt.date, end: dt.date, domain: str | None, ma
 # Totals' fields in their declared order (the positional order of Totals(...)).
 TOTALS_ORDER = tuple(f.name for f in fields(Totals))
 _counts = operator.attrgetter(*TOTALS_ORDER)
+# A day without traffic: one Totals for all of them (it is immutable; its rates are worked out once).
+_NOTHING = Totals()
 
 
 def _sums() -> dict[str, Sum]:
@@ -165,7 +167,7 @@ def _rollup_days(account: Account, start: dt.date, end: dt.date, mailbox_type: s
 
 def _days(start: dt.date, end: dt.date, by_day: dict[dt.date, Totals]) -> list[tuple[dt.date, Totals]]:
     days = (end - start).days + 1
-    return [(day, by_day.get(day, Totals())) for day in (start + dt.timedelta(n) for n in range(max(days, 0)))]
+    return [(day, by_day.get(day, _NOTHING)) for day in (start + dt.timedelta(n) for n in range(max(days, 0)))]
 
 
 def daily_volumes_and_mailbox_types(
