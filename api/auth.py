@@ -191,7 +191,7 @@ class _KeyQuery:
         connection = connections[alias]
         q = connection.ops.quote_name
         columns, converters = [], []
-        for table_alias, model in zip(("k", "a"), self._MODELS):
+        for table_alias, model in zip(("k", "a"), self._MODELS, strict=True):
             for field in model._meta.concrete_fields:
                 columns.append(f"{table_alias}.{q(field.column)}")
                 column = field.get_col(model._meta.db_table)

@@ -463,7 +463,7 @@ class _AdmissionQuery:
             for function in functions:
                 row[place] = function(row[place], expression, connection)
         start, instances = 0, []
-        for (_table_alias, model), size in zip(self._MODELS, sizes):
+        for (_table_alias, model), size in zip(self._MODELS, sizes, strict=True):
             values = row[start:start + size]
             start += size
             instances.append(None if values[0] is None else model.from_db(alias, None, values))
