@@ -91,3 +91,16 @@ def test_a_recipient_refused_before_the_data_is_recorded_and_the_group_goes_on(
     assert smtp_sink.connections == 1
     nobody = Message.objects.get(recipient="nobody@example.org")
     assert (nobody.status, nobody.outcome, nobody.smtp_code) == (Message.BOUNCED, "invalid", 550)
+
+
+def test_the_relay_connection_sends_the_end_of_data_at_once(smtp_sink):
+    # The end of the data is a write of its own: with Nagle's algorithm on, it would wait for the
+    # relay's delayed ACK (tens of milliseconds a message).
+    import socket
+
+    relay = delivery.Relay()
+    smtp = relay._connect()
+    try:
+        assert smtp.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        smtp.close()
