@@ -13,10 +13,12 @@ Which table answers depends on the filter (stats.rollups keeps them equal):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
+from types import MappingProxyType
 
 from django.db import connection
 from django.db.models import QuerySet, Sum
@@ -67,24 +69,30 @@ class Totals:
         """The sum of many Totals (Totals() for none), without an intermediate Totals per addition."""
         return Totals(*map(sum, zip(*map(_counts, items), strict=True)))
 
-    def rates(self) -> dict[str, Fraction]:
+    def rates(self) -> Mapping[str, Fraction]:
         """The five rates of SPEC §3.1 in percent, exact; the same arithmetic the reputation rules use.
 
-        Worked out once per Totals (it is immutable): the table, the chart and the CSV all ask. The
-        dict handed back is that one: read it, do not change it.
+        Worked out once per Totals (it is immutable): the table, the chart and the CSV all ask; and
+        once per process for the same counts (a past day's are the same on every page that shows
+        it). The mapping handed back is shared, and read-only.
         """
         cached = self.__dict__.get("_rates")
         if cached is None:
-            metrics = DayMetrics(
-                sent=self.accepted, delivered=self.delivered, invalid=self.invalid,
-                spam=self.spam, complaints=self.complaints, opened=self.opened,
+            cached = self.__dict__["_rates"] = _rates(
+                self.accepted, self.delivered, self.invalid, self.spam, self.complaints, self.opened
             )
-            values = metric_values(metrics)
-            cached = self.__dict__["_rates"] = {name: values[name] for name in RATES}
         return cached
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@functools.lru_cache(maxsize=8192)
+def _rates(sent: int, delivered: int, invalid: int, spam: int, complaints: int, opened: int) -> Mapping[str, Fraction]:
+    values = metric_values(
+        DayMetrics(sent=sent, delivered=delivered, invalid=invalid, spam=spam, complaints=complaints, opened=opened)
+    )
+    return MappingProxyType({name: values[name] for name in RATES})  # shared: read-only
 
 
 def _rows(account: Account, start: dt.date, end: dt.date, domain: str | None, mailbox_type: str | None) -> QuerySet:
