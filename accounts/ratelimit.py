@@ -112,6 +112,18 @@ class _RedisStore:
         name, client = self._client(key)
         return int(client.get(name) or 0)
 
+    def get_and_incr(self, get_key: str, key: str, window_end: float) -> tuple[int, int]:
+        """get(get_key) and incr(key) in one MULTI: one round trip."""
+        get_name = self.backend.make_and_validate_key(get_key)
+        name, client = self._client(key)
+        ttl = max(1, int(window_end - time.time()) + 5)
+        pipe = client.pipeline(transaction=True)
+        pipe.get(get_name)
+        pipe.incrby(name, 1)
+        pipe.expire(name, ttl)
+        seen, count, _ = pipe.execute()
+        return int(seen or 0), int(count)
+
 
 _TABLE = "accounts_ratecount"
 
@@ -223,6 +235,33 @@ def hit(name: str, identity: str) -> int:
 def take(name: str, identity: str) -> bool:
     """Count one hit; False when it went over the limit (refuse the request)."""
     return count_hit(name, identity).allowed
+
+
+def take_unless_exceeded(name: str, identity: str, check: str, check_identity: str) -> tuple[bool, bool]:
+    """is_exceeded(check, check_identity), then take(name, identity) unless it was: (exceeded, allowed).
+
+    With Redis both go in one round trip (the hit is counted with the check and given back when the
+    check refuses, so in the end it counts only when the check passed); in the database, one after
+    the other. A store that fails lets the request through, as is_exceeded and take do."""
+    store = _store()
+    if not isinstance(store, _RedisStore):
+        if is_exceeded(check, check_identity):
+            return True, False
+        return False, take(name, identity)
+    lim, check_lim = limit(name), limit(check)
+    now = time.time()
+    key, window_end = _key(lim, identity, now), _window_end(lim, now)
+    try:
+        seen, count = store.get_and_incr(_key(check_lim, check_identity, now), key, window_end)
+    except Exception:
+        logger.warning("rate limits %s, %s: the counters cannot be used; letting the request through",
+                       check, name, exc_info=True)
+        return False, True
+    counted = Hit(name, key, window_end, count)
+    if seen >= check_lim.count:
+        counted.give_back()
+        return True, False
+    return False, counted.allowed
 
 
 def retry_after(name: str) -> int:

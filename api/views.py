@@ -99,20 +99,28 @@ def _authenticate_within_limits(request: HttpRequest, body: bytes):
     address is RequestLimitExceeded, even for a right signature: concurrent guesses get at most the
     limit's count of answers that tell right from wrong (checking a signature itself is cheap)."""
     ip = ratelimit.client_ip(request)
-    too_many_bad = ApiError(
-        REQUEST_LIMIT_EXCEEDED,
-        _("Too many requests with a wrong signature from %(ip)s; try again in %(seconds)s seconds.")
-        % {"ip": ip, "seconds": ratelimit.retry_after(ratelimit.API_BAD_SIGNATURE)},
-    )
+
+    def too_many_bad() -> ApiError:
+        return ApiError(
+            REQUEST_LIMIT_EXCEEDED,
+            _("Too many requests with a wrong signature from %(ip)s; try again in %(seconds)s seconds.")
+            % {"ip": ip, "seconds": ratelimit.retry_after(ratelimit.API_BAD_SIGNATURE)},
+        )
+
     try:
         key = authenticate(request, body)
     except ApiError as exc:
         if exc.code in GUESSING_CODES and not ratelimit.take(ratelimit.API_BAD_SIGNATURE, ip):
-            raise too_many_bad from exc
+            raise too_many_bad() from exc
         raise
-    if ratelimit.is_exceeded(ratelimit.API_BAD_SIGNATURE, ip):
-        raise too_many_bad
-    if not ratelimit.take(ratelimit.API_SECRET_ID, key.secret_id):
+    # Both counters in one round trip: the address's refused signatures, and this request of the key
+    # (counted only when the address is not over its limit).
+    bad_address, allowed = ratelimit.take_unless_exceeded(
+        ratelimit.API_SECRET_ID, key.secret_id, ratelimit.API_BAD_SIGNATURE, ip
+    )
+    if bad_address:
+        raise too_many_bad()
+    if not allowed:
         lim = ratelimit.limit(ratelimit.API_SECRET_ID)
         raise ApiError(
             REQUEST_LIMIT_EXCEEDED,
