@@ -17,6 +17,14 @@ workers close each one), it alternates --rounds rounds of:
     API authenticates, validates, reserves quota for, writes (message + event) and enqueues.
 Each round sends --requests requests; the figure is the median of the rounds' requests/s. Every
 SendEmail response is checked (no Error) and the messages written are counted against them.
+
+Then the floor (--floor-requests, 0 to skip): the round trips alone, from this process with plain
+psycopg and redis-py (no Django, no HTTP), alternated over 3 rounds. The baseline's: Django's
+connection health check and its INSERT (autocommit, so a commit). SendEmail's: the same health
+check, the key lookup, the one read of its checks, BEGIN, the quota reservation, the message and
+its event, COMMIT, then Redis: the two rate-limit counters (one MULTI) and the broker's LPUSH.
+The difference is what a SendEmail costs beyond the baseline before any Python runs; with the
+baseline's measured time over HTTP it bounds the ratio this design can reach on this machine.
 """
 
 from __future__ import annotations
@@ -206,6 +214,56 @@ def statements_per_send(ctx: dict) -> int:
     return len(captured.captured_queries)
 
 
+def round_trip_floor(ctx: dict, requests: int) -> tuple[float, float]:
+    """(SendEmail's, the baseline's) round trips alone, in ms per request: the median of 3 alternated rounds."""
+    import datetime as dt
+
+    import psycopg
+    import redis
+
+    url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    pg = psycopg.connect(url, autocommit=True)
+    broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    scratch = f"bench-admission-floor-{os.getpid()}"
+    day = dt.datetime.now(dt.UTC).date()
+    message = "x" * 950  # about the size of the broker message of one SendEmail
+
+    def baseline() -> None:
+        pg.execute("SELECT 1")
+        pg.execute(f"INSERT INTO {BASELINE_TABLE} (body) VALUES (%s) RETURNING id", ['{"n": 1}']).fetchone()
+
+    def send() -> None:
+        pg.execute("SELECT 1")
+        pg.execute("SELECT k.*, a.* FROM accounts_apikey k JOIN accounts_account a ON a.id = k.account_id "
+                   "WHERE k.secret_id = %s AND k.enabled LIMIT 1", [ctx["secret_id"]]).fetchone()
+        pg.execute("SELECT sa.*, d.*, t.* FROM sending_senderaddress sa JOIN domains_senderdomain d ON d.id = sa.domain_id "
+                   "JOIN sending_template t ON t.id = %s WHERE sa.email = %s", [ctx["template_id"], ctx["sender"]]).fetchone()
+        pipe = broker.pipeline(transaction=True)
+        pipe.get(f"{scratch}:bad")
+        pipe.incrby(f"{scratch}:key", 1)
+        pipe.expire(f"{scratch}:key", 60)
+        pipe.execute()
+        with pg.transaction():
+            pg.execute("UPDATE domains_domainday SET requested = requested WHERE domain_id = %s AND day = %s",
+                       [ctx["domain_id"], day])
+            pg.execute(f"INSERT INTO {BASELINE_TABLE} (body) VALUES (%s) RETURNING id", [message]).fetchone()
+            pg.execute(f"INSERT INTO {BASELINE_TABLE} (body) VALUES (%s) RETURNING id", ['{"queued": 1}']).fetchone()
+        broker.lpush(scratch, message)
+
+    times: dict[str, list[float]] = {"send": [], "baseline": []}
+    try:
+        for _ in range(3):
+            for name, call in (("baseline", baseline), ("send", send)):
+                started = time.perf_counter()
+                for _ in range(requests):
+                    call()
+                times[name].append((time.perf_counter() - started) / requests * 1000)
+    finally:
+        broker.delete(scratch, f"{scratch}:key", f"{scratch}:bad")
+        pg.close()
+    return median(times["send"]), median(times["baseline"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
@@ -213,6 +271,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,8")
     parser.add_argument("--quick", action="store_true", help="30 requests × 2 rounds")
+    parser.add_argument("--floor-requests", type=int, default=300,
+                        help="requests per round of the round-trip floor (0: skip it)")
     parser.add_argument("--json-out")
     args = parser.parse_args()
     if args.quick:
@@ -262,6 +322,21 @@ def main() -> None:
         for r in rows:
             r["notes"] += f"; one SendEmail runs {statements} SQL statements, the baseline 1"
         print(f"messages written: {written}; SendEmail requests answered without error: {sent_ok}")
+        if args.floor_requests > 0:
+            floor_send, floor_base = round_trip_floor(ctx, args.floor_requests)
+            extra = floor_send - floor_base
+            print(f"round trips alone (no Django, no HTTP): SendEmail {floor_send:.3f} ms, baseline {floor_base:.3f} ms "
+                  f"per request; SendEmail's extra round trips cost {extra:.3f} ms")
+            for r, clients in zip(rows, [int(c) for c in args.concurrency.split(",")], strict=True):
+                if clients != 1:  # with several clients the waits overlap other workers' work: no simple bound
+                    r["notes"] += f"; its extra round trips alone (PostgreSQL, Redis) cost {extra:.2f} ms"
+                    continue
+                base_ms = 1000 / float(r["baseline"].split()[0].replace(",", ""))
+                bound = base_ms / (base_ms + extra)
+                print(f"  1 client: a baseline request takes {base_ms:.2f} ms; a SendEmail that did nothing but add "
+                      f"its extra round trips would take {base_ms + extra:.2f} ms: ratio at most {bound:.2f}")
+                r["notes"] += (f"; its extra round trips alone (PostgreSQL, Redis) cost {extra:.2f} ms, "
+                               f"which bounds the 1-client ratio at {bound:.2f}")
         if written != sent_ok:
             for r in rows:
                 r["met"] = False
