@@ -6,7 +6,7 @@
 
 With a Redis broker (or CACHE_URL=redis://…) the signed-in requests read their session from Redis, as
 in production (settings: SESSION_ENGINE accounts.backends); without one, from the database. Say which
-in the figures: a signed-in page costs a Redis and two PostgreSQL round trips, the trivial page none,
+in the figures: the statistics page costs a Redis and two PostgreSQL round trips, the trivial page none,
 so on a loaded machine the wall-clock ratio rises above the CPU-time ratio.
 
 Creates the database if missing and migrates it. Fills, once (a rerun reuses the rows), a year of
