@@ -365,6 +365,45 @@ def _clean_template_data(data: object, needed: set[str], sensitive_words: list[s
     return dict(data)
 
 
+def _execute_prepared(alias: str, sql: str, params) -> list[tuple]:
+    """Run `sql` (PostgreSQL) as a server-side prepared statement of the connection; its rows.
+
+    A statement every SendEmail runs is planned once per connection instead of at every call (with
+    client-side binding, the default, the server plans each statement again: more than it spends
+    running these). Its parameters are typed in the SQL. Django turns psycopg's automatic
+    preparation off (prepare_threshold None); it is switched on for this one execution only, so no
+    other query of the connection is ever prepared. psycopg keeps the statement's name per
+    connection, prepares it again on a new connection and drops it (DEALLOCATE ALL) after a
+    rollback. What Django's cursor does around an execution is done here: the same checks, database
+    errors raised as Django's; when queries are logged or execute wrappers are installed, through
+    Django's own cursor wrapper.
+    """
+    from django.db import connections
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    conn = connections[alias]
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    raw = conn.connection
+    with conn.wrap_database_errors:
+        cursor = ServerBindingCursor(raw)
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = 0  # prepared from the first execution
+    try:
+        if conn.queries_logged or conn.execute_wrappers:
+            with conn.make_debug_cursor(cursor) if conn.queries_logged else conn.make_cursor(cursor) as wrapped:
+                wrapped.execute(sql, params)
+                return wrapped.fetchall()
+        conn.validate_no_broken_transaction()
+        with conn.wrap_database_errors:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+    finally:
+        raw.prepare_threshold = threshold
+        cursor.close()
+
+
 @dataclass(frozen=True)
 class _AdmissionFacts:
     """What send_email's checks read from the database, read at once."""
@@ -429,14 +468,16 @@ class _AdmissionQuery:
         sql = (
             f"SELECT {', '.join(columns)}, "
             f"ARRAY(SELECT w.{c(w, 'word')} FROM {q(w.db_table)} w ORDER BY w.{c(w, 'word')}), "
-            f"EXISTS(SELECT 1 FROM {q(f.db_table)} f WHERE f.{c(f, 'account')} = %(account)s "
-            f"AND f.{c(f, 'day')} = %(day)s AND f.{c(f, 'lifted_at')} IS NULL), "
+            f"EXISTS(SELECT 1 FROM {q(f.db_table)} f WHERE f.{c(f, 'account')} = %(account)s::bigint "
+            f"AND f.{c(f, 'day')} = %(day)s::date AND f.{c(f, 'lifted_at')} IS NULL), "
             f"ARRAY(SELECT ARRAY[s.{c(s, 'email')}::text, s.{c(s, 'reason')}::text] FROM {q(s.db_table)} s "
-            f"WHERE s.{c(s, 'account')} = %(account)s AND s.{c(s, 'email')} = ANY(%(emails)s::text[])) "
+            f"WHERE s.{c(s, 'account')} = %(account)s::bigint AND s.{c(s, 'email')} = ANY(%(emails)s::text[])) "
             f"FROM (VALUES (1)) AS one (x) "
-            f"LEFT JOIN {q(sa.db_table)} sa ON sa.{c(sa, 'account')} = %(account)s AND sa.{c(sa, 'email')} = %(email)s "
+            f"LEFT JOIN {q(sa.db_table)} sa ON sa.{c(sa, 'account')} = %(account)s::bigint "
+            f"AND sa.{c(sa, 'email')} = %(email)s::text "
             f"LEFT JOIN {q(d.db_table)} d ON d.{q(d.pk.column)} = sa.{c(sa, 'domain')} "
-            f"LEFT JOIN {q(t.db_table)} t ON t.{c(t, 'account')} = %(account)s AND t.{q(t.pk.column)} = %(template)s"
+            f"LEFT JOIN {q(t.db_table)} t ON t.{c(t, 'account')} = %(account)s::bigint "
+            f"AND t.{q(t.pk.column)} = %(template)s::bigint"
         )
         sizes = [len(model._meta.concrete_fields) for _alias, model in self._MODELS]
         return sql, converters, sizes
@@ -456,9 +497,7 @@ class _AdmissionQuery:
             "account": account.pk, "email": email, "template": _template_pk(template_id),
             "day": timezone.localdate(), "emails": list(addresses),
         }
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = list(cursor.fetchone())
+        row = list(_execute_prepared(alias, sql, params)[0])
         for place, functions, expression in converters:
             for function in functions:
                 row[place] = function(row[place], expression, connection)
@@ -516,9 +555,7 @@ class _MessageInsert:
         for message in messages:
             message._prepare_related_fields_for_save(operation_name="bulk_create")
             params += [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(head + ", ".join([row] * len(messages)) + returning, params)
-            ids = [pk for (pk,) in cursor.fetchall()]
+        ids = [pk for (pk,) in _execute_prepared(alias, head + ", ".join([row] * len(messages)) + returning, params)]
         for message, pk in zip(messages, ids, strict=True):  # PostgreSQL returns them in VALUES order
             message.pk = pk
             message._state.adding = False
