@@ -13,7 +13,6 @@ Which table answers depends on the filter (stats.rollups keeps them equal):
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -72,9 +71,8 @@ class Totals:
     def rates(self) -> Mapping[str, Fraction]:
         """The five rates of SPEC §3.1 in percent, exact; the same arithmetic the reputation rules use.
 
-        Worked out once per Totals (it is immutable): the table, the chart and the CSV all ask; and
-        once per process for the same counts (a past day's are the same on every page that shows
-        it). The mapping handed back is shared, and read-only.
+        Worked out once per Totals (it is immutable): the table, the chart and the CSV all ask.
+        The mapping handed back is shared, and read-only.
         """
         cached = self.__dict__.get("_rates")
         if cached is None:
@@ -87,7 +85,6 @@ class Totals:
         return asdict(self)
 
 
-@functools.lru_cache(maxsize=8192)
 def _rates(sent: int, delivered: int, invalid: int, spam: int, complaints: int, opened: int) -> Mapping[str, Fraction]:
     values = metric_values(
         DayMetrics(sent=sent, delivered=delivered, invalid=invalid, spam=spam, complaints=complaints, opened=opened)
