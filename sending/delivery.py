@@ -21,11 +21,12 @@ import datetime as dt
 import logging
 import smtplib
 import socket
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -333,12 +334,36 @@ def _reply_statement(unwritten: tuple[int, dict]) -> tuple[str, list]:
     return _Statements.sql("reply"), params
 
 
+REPLY_RETRY_SECONDS = 10.0  # how long the last reply is retried on fresh connections (see below)
+
+
 def _apply_replies(group: _Group) -> None:
     # The last reply is committed on its own first: if applying the group fails (a deadlock, a lost
     # connection), every reply is on record and the sweeper applies them instead of sending again.
-    group.write_reply()
-    record_final_events(group.replied)
+    # A reply that cannot be written is a message the sweeper sends again (its worker may have died
+    # inside SMTP): when the database connection was lost (a PostgreSQL restart), the reply is
+    # written on a fresh connection as soon as the server is back, within a bounded wait.
+    _on_a_fresh_connection_if_lost(group.write_reply)
+    _on_a_fresh_connection_if_lost(lambda: record_final_events(group.replied))
     group.replied = []
+
+
+def _on_a_fresh_connection_if_lost(write) -> None:
+    """Run `write` (idempotent, one transaction); if the connection to the database is lost, retry it
+    on a fresh connection with backoff for up to REPLY_RETRY_SECONDS (and well inside the sweeper's
+    claim timeout, after which the sweeper would act on the message itself); then give up and raise."""
+    give_up_at = time.monotonic() + min(REPLY_RETRY_SECONDS, settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS / 3)
+    pause = 0.25
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() + pause > give_up_at:
+                raise
+            log.warning("database connection lost while recording replies; retrying on a fresh connection")
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _claim(message: Message, group: _Group, *, start: bool) -> bool:

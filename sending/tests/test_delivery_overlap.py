@@ -104,3 +104,33 @@ def test_the_relay_connection_sends_the_end_of_data_at_once(smtp_sink):
         assert smtp.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         smtp.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_whose_connection_was_lost_is_written_on_a_fresh_one(
+    smtp_sink, sender, template, account, verified_domain, monkeypatch  # noqa: F811
+):
+    # The database ends this worker's session (as a PostgreSQL restart does) after a was accepted by
+    # the relay and before its reply was written (it goes with b's claim): the reply is written on a
+    # fresh connection, so the sweeper does not send a again.
+    import psycopg
+    from django.db import OperationalError, connection
+
+    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    messages = send(account, template, "a@example.org", "b@example.org")
+
+    def session_ended(message):
+        params = connection.settings_dict
+        with psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"] or None,
+                             port=params["PORT"] or None, password=params["PASSWORD"] or None,
+                             autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+
+    claims_with(monkeypatch, "b@example.org", session_ended)
+    with pytest.raises(OperationalError):
+        deliver_messages([m.pk for m in messages])
+
+    assert received(smtp_sink) == ["a@example.org"]
+    a, b = (Message.objects.get(recipient=r) for r in ("a@example.org", "b@example.org"))
+    assert (a.status, a.outcome, a.smtp_code) == (Message.DELIVERED, "delivered", 250)
+    assert (b.status, b.smtp_started_at) == (Message.QUEUED, None)
