@@ -1,85 +1,124 @@
-"""The console's session store and authentication backend: a signed-in request's first two reads, cheap.
+"""The console's session store and authentication backend: a signed-in request's first read, one query.
 
-SessionStore (SESSION_ENGINE "accounts.backends" when the cache is Redis, see settings): Django's
-cached_db sessions, read from the shared cache and written to the database and the cache. A
-session the cache has lost is read from the database again. Ending a session (sign-out,
-password change elsewhere cycling the key) removes it from the cache before the database: a
-cache that cannot be reached makes the sign-out fail rather than leave a copy that would come
-back with the cache.
+SessionStore (SESSION_ENGINE "accounts.backends"): Django's database sessions in accounts.Session,
+whose `user` column holds the signed-in user's id (set at each save from the session's data). Its
+load() reads the session (by key, not expired) with its user, the user's membership, the account
+and the account's freeze of today in one precompiled query (accounts.middleware.PrecompiledQuery)
+and keeps the user as `loaded_user`. Expired sessions are deleted by `manage.py clearsessions`, as
+Django's. end_sessions_of(user) signs a user out everywhere in one statement.
 
 ConsoleBackend (AUTHENTICATION_BACKENDS): Django's ModelBackend (the same sign-in, the same
-rejection of inactive users) whose get_user reads the user, its membership, the account and the
-account's freeze of today in one precompiled query (accounts.middleware.PrecompiledQuery), and
-leaves the membership cached on the user, so CurrentAccountMiddleware asks nothing more.
+rejection of inactive users) whose get_user takes the user the request's session was read with
+(accounts.middleware.ConsoleAuthenticationMiddleware makes the session at hand) when it is that
+user; otherwise it reads the user with its membership, the account and today's freeze in one
+query. Either way the membership is cached on the user, so CurrentAccountMiddleware asks nothing
+more. django.contrib.auth.get_user still checks the session's auth hash (a password change signs
+out the other sessions).
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.backends import db
 from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
-from accounts.middleware import PrecompiledQuery, _MembershipQuery, attach_membership
-from accounts.models import Account, AccountFreeze, Membership
-
-logger = logging.getLogger("django.contrib.sessions")
+from accounts.middleware import AUTHENTICATING_SESSION, PrecompiledQuery, _MembershipQuery, attach_membership
+from accounts.models import Account, AccountFreeze, Membership, Session
 
 
-class SessionStore(cached_db.SessionStore):
+def _user_id_in(data) -> object | None:
+    """The signed-in user's id in a session's data, as the user model's primary key, or None."""
+    value = data.get(SESSION_KEY)
+    if value is None:
+        return None
+    try:
+        return get_user_model()._meta.pk.to_python(value)
+    except Exception:  # not an id of this user model: nobody
+        return None
+
+
+class _SessionQuery(PrecompiledQuery):
+    """SELECT a session that has not expired with its user, the user's membership, the account and the
+    account's freeze of a day (LEFT JOINs: a session without a user, a user without a membership)."""
+
+    STAND_INS = {"key": "precompiled0stand0in0session0key0", "now": dt.datetime(1901, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+                 "day": dt.date(1901, 2, 3)}
+    FIELDS = {"key": None, "now": "accounts.Session.expire_date", "day": "accounts.AccountFreeze.day"}
+
+    def __init__(self):
+        super().__init__()
+        self.MODELS = ((Session, ""), (get_user_model(), "user__"), (Membership, "user__membership__"),
+                       (Account, "user__membership__account__"), (AccountFreeze, "freeze_of_day__"))
+        assert tuple(model for model, _ in self.MODELS[2:]) == tuple(model for model, _ in _MembershipQuery.MODELS)
+
+    def queryset(self, key, now, day):
+        return (
+            Session.objects.filter(session_key=key, expire_date__gt=now)
+            .annotate(
+                freeze_of_day=FilteredRelation(
+                    "user__membership__account__freezes",
+                    condition=Q(user__membership__account__freezes__day=day,
+                                user__membership__account__freezes__lifted_at__isnull=True),
+                )
+            )
+            .values_list(*self.fields())
+        )
+
+
+_session_query = _SessionQuery()
+
+
+class SessionStore(db.SessionStore):
+    # The session's user read with it by load() (None: nobody signed in, or not read yet), its
+    # membership, account and today's freeze cached on it; ConsoleBackend.get_user hands it out.
+    loaded_user = None
+
+    @classmethod
+    def get_model_class(cls):
+        return Session
+
     def load(self):
-        try:
-            data = self._cache.get(self.cache_key)
-        except Exception:  # the cache is down (or the key invalid): the database answers
-            logger.warning("Session cache unreachable on read (%s); reading the database", self._cache)
-            data = None
-        if data is not None:
-            return data
-        s = self._get_session_from_db()
-        if not s:
+        self.loaded_user = None
+        now = timezone.now()
+        day = timezone.localdate(now)
+        alias = Session.objects.db
+        row = _session_query.run(alias, key=self.session_key, now=now, day=day)
+        if row is None:  # no such session, or expired
+            self._session_key = None
             return {}
-        data = self.decode(s.session_data)
-        try:
-            self._cache.set(self.cache_key, data, self.get_expiry_age(expiry=s.expire_date))
-        except Exception:
-            logger.warning("Session cache unreachable on refill (%s)", self._cache)
-        return data
+        fields = [f.attname for f in Session._meta.concrete_fields]
+        session_data, user_id = row[fields.index("session_data")], row[fields.index("user_id")]
+        User = get_user_model()
+        values = row[len(fields):]
+        width = len(User._meta.concrete_fields)
+        if user_id is not None and values[User._meta.concrete_fields.index(User._meta.pk)] is not None:
+            user = User.from_db(alias, None, values[:width])
+            attach_membership(user, values[width:], alias, day)
+            self.loaded_user = user
+        return self.decode(session_data)
 
-    def exists(self, session_key):
-        try:
-            if session_key and (self.cache_key_prefix + session_key) in self._cache:
-                return True
-        except Exception:
-            logger.warning("Session cache unreachable on a new key (%s); asking the database", self._cache)
-        return super(cached_db.SessionStore, self).exists(session_key)
+    def clear(self):
+        super().clear()
+        self.loaded_user = None
 
-    def delete(self, session_key=None):
-        if session_key is None:
-            if self.session_key is None:
-                return
-            session_key = self.session_key
-        # The cache first: if it cannot be reached this raises and the session stays whole (the
-        # sign-out fails visibly) instead of living on in a cache that comes back later.
-        self._cache.delete(self.cache_key_prefix + session_key)
-        super(cached_db.SessionStore, self).delete(session_key)
+    def create_model_instance(self, data):
+        session = super().create_model_instance(data)
+        session.user_id = _user_id_in(data)
+        return session
 
-    def cycle_key(self):
-        """A new key for the same data (signing in): the old key's cached copy, if the cache cannot be
-        reached, is left to expire: it holds nothing the new key does not (Django flushes instead
-        when another user signs in), so signing in works while the cache is down."""
-        data = self._session
-        key = self.session_key
-        self.create()
-        self._session_cache = data
-        if key:
-            try:
-                self._cache.delete(self.cache_key_prefix + key)
-            except Exception:
-                logger.warning("Session cache unreachable when cycling a key (%s)", self._cache)
-            super(cached_db.SessionStore, self).delete(key)
+    async def acreate_model_instance(self, data):
+        session = await super().acreate_model_instance(data)
+        session.user_id = _user_id_in(data)
+        return session
+
+
+def end_sessions_of(user) -> int:
+    """Sign a user out everywhere: delete every session saved with them signed in. Returns how many."""
+    return Session.objects.filter(user_id=user.pk).delete()[0]
 
 
 class _UserQuery(PrecompiledQuery):
@@ -111,7 +150,8 @@ _user_query = _UserQuery()
 
 
 class ConsoleBackend(ModelBackend):
-    """ModelBackend whose get_user also reads the membership, account and today's freeze (one query)."""
+    """ModelBackend whose get_user takes the user read with the request's session, or reads it with its
+    membership, account and today's freeze (one query)."""
 
     def get_user(self, user_id):
         User = get_user_model()
@@ -119,14 +159,16 @@ class ConsoleBackend(ModelBackend):
             key = User._meta.pk.to_python(user_id)
         except Exception:
             return None
-        day = timezone.localdate()
-        alias = User._default_manager.db
-        row = _user_query.run(key, day, alias)
-        if row is None:
-            return None
-        width = len(User._meta.concrete_fields)
-        user = User.from_db(alias, None, row[:width])
+        user = getattr(AUTHENTICATING_SESSION.get(), "loaded_user", None)
+        if user is None or user.pk != key:
+            day = timezone.localdate()
+            alias = User._default_manager.db
+            row = _user_query.run(alias, key=key, day=day)
+            if row is None:
+                return None
+            width = len(User._meta.concrete_fields)
+            user = User.from_db(alias, None, row[:width])
+            attach_membership(user, row[width:], alias, day)
         if not self.user_can_authenticate(user):
             return None
-        attach_membership(user, row[width:], alias, day)
         return user

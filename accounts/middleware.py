@@ -3,17 +3,24 @@
 Every console page asks this before its own work, so the query is built by the ORM once per process
 and database (the SQL text, its parameters' places and the columns' converters) and each request
 only runs it: building an ORM query costs more CPU than the database takes to answer this one.
+The session store (accounts.backends) reads the user with the session in such a query, and
+ConsoleAuthenticationMiddleware lets the backend take it from there.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import threading
 
+from django.apps import apps
+from django.contrib import auth
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 from django.db.models import FilteredRelation, Q
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Account, AccountFreeze, Membership
 
@@ -33,54 +40,73 @@ def account_of(user):
 
 
 class PrecompiledQuery:
-    """A query by a key (a user's id) and a day, built by the ORM once per database alias.
+    """A query by a few values (by default a user's id `key` and a `day`), built by the ORM once per
+    database alias.
 
     Generated the first time for each alias from the models' fields, with stand-in values whose
     places in the parameters are then filled with each call's. A subclass names the models whose
     concrete fields the row holds, in order, with their prefixes from the queryset's model
-    (`MODELS`), and the queryset (`queryset(key, day)`, a values_list of those fields).
+    (`MODELS`), the stand-ins of its values (`STAND_INS`: each must be a parameter of the SQL exactly
+    once, and the SQL must have no other), the field that prepares each value for the database
+    (`FIELDS`, "model label.field name"), and the queryset (`queryset(**values)`, a values_list of
+    those fields).
     """
 
-    _KEY = -7_391_205  # stand-ins: no user or day has these
-    _DAY = dt.date(1901, 2, 3)
+    STAND_INS: dict = {"key": -7_391_205, "day": dt.date(1901, 2, 3)}  # no user or day has these
+    FIELDS: dict = {"key": None, "day": "accounts.AccountFreeze.day"}  # None: passed as it is
     MODELS: tuple = ()
 
     def __init__(self):
         self._compiled: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
-    def queryset(self, key, day):
+    def queryset(self, **values):
         raise NotImplementedError
 
     def fields(self) -> list[str]:
         return [prefix + f.attname for model, prefix in self.MODELS for f in model._meta.concrete_fields]
 
+    def _field(self, name: str):
+        label = self.FIELDS[name]
+        if label is None:
+            return None
+        model, field = label.rsplit(".", 1)
+        return apps.get_model(model)._meta.get_field(field)
+
     def _compile(self, alias: str) -> tuple:
         connection = connections[alias]
-        compiler = self.queryset(self._KEY, self._DAY)[:1].query.get_compiler(alias)
+        compiler = self.queryset(**self.STAND_INS)[:1].query.get_compiler(alias)
         sql, params = compiler.as_sql()
-        day = AccountFreeze._meta.get_field("day").get_db_prep_value(self._DAY, connection)
-        places = {"key": [i for i, p in enumerate(params) if p == self._KEY],
-                  "day": [i for i, p in enumerate(params) if p == day]}
-        if len(params) != 2 or places["key"] == places["day"] or any(len(v) != 1 for v in places.values()):
+        places = {}
+        for name, value in self.STAND_INS.items():
+            field = self._field(name)
+            prepared = value if field is None else field.get_db_prep_value(value, connection)
+            places[name] = [i for i, p in enumerate(params) if p == prepared]
+        found = [place for v in places.values() for place in v]
+        if len(params) != len(places) or len(found) != len(places) or len(set(found)) != len(found):
             raise RuntimeError(f"unexpected parameters in {type(self).__name__}: {params!r}")
         converters = compiler.get_converters([column[0] for column in compiler.select])
-        return sql, places["key"][0], places["day"][0], list(converters.items())
+        places = [(name, found[0], self._field(name)) for name, found in places.items()]
+        return sql, places, list(converters.items())
 
-    def run(self, key: int, day: dt.date, alias: str) -> list | None:
+    def run(self, alias: str, **values) -> list | None:
         """The row's values, converted as the ORM converts them, or None without a row."""
         compiled = self._compiled.get(alias)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.setdefault(alias, self._compile(alias))
-        sql, key_place, day_place, converters = compiled
+        sql, places, converters = compiled
         connection = connections[alias]
-        params = [None, None]
-        params[key_place] = key
-        params[day_place] = AccountFreeze._meta.get_field("day").get_db_prep_value(day, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        params = [None] * len(places)
+        for name, place, field in places:
+            value = values[name]
+            params[place] = value if field is None else field.get_db_prep_value(value, connection)
+        if connection.vendor == "postgresql" and not connection.queries_logged:
+            row = _fetchone_prepared(connection, sql, params)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
         if row is None:
             return None
         row = list(row)
@@ -88,6 +114,43 @@ class PrecompiledQuery:
             for function in functions:
                 row[place] = function(row[place], expression, connection)
         return row
+
+
+def _fetchone_prepared(connection, sql: str, params: list):
+    """Run `sql` on a PostgreSQL connection as a server-side prepared statement; its first row.
+
+    Planning these joins takes the server several times longer than running them; prepared, they
+    are planned once per connection (Django's client-side binding has the server plan each
+    statement). Django turns psycopg's automatic preparation off (prepare_threshold None); it is on
+    for this one execution only, so no other query of the connection is prepared. psycopg keeps the
+    statement per connection and prepares it again on a new one. As Django's cursor: the same checks,
+    Django's database errors, and with execute wrappers installed, Django's cursor wrapper (the
+    statement still prepared). When queries are logged (DEBUG, tests counting queries) the caller
+    runs the statement on Django's own cursor instead, whose log shows its SQL (a prepared one's
+    would be None). As sending.services._execute_prepared.
+    """
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        cursor = ServerBindingCursor(raw)
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = 0  # prepared from the first execution
+    try:
+        if connection.execute_wrappers:
+            with connection.make_cursor(cursor) as wrapped:
+                wrapped.execute(sql, params)
+                return wrapped.fetchone()
+        connection.validate_no_broken_transaction()
+        with connection.wrap_database_errors:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
+    finally:
+        raw.prepare_threshold = threshold
+        cursor.close()
 
 
 class _MembershipQuery(PrecompiledQuery):
@@ -148,7 +211,7 @@ def load_membership(user, day: dt.date | None = None) -> Membership | None:
     """
     day = day or timezone.localdate()
     alias = Membership.objects.db
-    return attach_membership(user, _membership_query.run(user.pk, day, alias), alias, day)
+    return attach_membership(user, _membership_query.run(alias, key=user.pk, day=day), alias, day)
 
 
 def _membership_of(user) -> Membership | None:
@@ -157,6 +220,33 @@ def _membership_of(user) -> Membership | None:
     if getattr(user, MEMBERSHIP_DAY, None) == today:
         return user.__class__.membership.related.get_cached_value(user, default=None)
     return load_membership(user, today)
+
+
+# The session of the request being authenticated (ConsoleAuthenticationMiddleware): the backend
+# takes from it the user the session was read with (accounts.backends), if it is the session's user.
+AUTHENTICATING_SESSION: contextvars.ContextVar = contextvars.ContextVar("console_authenticating_session",
+                                                                       default=None)
+
+
+def _user_of(request):
+    if not hasattr(request, "_cached_user"):
+        token = AUTHENTICATING_SESSION.set(request.session)
+        try:
+            request._cached_user = auth.get_user(request)  # Django's checks: backend, session hash…
+        finally:
+            AUTHENTICATING_SESSION.reset(token)
+    return request._cached_user
+
+
+class ConsoleAuthenticationMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware, request.user read by django.contrib.auth.get_user as there
+    (the backend, the session's auth hash, a flush when it does not verify), but with the request's
+    session at hand: accounts.backends.ConsoleBackend takes the user from it when the session was
+    read with it, instead of a query of its own."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _user_of(request))
 
 
 class CurrentAccountMiddleware:

@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.ConsoleAuthenticationMiddleware",  # Django's, the user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -161,13 +161,12 @@ else:
     raise ImproperlyConfigured(f"CACHE_URL must be redis://host:port/db or db://, not {CACHE_URL!r}")
 
 # --- Sessions and sign-in ------------------------------------------------------------------------
-# With a Redis cache, sessions are read from it and written to the database too (accounts.backends:
-# Django's cached_db, falling back to the database when the cache lost one). Without one, the cache
-# is each process's memory and could keep a session another process ended: the database only.
-SESSION_ENGINE = (
-    "accounts.backends" if CACHE_URL.startswith(("redis://", "rediss://")) else "django.contrib.sessions.backends.db"
-)
-# ModelBackend whose get_user also reads the membership, the account and today's freeze (one query).
+# Sessions are rows of the database (accounts.Session, with the signed-in user's id): a signed-in
+# request reads its session, user, membership, account and today's freeze in one query
+# (accounts.backends), whatever the cache. Expired ones are deleted by `manage.py clearsessions`.
+SESSION_ENGINE = "accounts.backends"
+# ModelBackend whose get_user takes the user read with the session (or reads it with its membership, the
+# account and today's freeze in one query).
 AUTHENTICATION_BACKENDS = ["accounts.backends.ConsoleBackend"]
 
 

@@ -1,38 +1,30 @@
-"""Sessions read from the cache, and the user read with its membership: what a signed-in person notices.
+"""Sessions with their user in one query, and the sign-in rules that still hold: what a person notices.
 
-accounts.backends: sessions cached in Redis (settings pick them only with a Redis cache) still end
-everywhere at sign-out and survive the cache losing them; the user, its membership, account and
-today's freeze come in one query, and the sign-in rules of Django's ModelBackend still hold.
+accounts.backends: sessions are rows of accounts.Session holding the signed-in user's id; a request
+reads its session, user, membership, account and today's freeze in one query, and Django's checks
+still apply (inactive users, the session's auth hash, a user deleted or removed from the account).
 """
 
-import logging
+import datetime as dt
+import importlib
 
 import pytest
+from django.apps import apps
 from django.conf import settings as django_settings
-from django.contrib.sessions.backends.cached_db import KEY_PREFIX
-from django.core.cache import caches
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore as DjangoDbSessionStore
+from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts.backends import ConsoleBackend
-from accounts.models import AccountFreeze
+from accounts.backends import ConsoleBackend, SessionStore, end_sessions_of
+from accounts.middleware import AUTHENTICATING_SESSION, ConsoleAuthenticationMiddleware
+from accounts.models import AccountFreeze, Session
 
 pytestmark = pytest.mark.django_db
 
-CACHED = "accounts.backends"
-DATABASE = "django.contrib.sessions.backends.db"
-
-
-@pytest.fixture(params=[CACHED, DATABASE])
-def engine(request, settings):
-    settings.SESSION_ENGINE = request.param
-    return request.param
-
-
-@pytest.fixture
-def cached(settings):
-    settings.SESSION_ENGINE = CACHED
-    return CACHED
+PASSWORD = "correct horse 42"
 
 
 def _session_key(client: Client) -> str:
@@ -45,75 +37,162 @@ def _same_cookie(client: Client) -> Client:
     return other
 
 
-def test_the_settings_cache_sessions_only_with_a_redis_cache():
-    # A cache in each process's memory could keep a session another process has ended.
-    redis = django_settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
-    assert django_settings.SESSION_ENGINE == (CACHED if redis else DATABASE)
+def _signed_in(client: Client) -> bool:
+    return client.get("/stats/").status_code == 200
+
+
+def test_the_settings_use_the_console_sessions_whatever_the_cache():
+    assert django_settings.SESSION_ENGINE == "accounts.backends"
     assert django_settings.AUTHENTICATION_BACKENDS == ["accounts.backends.ConsoleBackend"]
+    assert "accounts.middleware.ConsoleAuthenticationMiddleware" in django_settings.MIDDLEWARE
+    assert "django.contrib.auth.middleware.AuthenticationMiddleware" not in django_settings.MIDDLEWARE
+    assert issubclass(ConsoleAuthenticationMiddleware,
+                      importlib.import_module("django.contrib.auth.middleware").AuthenticationMiddleware)
 
 
-def test_signing_out_ends_the_session_for_another_client_with_the_same_cookie(client, owner, engine):
-    client.force_login(owner)
-    thief = _same_cookie(client)
-    assert thief.get("/stats/").status_code == 200  # the cookie works anywhere while signed in
+def test_signing_in_records_the_user_on_the_session_and_signing_out_ends_it_everywhere(client, owner):
+    client.get("/login/")
+    assert client.post("/login/", {"username": "alice@example.com", "password": PASSWORD}).status_code == 302
     key = _session_key(client)
+    assert Session.objects.get(session_key=key).user_id == owner.pk
+    thief = _same_cookie(client)
+    assert _signed_in(thief)  # the cookie works anywhere while signed in
 
     assert client.post("/logout/").status_code == 302
+    assert not Session.objects.filter(session_key=key).exists()
     response = thief.get("/stats/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
-    assert caches["default"].get(KEY_PREFIX + key) is None
 
 
-def test_a_session_survives_the_cache_losing_it(client, owner, cached):
+def test_a_session_of_nobody_has_no_user():
+    store = SessionStore()
+    store["note"] = "hello"
+    store.save()
+    assert Session.objects.get(session_key=store.session_key).user_id is None
+    again = SessionStore(store.session_key)
+    assert again["note"] == "hello" and again.loaded_user is None
+
+
+def test_the_session_comes_with_its_user_membership_account_and_todays_freeze_in_one_query(
+    client, owner, account, django_assert_num_queries
+):
     client.force_login(owner)
-    assert client.get("/stats/").status_code == 200
-    key = _session_key(client)
-    assert caches["default"].get(KEY_PREFIX + key) is not None  # read from the cache…
-    caches["default"].delete(KEY_PREFIX + key)  # …which loses it (flushed, evicted, restarted)
+    freeze = AccountFreeze.objects.create(account=account, day=timezone.localdate(), rule="F1", metrics={})
+    store = SessionStore(_session_key(client))
+    with django_assert_num_queries(1):
+        assert store["_auth_user_id"] == str(owner.pk)
+        user = store.loaded_user
+        assert user == owner and user.membership.account.name == "Alice Co"
+        assert user.membership.account.today_freeze == freeze
+        token = AUTHENTICATING_SESSION.set(store)
+        try:
+            assert ConsoleBackend().get_user(str(owner.pk)) is user  # the backend asks nothing more
+        finally:
+            AUTHENTICATING_SESSION.reset(token)
 
+
+def test_the_user_read_with_the_session_is_used_only_for_that_user(client, owner, member):
+    # The column never overrides the session's signed data: another user's id there changes nothing.
+    client.force_login(owner)
+    Session.objects.filter(session_key=_session_key(client)).update(user=member)
+    store = SessionStore(_session_key(client))
+    assert store["_auth_user_id"] == str(owner.pk) and store.loaded_user == member
+    token = AUTHENTICATING_SESSION.set(store)
+    try:
+        assert ConsoleBackend().get_user(str(owner.pk)) == owner
+    finally:
+        AUTHENTICATING_SESSION.reset(token)
+    assert "alice@example.com" in client.get("/stats/").content.decode()
+
+
+def test_an_expired_session_signs_nobody_in_and_clearsessions_deletes_it(client, owner, member):
+    client.force_login(owner)
+    other = Client()
+    other.force_login(member)
+    Session.objects.filter(session_key=_session_key(client)).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
     response = client.get("/stats/")
-    assert response.status_code == 200 and b"Alice Co" in response.content  # the database still has it
-    assert caches["default"].get(KEY_PREFIX + key) is not None  # and the cache has it again
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+    call_command("clearsessions")
+    assert list(Session.objects.values_list("user_id", flat=True)) == [member.pk]
+    assert _signed_in(other)
 
 
-def test_a_password_change_signs_out_the_other_sessions(client, owner, engine):
+def test_a_password_change_signs_out_the_other_sessions(client, owner):
+    # (The console has no password-change page; staff change passwords in the admin.)
     client.force_login(owner)
-    assert client.get("/stats/").status_code == 200
+    assert _signed_in(client)
     owner.set_password("a brand new password 43")
     owner.save()
+    key = _session_key(client)
     assert client.get("/stats/").status_code == 302
+    assert not Session.objects.filter(session_key=key).exists()  # flushed
 
 
-def test_a_deactivated_user_is_signed_out(client, owner, engine):
+def test_a_deactivated_user_is_signed_out(client, owner):
     client.force_login(owner)
-    assert client.get("/stats/").status_code == 200
+    assert _signed_in(client)
     owner.is_active = False
     owner.save(update_fields=["is_active"])
     assert client.get("/stats/").status_code == 302
 
 
-def test_an_unreachable_cache_falls_back_to_the_database_and_sign_out_fails_visibly(
-    client, owner, cached, settings, caplog
-):
-    # Port 1: nothing listens, the connection is refused at once.
-    settings.CACHES = {"default": {**settings.CACHES["default"],
-                                   "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0",
-                                   "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
-    caplog.set_level(logging.CRITICAL, logger="django.request")
-    client.get("/login/")
-    response = client.post("/login/", {"username": "alice@example.com", "password": "correct horse 42"})
-    assert response.status_code == 302  # signing in works without the cache
-    assert client.get("/stats/").status_code == 200  # the session is read from the database
+def test_a_user_deleted_after_signing_in_is_signed_out(client, owner, staff_user):
+    client.force_login(owner)
+    assert _signed_in(client)
+    owner.delete()  # the ORM deletes the user's sessions with it
+    assert client.get("/stats/").status_code == 302
 
-    # Signing out cannot remove a cached copy: it fails rather than leave one that would come back
-    # with the cache; the session is then whole (still signed in), not half-ended.
-    client.raise_request_exception = False
-    assert client.post("/logout/").status_code == 500
-    assert client.get("/stats/").status_code == 200
+    # A user row deleted behind the ORM's back leaves its session: it signs nobody in.
+    admin = Client()
+    admin.force_login(staff_user)
+    assert admin.get("/blacklist/").status_code == 403  # signed in, no account
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {get_user_model()._meta.db_table} WHERE id = %s", [staff_user.pk])
+    assert Session.objects.filter(session_key=_session_key(admin)).exists()
+    assert admin.get("/blacklist/").status_code == 302
 
 
-# --- The backend -----------------------------------------------------------------------------------
+def test_staff_without_an_account_are_signed_in_with_one_query(client, staff_user, django_assert_num_queries):
+    client.force_login(staff_user)
+    client.get("/blacklist/")
+    with django_assert_num_queries(1):  # the session with the user and the absence of a membership
+        response = client.get("/blacklist/")
+    assert response.status_code == 403  # signed in, but a member's page
+
+
+def test_signing_out_everywhere_is_one_statement(client, owner, member, django_assert_num_queries):
+    client.force_login(owner)
+    laptop = Client()
+    laptop.force_login(owner)
+    colleague = Client()
+    colleague.force_login(member)
+    with django_assert_num_queries(1):
+        assert end_sessions_of(owner) == 2
+    assert not _signed_in(client) and not _signed_in(laptop)
+    assert _signed_in(colleague)
+
+
+def test_the_sessions_in_force_before_the_upgrade_stay_signed_in(owner):
+    # Migration 0004 copies django.contrib.sessions' sessions in force, with their user.
+    old = DjangoDbSessionStore()
+    old.cycle_key()
+    old.update({"_auth_user_id": str(owner.pk), "_auth_user_backend": "accounts.backends.ConsoleBackend",
+                "_auth_user_hash": owner.get_session_auth_hash()})
+    old.save()
+    expired = DjangoDbSessionStore()
+    expired.set_expiry(-10)
+    expired.save()
+
+    migration = importlib.import_module("accounts.migrations.0004_session")
+    migration.copy_sessions_in_force(apps, type("Editor", (), {"connection": connection})())
+    assert list(Session.objects.values_list("session_key", "user_id")) == [(old.session_key, owner.pk)]
+    client = Client()
+    client.cookies[django_settings.SESSION_COOKIE_NAME] = old.session_key
+    assert _signed_in(client)
+
+
+# --- The backend on its own (no session at hand: one query) ----------------------------------------
 
 
 def test_the_user_comes_with_its_membership_account_and_todays_freeze_in_one_query(
@@ -129,8 +208,6 @@ def test_the_user_comes_with_its_membership_account_and_todays_freeze_in_one_que
 
 
 def test_a_lifted_or_other_days_freeze_is_not_todays(owner, account, staff_user):
-    import datetime as dt
-
     AccountFreeze.objects.create(account=account, day=timezone.localdate() - dt.timedelta(days=1), rule="F1",
                                  metrics={})
     assert ConsoleBackend().get_user(owner.pk).membership.account.today_freeze is None
@@ -155,10 +232,10 @@ def test_unknown_and_inactive_users_are_nobody(owner):
 
 
 def test_signing_in_with_a_password_still_works_and_refuses_an_inactive_user(client, owner):
-    assert client.post("/login/", {"username": "alice@example.com", "password": "correct horse 42"}).status_code == 302
-    assert client.get("/stats/").status_code == 200
+    assert client.post("/login/", {"username": "alice@example.com", "password": PASSWORD}).status_code == 302
+    assert _signed_in(client)
     client.post("/logout/")
     owner.is_active = False
     owner.save(update_fields=["is_active"])
-    response = client.post("/login/", {"username": "alice@example.com", "password": "correct horse 42"})
+    response = client.post("/login/", {"username": "alice@example.com", "password": PASSWORD})
     assert response.status_code == 200 and "_auth_user_id" not in client.session

@@ -249,7 +249,7 @@ def test_the_sign_in_form_refuses_junk_and_signs_nobody_in(client, owner, data):
         assert "_auth_user_id" not in client.session
         counts = db_snapshot()["counts"]
         # Only a session row may appear (the failed attempt's messages); nothing else is written.
-        assert {t: n for t, n in counts.items() if t != "django_session"} == {
-            t: n for t, n in before["counts"].items() if t != "django_session"
+        assert {t: n for t, n in counts.items() if t != "accounts_session"} == {
+            t: n for t, n in before["counts"].items() if t != "accounts_session"
         }
         transaction.set_rollback(True)
