@@ -4,8 +4,9 @@ SessionStore (SESSION_ENGINE "accounts.backends"): Django's database sessions in
 whose `user` column holds the signed-in user's id (set at each save from the session's data). Its
 load() reads the session (by key, not expired) with its user, the user's membership, the account
 and the account's freeze of today in one precompiled query (accounts.middleware.PrecompiledQuery)
-and keeps the user as `loaded_user`. Expired sessions are deleted by `manage.py clearsessions`, as
-Django's. end_sessions_of(user) signs a user out everywhere in one statement.
+and keeps the user as `loaded_user`. Expired sessions are deleted by the periodic job
+`delete_expired_sessions` (or `manage.py clearsessions`). end_sessions_of(user) signs a user out
+everywhere in one statement.
 
 ConsoleBackend (AUTHENTICATION_BACKENDS): Django's ModelBackend (the same sign-in, the same
 rejection of inactive users) whose get_user takes the user the request's session was read with
@@ -114,6 +115,13 @@ class SessionStore(db.SessionStore):
         session = await super().acreate_model_instance(data)
         session.user_id = _user_id_in(data)
         return session
+
+
+def delete_expired_sessions() -> str:
+    """The periodic job `delete_expired_sessions` (sesconsole.periodic): what `manage.py clearsessions`
+    does, with a count. An expired session signs nobody in even before it is deleted."""
+    count = Session.objects.filter(expire_date__lt=timezone.now()).delete()[0]
+    return f"{count} expired session(s) deleted"
 
 
 def end_sessions_of(user) -> int:

@@ -57,6 +57,8 @@ JOBS: list[Job] = [
         timeout=dt.timedelta(minutes=10)),
     # Rate-limit counters kept in the database (no Redis): the rows of ended windows.
     Job("delete_ended_rate_counts", dt.timedelta(minutes=5), "accounts.ratelimit.delete_ended_counts"),
+    # Sessions past their expiry (they already sign nobody in): as `manage.py clearsessions`.
+    Job("delete_expired_sessions", dt.timedelta(hours=1), "accounts.backends.delete_expired_sessions"),
 ]
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.backends import ConsoleBackend, SessionStore, end_sessions_of
 from accounts.middleware import AUTHENTICATING_SESSION, ConsoleAuthenticationMiddleware
 from accounts.models import AccountFreeze, Session
+from sesconsole import periodic
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +115,18 @@ def test_an_expired_session_signs_nobody_in_and_clearsessions_deletes_it(client,
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
     call_command("clearsessions")
+    assert list(Session.objects.values_list("user_id", flat=True)) == [member.pk]
+    assert _signed_in(other)
+
+
+def test_the_periodic_job_deletes_the_expired_sessions(client, owner, member):
+    client.force_login(owner)
+    other = Client()
+    other.force_login(member)
+    Session.objects.filter(session_key=_session_key(client)).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
+
+    result = periodic.run_job(periodic.job_named("delete_expired_sessions"))
+    assert result.ok and result.summary == "1 expired session(s) deleted"
     assert list(Session.objects.values_list("user_id", flat=True)) == [member.pk]
     assert _signed_in(other)
 
