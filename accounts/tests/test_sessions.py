@@ -65,6 +65,16 @@ def test_signing_in_records_the_user_on_the_session_and_signing_out_ends_it_ever
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
+@pytest.mark.parametrize("cookie", ["short", "x" * 32, "' OR 1=1 --" + "a" * 20, "é" * 40, "0" * 300])
+def test_a_junk_session_cookie_signs_nobody_in_and_writes_nothing(client, owner, cookie):
+    client.force_login(owner)
+    stranger = Client()
+    stranger.cookies[django_settings.SESSION_COOKIE_NAME] = cookie
+    response = stranger.get("/stats/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert list(Session.objects.values_list("user_id", flat=True)) == [owner.pk]
+
+
 def test_a_session_of_nobody_has_no_user():
     store = SessionStore()
     store["note"] = "hello"
