@@ -4,10 +4,10 @@
     CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \
         .venv/bin/python bench/statistics.py [--repeat 30] [--refill] [--json-out FILE]
 
-With a Redis broker (or CACHE_URL=redis://…) the signed-in requests read their session from Redis, as
-in production (settings: SESSION_ENGINE accounts.backends); without one, from the database. Say which
-in the figures: the statistics page costs a Redis and two PostgreSQL round trips, the trivial page none,
-so on a loaded machine the wall-clock ratio rises above the CPU-time ratio.
+A signed-in request reads its session with the user, membership, account and today's freeze in one
+PostgreSQL query (accounts.backends), as in production: the statistics page costs two PostgreSQL
+round trips (that one and the page's own statement), the trivial page none, so on a loaded machine
+the wall-clock ratio rises above the CPU-time ratio.
 
 Creates the database if missing and migrates it. Fills, once (a rerun reuses the rows), a year of
 DailyVolume up to today for 1,000 sender domains × 10 receiving mailbox types in one account
