@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -279,9 +279,80 @@ def set_template_status(template: Template, status: int, staff_user, note: str) 
 # --- the blacklist ----------------------------------------------------------------------------------
 
 
+def address_lookup_forms(typed: str) -> set[str]:
+    """The forms under which an address a person typed may be stored, lower-cased: its IDNA A-label
+    form (what clean_address stores: `user@bücher.example` → `user@xn--bcher-kva.example`) and the
+    text as typed (rows written before addresses were stored as A-labels; an address with no ASCII
+    form). Empty for an empty text."""
+    from sending import addresses
+
+    text = typed.strip()
+    if not text:
+        return set()
+    forms = {text.lower()}
+    try:
+        forms.add(addresses.to_ascii(text).lower())
+    except addresses.NotAsciiAddress:
+        pass
+    return forms
+
+
+def address_search_texts(typed: str) -> list[str]:
+    """What to look for when a person searches stored addresses for a part of one (`bücher`,
+    `@bücher.example`, `ann@bücher`): the text as typed and, when it has a non-ASCII domain part,
+    that part with each non-ASCII label written as its IDNA A-label (`xn--bcher-kva`), so it finds
+    addresses stored as clean_address stores them. A text that has no such form (a non-ASCII local
+    part, a label IDNA refuses) is searched as typed only. A label typed only in part has an
+    A-label of its own, not a part of the whole label's: it finds nothing but rows stored as typed."""
+    import idna
+
+    text = typed.strip()
+    if not text:
+        return []
+    if text.isascii():
+        return [text]
+    local, at, domain = text.rpartition("@")  # no "@": all of it may be part of a domain
+    if not local.isascii():
+        return [text]
+    try:
+        mapped = idna.uts46_remap(domain, std3_rules=False, transitional=False)
+        labels = [label if label.isascii() else idna.alabel(label).decode("ascii") for label in mapped.split(".")]
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        return [text]
+    converted = f"{local}{at}{'.'.join(labels)}"
+    return [text] if converted.lower() == text.lower() else [text, converted]
+
+
+def address_contains(field: str, typed: str) -> Q:
+    """A filter on the address column `field`: it contains what the person typed, in any of
+    address_search_texts' forms (case-insensitive). Matches everything for an empty text."""
+    q = Q()
+    for text in address_search_texts(typed):
+        q |= Q(**{f"{field}__icontains": text})
+    return q
+
+
+def address_is(field: str, typed: str) -> Q:
+    """A filter on the address column `field`: it is the address a person typed, in either of
+    address_lookup_forms' forms (case-insensitive). Matches nothing for an empty text."""
+    forms = address_lookup_forms(typed)
+    if not forms:
+        return Q(pk__in=[])
+    q = Q()
+    for form in sorted(forms):
+        q |= Q(**{f"{field}__iexact": form})
+    return q
+
+
 def remove_from_blacklist(account: Account, emails: Iterable[str]) -> int:
-    """Take addresses off the account's blacklist; returns how many were on it."""
-    wanted = {e.strip().lower() for e in emails if isinstance(e, str) and e.strip()}
+    """Take addresses off the account's blacklist; returns how many were on it.
+
+    An address typed with a non-ASCII domain finds its entry, stored as the IDNA A-label (and an
+    older entry stored as typed)."""
+    wanted = set()
+    for email in emails:
+        if isinstance(email, str):
+            wanted |= address_lookup_forms(email)
     deleted, _ = Suppression.objects.filter(account=account, reason=Suppression.BLACKLIST, email__in=wanted).delete()
     return deleted
 

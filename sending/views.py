@@ -242,7 +242,8 @@ def _suppressions(request: HttpRequest, form: BlacklistFilterForm):
         if form.cleaned_data["reason"]:
             rows = rows.filter(reason=form.cleaned_data["reason"])
         if form.cleaned_data["q"].strip():
-            rows = rows.filter(email__icontains=form.cleaned_data["q"].strip())
+            # A non-ASCII domain typed finds its IDNA A-label, the form addresses are stored in.
+            rows = rows.filter(services.address_contains("email", form.cleaned_data["q"]))
     return rows
 
 
@@ -293,7 +294,7 @@ def send_log(request: HttpRequest) -> HttpResponse:
         if data["message_id"].strip():
             rows = rows.filter(message_id=data["message_id"].strip().lower())
         if data["recipient"].strip():
-            rows = rows.filter(recipient__icontains=data["recipient"].strip())
+            rows = rows.filter(services.address_contains("recipient", data["recipient"]))
     else:
         rows = rows.none()
     page = Paginator(rows, LOG_PAGE_SIZE).get_page(request.GET.get("page"))

@@ -45,7 +45,8 @@ def list_black_email_address(account: Account, p: Params) -> dict:
     if end:
         entries = entries.filter(created_at__lt=start_of_day(end + dt.timedelta(days=1)))
     if email:
-        entries = entries.filter(email=email.strip().lower())
+        # Typed with a non-ASCII domain, it finds the entry stored as its IDNA A-label.
+        entries = entries.filter(email__in=services.address_lookup_forms(email))
     entries = entries.order_by("-created_at", "-id")
     return {
         "BlackList": [

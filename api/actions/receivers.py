@@ -16,6 +16,7 @@ from api.registry import action
 from batches import lists
 from batches.lists import ListError
 from batches.models import Receiver, ReceiverList, ReceiverListError
+from sending.services import address_contains
 
 MAX_LIMIT = 100
 VALID, INVALID = 1, 2  # ReceiverDetail.Status
@@ -168,8 +169,9 @@ def list_receiver_details(account: Account, p: Params) -> dict:
     valid = Receiver.objects.filter(receiver_list=receiver_list).order_by("id")
     invalid = ReceiverListError.objects.filter(receiver_list=receiver_list).order_by("line", "id")
     if email:
-        valid = valid.filter(email__icontains=email.strip())
-        invalid = invalid.filter(content__icontains=email.strip())
+        # A non-ASCII domain typed finds the address stored as its IDNA A-label.
+        valid = valid.filter(address_contains("email", email))
+        invalid = invalid.filter(address_contains("content", email))
     if begin:
         valid = valid.filter(created_at__gte=begin)
     if end:

@@ -107,6 +107,7 @@ def get_send_email_status(account: Account, p: Params) -> dict:
         request_ids = Message.objects.filter(account=account, message_id=message_id.strip()).values("request_id")
         messages = messages.filter(Q(message_id=message_id.strip()) | Q(request_id__in=request_ids))
     if to_address:
-        messages = messages.filter(recipient__iexact=to_address.strip())
+        # Typed with a non-ASCII domain, it finds the recipient stored as its IDNA A-label.
+        messages = messages.filter(services.address_is("recipient", to_address))
     messages = messages.order_by("created_at", "id")[offset: offset + limit]
     return {"EmailStatusList": [_status(message) for message in messages]}
