@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -55,12 +56,14 @@ def worker(domain_id: int) -> None:
     table = DomainDay._meta.db_table
     row_id = DomainDay.objects.get(domain=domain, day=platform_today()).pk
     update = f"UPDATE {table} SET sent = sent + %s, requested = requested + %s WHERE id = %s AND sent <= cap - %s"
+    backend = raw.execute("SELECT pg_backend_pid()").fetchone()[0]
     print("ready", flush=True)
     for line in sys.stdin:
         command, *rest = line.split()
         if command == "quit":
             return
         accepted = 0
+        client, server = time.process_time(), backend_cpu(backend)
         if command == "quota":
             for _ in range(int(rest[0])):
                 accepted += reserve_quota(domain, [ADDRESS]).ok
@@ -73,11 +76,24 @@ def worker(domain_id: int) -> None:
                 for _ in range(int(rest[0])):
                     cursor.execute(update, (1, 1, row_id, 1))
                     accepted += cursor.rowcount
-        print(json.dumps({"accepted": accepted}), flush=True)
+        server_now = backend_cpu(backend)
+        print(json.dumps({"accepted": accepted, "client_cpu": time.process_time() - client,
+                          "server_cpu": None if server is None or server_now is None else server_now - server}),
+              flush=True)
+
+
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a PostgreSQL backend has used, when the server runs on this machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Pool:
     def __init__(self, n: int, domain_id: int):
+        self.cpu: dict[str, list] = {}
         self.procs = [
             subprocess.Popen([sys.executable, __file__, "--worker", str(domain_id)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
@@ -88,12 +104,21 @@ class Pool:
                 raise SystemExit("a worker process did not start")
 
     def run(self, command: str) -> tuple[int, float]:
+        """Run `command` in every worker at once: (reservations accepted, wall seconds); the CPU the
+        workers and their PostgreSQL backends used is added to self.cpu[command's first word]."""
         started = time.perf_counter()
         for proc in self.procs:
             proc.stdin.write(command + "\n")
             proc.stdin.flush()
-        accepted = sum(json.loads(proc.stdout.readline())["accepted"] for proc in self.procs)
-        return accepted, time.perf_counter() - started
+        answers = [json.loads(proc.stdout.readline()) for proc in self.procs]
+        seconds = time.perf_counter() - started
+        accepted = sum(a["accepted"] for a in answers)
+        totals = self.cpu.setdefault(command.split()[0], [0.0, 0.0, 0])
+        totals[0] += sum(a["client_cpu"] for a in answers)
+        totals[1] = None if totals[1] is None or any(a["server_cpu"] is None for a in answers) else (
+            totals[1] + sum(a["server_cpu"] for a in answers))
+        totals[2] += accepted
+        return accepted, seconds
 
     def close(self) -> None:
         for proc in self.procs:
@@ -153,6 +178,7 @@ def main() -> None:
     try:
         pool.run("quota 20")  # warm: imports, connections, the rows in the buffer cache
         pool.run("sql 20")
+        pool.cpu.clear()
         for _ in range(args.rounds):
             accepted, seconds = pool.run(f"sql {args.reservations}")
             assert accepted == total, accepted
@@ -182,6 +208,10 @@ def main() -> None:
     print(f"reserve_quota: {m:,.0f} reservations/s (rounds {', '.join(f'{r:.0f}' for r in ours)})")
     print(f"raw SQL UPDATE loop: {b:,.0f} reservations/s (rounds {', '.join(f'{r:.0f}' for r in base)})")
     print(f"ratio: {ratio:.2f}; SQL statements per reserve_quota: {statements}")
+    for command, label in (("quota", "reserve_quota"), ("sql", "raw SQL UPDATE")):
+        client, server, count = pool.cpu[command]
+        server_text = "n/a (server not on this machine)" if server is None else f"{server / count * 1e6:.0f} µs"
+        print(f"CPU per reservation, {label}: workers {client / count * 1e6:.0f} µs, PostgreSQL {server_text}")
     print(f"cap {args.cap}: {args.processes * per_process} attempts, accepted {accepted}, day row sent {day.sent}, "
           f"statistics sent {stats_sent}; overshoot {overshoot}")
     notes = (f"{args.processes} processes on one level-20 domain, median of {args.rounds} alternating rounds of "

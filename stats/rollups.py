@@ -116,23 +116,23 @@ def add_sent(domain, day: dt.date, counts: dict[str, int], returning: tuple[str,
                        {"requested": total, "sent": total}, returning=returning)
 
 
-def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returning: tuple[str, ...]) -> tuple[str, list, str]:
+def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returning: tuple[str, ...]) -> tuple[str, dict, str]:
     """add_sent as PostgreSQL data-modifying CTEs that write only if the CTE `after` returned a row.
 
-    Returns (the CTE list to put after `after`'s, its parameters, the name of the CTE returning the
-    account day row's `returning` counters). Each CTE reads the one before, so the rows are locked in
-    add_volume's order: the domain's volume rows by mailbox type, the account's mailbox rows by type,
-    then the account's day row.
+    Returns (the CTE list to put after `after`'s, its named parameters — all named `vol_…` — and the
+    name of the CTE returning the account day row's `returning` counters). Each CTE reads the one
+    before, so the rows are locked in add_volume's order: the domain's volume rows by mailbox type,
+    the account's mailbox rows by type, then the account's day row.
 
     The SQL text depends only on `after`, the number of mailbox types and `returning` (never on the
-    domain, the day or the counts, which are all parameters), so it is built once per shape and a
-    caller can keep it as a server-side prepared statement.
+    domain, the day or the counts, which are all parameters, each named once however often the SQL
+    uses it), so it is built once per shape and a caller can keep it as a prepared statement.
     """
-    types = sorted(counts)
-    params: list = [value for mailbox_type in types for value in (mailbox_type, counts[mailbox_type])]
-    account_id = domain.account_id
-    params += [account_id, domain.pk, day, account_id, day, account_id, day]
-    return _sent_ctes_sql(after, len(types), tuple(returning)), params, "vol_account"
+    params = {"vol_account": domain.account_id, "vol_domain": domain.pk, "vol_day": day}
+    for i, mailbox_type in enumerate(sorted(counts)):
+        params[f"vol_type{i}"] = mailbox_type
+        params[f"vol_n{i}"] = counts[mailbox_type]
+    return _sent_ctes_sql(after, len(counts), tuple(returning)), params, "vol_account"
 
 
 @functools.lru_cache(maxsize=64)
@@ -144,20 +144,21 @@ def _sent_ctes_sql(after: str, n_types: int, returning: tuple[str, ...]) -> str:
     other_columns = ", ".join(quote(name) for name in others)
     sets = {table: ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("requested", "sent"))
             for table in (volume, mailbox, account_day)}
-    rows = ", ".join("(%s::text, %s::bigint)" for _ in range(n_types))
+    rows = ", ".join(f"(%(vol_type{i})s::text, %(vol_n{i})s::bigint)" for i in range(n_types))
     mt = quote("mailbox_type")
+    account, domain, day = "%(vol_account)s::bigint", "%(vol_domain)s::bigint", "%(vol_day)s::date"
     return (
         f"vol_counts ({mt}, n) AS (VALUES {rows}), "
         f"vol_volume AS (INSERT INTO {volume} (account_id, domain_id, {mt}, day, requested, sent, {other_columns}) "
-        f"SELECT %s::bigint, %s::bigint, c.{mt}, %s::date, c.n, c.n, {zeros} FROM {after} CROSS JOIN vol_counts c "
+        f"SELECT {account}, {domain}, c.{mt}, {day}, c.n, c.n, {zeros} FROM {after} CROSS JOIN vol_counts c "
         f"ORDER BY c.{mt} "
         f"ON CONFLICT (domain_id, {mt}, day) DO UPDATE SET {sets[volume]} RETURNING {volume}.{mt}), "
         f"vol_mailbox AS (INSERT INTO {mailbox} (account_id, {mt}, day, requested, sent, {other_columns}) "
-        f"SELECT %s::bigint, c.{mt}, %s::date, c.n, c.n, {zeros} FROM vol_volume v JOIN vol_counts c USING ({mt}) "
+        f"SELECT {account}, c.{mt}, {day}, c.n, c.n, {zeros} FROM vol_volume v JOIN vol_counts c USING ({mt}) "
         f"ORDER BY c.{mt} "
         f"ON CONFLICT (account_id, {mt}, day) DO UPDATE SET {sets[mailbox]} RETURNING {mailbox}.{mt}), "
         f"vol_account AS (INSERT INTO {account_day} (account_id, day, requested, sent, {other_columns}) "
-        f"SELECT %s::bigint, %s::date, SUM(c.n), SUM(c.n), {zeros} FROM vol_mailbox m JOIN vol_counts c USING ({mt}) "
+        f"SELECT {account}, {day}, SUM(c.n), SUM(c.n), {zeros} FROM vol_mailbox m JOIN vol_counts c USING ({mt}) "
         f"HAVING COUNT(*) > 0 "
         f"ON CONFLICT (account_id, day) DO UPDATE SET {sets[account_day]} "
         f"RETURNING {', '.join(f'{account_day}.{quote(name)}' for name in returning)})"

@@ -10,12 +10,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
+import time
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -94,18 +99,18 @@ class Reservation:
     upgraded_to: int | None = None
 
 
-# What the reservation statement reads back: the day row as it left it, the domain's level, and the
-# account's day totals from its rollup (stats.AccountDay), written in the same statement/transaction.
-_DAY_FIELDS = ("sent", "cap", "delivered", "invalid", "spam", "complaints", "opened")
-_TOTAL_FIELDS = ("sent", "delivered", "invalid", "spam", "complaints", "opened")
+# What the reservation statement reads back, in this order: the day row's counters as it left them
+# (rules.DayMetrics' fields), its cap and level, the domain's level, then the account's day totals
+# from its rollup (stats.AccountDay, written in the same statement/transaction; DayMetrics' fields).
+_TOTAL_FIELDS = tuple(field.name for field in dataclasses.fields(rules.DayMetrics))
+_N = len(_TOTAL_FIELDS)
 
 
-@dataclass(frozen=True)
-class _Taken:
-    day: rules.DayMetrics
+class _Taken(NamedTuple):
+    day: tuple[int, ...]  # the day row's counters, in _TOTAL_FIELDS order
     cap: int
     level: int
-    account: rules.DayMetrics | None
+    account: tuple[int, ...] | None  # the account's day totals, in _TOTAL_FIELDS order (None: no rollup row)
 
 
 def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
@@ -127,48 +132,46 @@ def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int]) ->
     (SQLite) the same writes one after the other in one transaction. None when the row is missing or
     the messages do not fit.
     """
-    params = [n, n, domain.pk, day, n]
     if connection.vendor == "postgresql":
-        ctes, cte_params, _ = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
-        found = _execute_prepared(_reservation_sql(ctes), params + cte_params)
+        ctes, params, _ = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
+        params.update(n=n, domain=domain.pk, day=day)
+        found = _execute_prepared(_reservation_sql(ctes), params)
         if found is None:
             return None
-        account = found[len(_DAY_FIELDS) + 2:]
+        account = found[_N + 3:]
     else:
         with transaction.atomic(savepoint=False):
             with connection.cursor() as cursor:
-                cursor.execute(_update_sql(), params)
+                cursor.execute(_update_sql(), [n, n, domain.pk, day, n])
                 found = cursor.fetchone()
             if found is None:
                 return None
             account = rollups.add_sent(domain, day, counts, _TOTAL_FIELDS)
-    values = dict(zip(_DAY_FIELDS, found, strict=False))
     # The level the pre-checks use: the lower of the day row's (the row this statement locked, as
     # the last level change left it) and the domain's (read with the statement's snapshot). A level
     # change writes both in one transaction (check_upgrade; close_day for rows of later days): a
     # concurrent upgrade that committed after the snapshot leaves the domain's level one behind,
-    # which only makes a check run that was not needed, never skips one; a concurrent downgrade
-    # shows in the locked row. An admin edit of the domain alone shows in the domain's level.
-    level = min(found[len(_DAY_FIELDS)], found[len(_DAY_FIELDS) + 1])
-    return _Taken(
-        day=metrics_of(values), cap=values["cap"], level=level,
-        account=metrics_of(dict(zip(_TOTAL_FIELDS, account, strict=True))) if account and account[0] is not None else None,
-    )
+    # which only makes a check run that was not needed (the level only stops the upgrade rules at
+    # the top level), never skips one; a concurrent downgrade shows in the locked row.
+    cap, row_level, domain_level = found[_N:_N + 3]
+    return _Taken(found[:_N], cap, min(row_level, domain_level),
+                  tuple(account) if account and account[0] is not None else None)
 
 
 @functools.cache
-def _update_sql(typed: bool = False) -> str:
-    """The day row's conditional UPDATE, returning _DAY_FIELDS, the row's level and the domain's level.
+def _update_sql(named: bool = False) -> str:
+    """The day row's conditional UPDATE, returning its counters, cap and level and the domain's level.
 
-    `typed` casts every parameter (PostgreSQL, server-side binding: one plan whatever Python sends)."""
+    Parameters n, n, domain id, day, n; `named` (PostgreSQL, server-side binding) names them
+    %(n)s, %(domain)s, %(day)s and casts them, so one plan serves whatever Python types they come as."""
     quote = connection.ops.quote_name
     table, domains = quote(DomainDay._meta.db_table), quote(SenderDomain._meta.db_table)
-    bigint, date = ("%s::bigint", "%s::date") if typed else ("%s", "%s")
+    n, domain, day = ("%(n)s::bigint", "%(domain)s::bigint", "%(day)s::date") if named else ("%s", "%s", "%s")
+    returned = ", ".join(f"{table}.{quote(name)}" for name in (*_TOTAL_FIELDS, "cap", "level"))
     return (
-        f"UPDATE {table} SET sent = sent + {bigint}, requested = requested + {bigint} "
-        f"WHERE domain_id = {bigint} AND day = {date} AND sent <= cap - {bigint} "
-        f"RETURNING {', '.join(f'{table}.{quote(f)}' for f in _DAY_FIELDS)}, {table}.{quote('level')}, "
-        f"(SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level"
+        f"UPDATE {table} SET sent = sent + {n}, requested = requested + {n} "
+        f"WHERE domain_id = {domain} AND day = {day} AND sent <= cap - {n} "
+        f"RETURNING {returned}, (SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level"
     )
 
 
@@ -177,34 +180,44 @@ def _reservation_sql(ctes: str) -> str:
     """The whole PostgreSQL statement around the statistics CTEs (one text per number of mailbox types)."""
     quote = connection.ops.quote_name
     return (
-        f"WITH taken AS ({_update_sql(typed=True)}), {ctes} "
+        f"WITH taken AS ({_update_sql(named=True)}), {ctes} "
         f"SELECT taken.*, {', '.join(f't.{quote(f)}' for f in _TOTAL_FIELDS)} "
         f"FROM taken LEFT JOIN vol_account t ON TRUE"
     )
 
 
-def _execute_prepared(sql: str, params: list) -> tuple | None:
+def _execute_prepared(sql: str, params: dict) -> tuple | None:
     """Run `sql` as a server-side prepared statement of this connection; its first row.
 
-    A Django cursor (errors wrapped, queries logged as usual) around a server-side binding psycopg
-    cursor. Django turns psycopg's automatic preparation off (prepare_threshold None, for transaction
+    Django turns psycopg's automatic preparation off (prepare_threshold None, for transaction
     poolers, which this project does not use); it is switched on for this one execution only, so no
     other query of the connection is ever prepared. psycopg keeps the statement's name per
-    connection, re-prepares it on a new connection and drops it (DEALLOCATE ALL) after a rollback.
+    connection, prepares it again on a new connection and drops it (DEALLOCATE ALL) after a rollback.
+    What Django's cursor does around an execution is done here: the same checks, database errors
+    raised as Django's; when queries are logged (DEBUG, tests counting statements) or execute
+    wrappers are installed, through Django's own cursor wrapper.
     """
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        cursor = _prepared_cursor_class()(raw)
-    wrapped = connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    raw = conn.connection
+    # One cursor per connection, kept on Django's connection object (a new one for a new connection).
+    cursor = conn.__dict__.get("_reservation_cursor")
+    if cursor is None or cursor.connection is not raw:
+        with conn.wrap_database_errors:
+            cursor = conn.__dict__["_reservation_cursor"] = _prepared_cursor_class()(raw)
     threshold = raw.prepare_threshold
     raw.prepare_threshold = 0
     try:
-        with wrapped:
+        if conn.queries_logged or conn.execute_wrappers:
+            wrapped = conn.make_debug_cursor(cursor) if conn.queries_logged else conn.make_cursor(cursor)
             wrapped.execute(sql, params)
             return wrapped.fetchone()
+        conn.validate_no_broken_transaction()
+        with conn.wrap_database_errors:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
     finally:
         raw.prepare_threshold = threshold
 
@@ -214,6 +227,8 @@ def _prepared_cursor_class():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     class PreparedCursor(ServerBindingCursor):
+        """Prepares every statement it runs (Django's cursor wrapper passes no `prepare`)."""
+
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=True, binary=binary)
 
@@ -242,6 +257,95 @@ def _rollup_serves_freeze() -> bool:
 _serves_freeze_for: list = []  # [the freeze rule table, its answer]
 
 
+# The counters each metric of rules.metric_values is made of: (numerator, denominator). No
+# denominator: the counter itself; "cap": the day's cap. A rate is numerator × 100 / denominator, 0
+# when the denominator is not positive (rules.percent).
+_METRIC_PARTS = {
+    "sent": ("sent", None),
+    "sent_of_cap": ("sent", "cap"),
+    "invalid_rate": ("invalid", "sent"),
+    "delivery_rate": ("delivered", "sent"),
+    "spam_rate": ("spam", "sent"),
+    "complaint_rate": ("complaints", "delivered"),
+    "open_rate": ("opened", "delivered"),
+}
+_CAP = -1  # stands for the cap in a compiled condition's denominator
+
+
+def _rules_hold(table: rules.RuleTable, *, with_cap: bool = False):
+    """A function of (counters in _TOTAL_FIELDS order[, cap]) telling whether any rule of `table`
+    holds: exactly `rules.first_rule_that_holds(table, rules.metric_values(DayMetrics(*counters),
+    cap)) is not None`, in integer arithmetic (a rate `num × 100 / den` against the threshold p/q
+    is `num × 100 × q` against `p × den`, den and q being positive), without building the metrics.
+
+    Built once per rule table (settings; a test that swaps the table gets a new one). A table naming
+    a metric this does not know is evaluated by rules itself."""
+    key = (id(table), with_cap)
+    cached = _compiled_rules.get(key)
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    index = {name: i for i, name in enumerate(_TOTAL_FIELDS)}
+    compiled = []
+    for conditions in table.values():
+        compiled_rule = []
+        for metric, op, value in conditions:
+            parts = _METRIC_PARTS.get(metric)
+            if parts is None or (parts[1] == "cap" and not with_cap):
+                compiled = None
+                break
+            threshold = Fraction(Decimal(value))
+            numerator, denominator = parts
+            compiled_rule.append((
+                index[numerator], None if denominator is None else _CAP if denominator == "cap" else index[denominator],
+                rules.OPERATORS[op], threshold.numerator, threshold.denominator,
+            ))
+        if compiled is None:
+            break
+        compiled.append(compiled_rule)
+
+    if compiled is None:
+        def holds(counters, cap=None):
+            values = rules.metric_values(rules.DayMetrics(*counters), cap if with_cap else None)
+            return rules.first_rule_that_holds(table, values) is not None
+    else:
+        def holds(counters, cap=None):
+            for compiled_rule in compiled:
+                for numerator, denominator, op, p, q in compiled_rule:
+                    if denominator is None:
+                        ok = op(counters[numerator] * q, p)
+                    else:
+                        den = cap if denominator == _CAP else counters[denominator]
+                        ok = op(counters[numerator] * 100 * q, p * den) if den > 0 else op(0, p)
+                    if not ok:
+                        break
+                else:
+                    return True
+            return False
+
+    _compiled_rules[key] = (table, holds)
+    return holds
+
+
+_compiled_rules: dict = {}  # (id of the table, with_cap) -> (the table, its function)
+
+
+def _today() -> dt.date:
+    """platform_today(), recomputed once a minute: the local date changes only on a minute (every
+    time zone's offset is whole minutes). Keyed on the default time zone (settings; nothing in the
+    project activates another, so it is the current one platform_today() reads)."""
+    minute = int(time.time() // 60)
+    zone = timezone.get_default_timezone()
+    cached = _today_cache
+    if cached and cached[0] == minute and cached[1] is zone:
+        return cached[2]
+    day = platform_today()
+    _today_cache[:] = [minute, zone, day]
+    return day
+
+
+_today_cache: list = []  # [minute since the epoch, time zone, its date]
+
+
 def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     """Count `len(recipients)` messages against today's cap: all of them or none.
 
@@ -257,7 +361,7 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     n = len(recipients)
     if n <= 0:
         raise ValueError("reserve at least one message")
-    day = platform_today()
+    day = _today()
     counts = _counts_by_mailbox(recipients)
     upgraded_to = None
     taken = _take(domain, day, n, counts)
@@ -273,14 +377,15 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
             row.refresh_from_db(fields=["sent", "cap"])
             return Reservation(False, row.sent, row.cap, upgraded_to)
     upgraded = None
-    if rules.upgrade(taken.day, taken.level, taken.cap, levels.top_level(), levels.upgrade_rules()) is not None:
+    # rules.upgrade and rules.freeze on the counters read back, as _rules_hold evaluates them.
+    if taken.level < levels.top_level() and _rules_hold(levels.upgrade_rules(), with_cap=True)(taken.day, taken.cap):
         upgraded = check_upgrade(domain.pk, day)
-    if taken.account is None or not _rollup_serves_freeze() or rules.freeze(taken.account, levels.freeze_rules()):
+    if taken.account is None or not _rollup_serves_freeze() or _rules_hold(levels.freeze_rules())(taken.account):
         check_freeze(domain.account_id, day)  # "sent > 300" may have just become true
     cap = taken.cap
     if upgraded is not None:
         cap = DomainDay.objects.filter(domain=domain, day=day).values_list("cap", flat=True).get()
-    return Reservation(True, taken.day.sent, cap, upgraded or upgraded_to)
+    return Reservation(True, taken.day[0], cap, upgraded or upgraded_to)
 
 
 def reserve_up_to(domain: SenderDomain, recipients: list[str]) -> int:
