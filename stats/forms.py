@@ -38,8 +38,11 @@ class StatsFilterForm(forms.Form):
         label=_("Receiving mailbox type"), required=False, help_text=_("The recipient's domain, e.g. gmail.com.")
     )
 
-    def __init__(self, account, data=None):
+    def __init__(self, account, data=None, *, check_domain: bool = True):
         self.account = account
+        # check_domain=False: the caller checks the domain is the account's with its figures
+        # (stats.queries.statistics_page) and calls reject_domain() when it is not.
+        self.check_domain = check_domain
         start, end = default_range()
         # An empty query string means "the defaults", so a bare /stats/ is a valid, bound form.
         merged = {"start": start.isoformat(), "end": end.isoformat(), "domain": "", "mailbox_type": ""}
@@ -78,12 +81,21 @@ class StatsFilterForm(forms.Form):
     def clean_domain(self) -> str:
         name = self.cleaned_data["domain"].strip().lower()
         # Only the account's own domains: another account's domain is as unknown as a typo.
-        if name and not queries.has_domain(self.account, name):
-            raise forms.ValidationError(
-                forms.ChoiceField.default_error_messages["invalid_choice"], code="invalid_choice",
-                params={"value": name},
-            )
+        if name and self.check_domain and not queries.has_domain(self.account, name):
+            raise self._unknown_domain(name)
         return name
+
+    @staticmethod
+    def _unknown_domain(name: str) -> forms.ValidationError:
+        return forms.ValidationError(
+            forms.ChoiceField.default_error_messages["invalid_choice"], code="invalid_choice", params={"value": name},
+        )
+
+    def reject_domain(self) -> None:
+        """The chosen domain is not the account's (found by the caller, with check_domain=False):
+        the form becomes invalid with the error clean_domain would have given."""
+        name = self.cleaned_data["domain"]
+        self.add_error("domain", self._unknown_domain(name))
 
     def clean(self):
         cleaned = super().clean()

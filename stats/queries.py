@@ -127,11 +127,43 @@ def daily_volumes(
 ) -> list[tuple[dt.date, Totals]]:
     """Every day from start to end inclusive with its totals (zeros for a day without traffic)."""
     if domain:
-        rows = _rows(account, start, end, domain, mailbox_type).order_by().values("day").annotate(**_sums())
-        by_day = {row["day"]: _totals(row) for row in rows}
+        columns, where = _domain_sql(bool(mailbox_type))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns} {where}", _domain_params(account, start, end, domain, mailbox_type))
+            by_day = _by_day(cursor.fetchall())
     else:
         by_day = _rollup_days(account, start, end, mailbox_type)
     return _days(start, end, by_day)
+
+
+def _domain_sql(mailbox_type: bool) -> tuple[str, str]:
+    """One sender domain's rows of a range summed by day: (columns, FROM … GROUP BY day).
+
+    The domain is named: its id is found inside the account by the statement itself (SenderDomain's
+    unique name index, then the account checked), so the DailyVolume rows are read by
+    (domain, mailbox type, day) without a join, and another account's domain name finds no id and
+    so no row.
+    """
+    quote = connection.ops.quote_name
+    from domains.models import SenderDomain
+
+    columns = ", ".join([quote("day")] + [f"SUM({quote(COUNTERS[name])})" for name in TOTALS_ORDER])
+    where = (f"FROM {quote(DailyVolume._meta.db_table)} "
+             f"WHERE {quote('account_id')} = %s AND {quote('domain_id')} = ("
+             f"SELECT {quote('id')} FROM {quote(SenderDomain._meta.db_table)} "
+             f"WHERE {quote('name')} = %s AND {quote('account_id')} = %s) "
+             f"AND {quote('day')} >= %s AND {quote('day')} <= %s")
+    if mailbox_type:
+        where += f" AND {quote('mailbox_type')} = %s"
+    return columns, where + f" GROUP BY {quote('day')}"
+
+
+def _domain_params(account: Account, start: dt.date, end: dt.date, domain: str, mailbox_type: str | None) -> list:
+    adapt = connection.ops.adapt_datefield_value
+    params = [account.pk, domain.strip().lower(), account.pk, adapt(start), adapt(end)]
+    if mailbox_type:
+        params.append(mailbox_type.strip().lower())
+    return params
 
 
 def _rollup_sql(mailbox_type: str | None) -> tuple[str, str]:
@@ -178,19 +210,77 @@ def _days(start: dt.date, end: dt.date, by_day: dict[dt.date, Totals]) -> list[t
 def daily_volumes_and_mailbox_types(
     account: Account, start: dt.date, end: dt.date, mailbox_type: str | None = None
 ) -> tuple[list[tuple[dt.date, Totals]], list[str]]:
-    """daily_volumes (without a domain filter) and mailbox_types, in one statement: what the
-    statistics page shows, for one trip to the database."""
-    columns, where = _rollup_sql(mailbox_type)
+    """daily_volumes (without a domain filter) and mailbox_types, in one statement (statistics_page)."""
+    page = statistics_page(account, start, end, mailbox_type=mailbox_type)
+    return page.daily, page.mailbox_types
+
+
+@dataclass(frozen=True)
+class PageFigures:
+    """What the statistics page shows, read in one statement (statistics_page)."""
+
+    daily: list[tuple[dt.date, Totals]]
+    mailbox_types: list[str] | None  # None when not asked for
+    domain_known: bool  # the domain filter names one of the account's domains (True without one)
+
+
+def statistics_page(
+    account: Account, start: dt.date, end: dt.date, domain: str | None = None, mailbox_type: str | None = None,
+    *, with_mailbox_types: bool = True,
+) -> PageFigures:
+    """daily_volumes, mailbox_types (when asked) and whether `domain` is one of the account's sender
+    domains, in one statement: the statistics page's one trip to the database, filtered or not.
+
+    A domain that is not the account's (another account's, a typo) has no rows and is not known.
+    """
     width = 1 + len(TOTALS_ORDER)
-    # The rollup's rows have no type (NULL); the types' rows have only it and its place, no day.
-    sql = (f"WITH RECURSIVE {_TYPES_CTE} "
-           f"SELECT {columns}, NULL, NULL {where} "
-           f"UNION ALL SELECT {', '.join(['NULL'] * width)}, name, n FROM types WHERE name IS NOT NULL")
+    if domain:
+        params = _domain_params(account, start, end, domain, mailbox_type)
+    else:
+        params = _rollup_params(account, start, end, mailbox_type)
+    sql = _page_sql(bool(domain), bool(mailbox_type), with_mailbox_types)
+    if with_mailbox_types:
+        params = [account.pk, account.pk, *params]
+    if domain:
+        params += [domain.strip().lower(), account.pk]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account.pk, account.pk, *_rollup_params(account, start, end, mailbox_type)])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    types = [row[width] for row in sorted((row for row in rows if row[0] is None), key=lambda row: row[width + 1])]
-    return _days(start, end, _by_day(row[:width] for row in rows if row[0] is not None)), types
+    # Figures have a day; a mailbox type has its name and place; the domain's mark has neither.
+    figures = [row[:width] for row in rows if row[0] is not None]
+    marks = [row for row in rows if row[0] is None]
+    types = None
+    if with_mailbox_types:
+        types = [row[width] for row in sorted((row for row in marks if row[width] is not None),
+                                              key=lambda row: row[width + 1])]
+    known = not domain or any(row[width] is None for row in marks)
+    return PageFigures(_days(start, end, _by_day(figures)), types, known)
+
+
+_PAGE_SQL: dict[tuple[bool, bool, bool], str] = {}
+
+
+def _page_sql(domain: bool, mailbox_type: bool, with_types: bool) -> str:
+    """statistics_page's statement, built once per shape. Its rows: the figures (day, counters, NULL,
+    NULL); with_types, each mailbox type (NULLs, name, place); with a domain that is the account's,
+    one mark (NULLs, NULL, -1)."""
+    key = (domain, mailbox_type, with_types)
+    sql = _PAGE_SQL.get(key)
+    if sql is None:
+        from domains.models import SenderDomain
+
+        quote = connection.ops.quote_name
+        columns, where = _domain_sql(mailbox_type) if domain else _rollup_sql(mailbox_type)
+        nulls = ", ".join(["NULL"] * (1 + len(TOTALS_ORDER)))
+        sql = f"SELECT {columns}, NULL, NULL {where}"
+        if with_types:
+            sql = (f"WITH RECURSIVE {_TYPES_CTE} {sql} "
+                   f"UNION ALL SELECT {nulls}, name, n FROM types WHERE name IS NOT NULL")
+        if domain:
+            sql += (f" UNION ALL SELECT {nulls}, NULL, -1 FROM {quote(SenderDomain._meta.db_table)} "
+                    f"WHERE {quote('name')} = %s AND {quote('account_id')} = %s")
+        _PAGE_SQL[key] = sql
+    return sql
 
 
 def overall(

@@ -91,20 +91,25 @@ def _filter_form(request: HttpRequest) -> StatsFilterForm:
 @require_GET
 @account_required
 def stats(request: HttpRequest) -> HttpResponse:
-    form = _filter_form(request)
+    # The domain is checked with the figures, in the same statement.
+    form = StatsFilterForm(request.account, request.GET, check_domain=False)
     context: dict = {
         "form": form, "date_fields": [form["start"], form["end"]],
         "header_html": _header_html(),
     }
+    figures = None
+    if form.is_valid():
+        # The figures, the select's mailbox types (unless checking a chosen type read them) and
+        # whether the domain is the account's: one trip to the database.
+        figures = queries.statistics_page(request.account, **form.filters(),
+                                          with_mailbox_types=not form.mailbox_types_read)
+        if figures.mailbox_types is not None:
+            form.set_mailbox_types(figures.mailbox_types)
+        if not figures.domain_known:
+            form.reject_domain()  # another account's domain is as unknown as a typo
     if form.is_valid():
         filters = form.filters()
-        if filters["domain"] or form.mailbox_types_read:
-            daily = queries.daily_volumes(request.account, **filters)
-        else:  # the figures and the select's mailbox types in one trip to the database
-            daily, types = queries.daily_volumes_and_mailbox_types(
-                request.account, filters["start"], filters["end"], filters["mailbox_type"]
-            )
-            form.set_mailbox_types(types)
+        daily = figures.daily
         total = Totals.sum(totals for _, totals in daily)
         context.update(
             filters=filters,
