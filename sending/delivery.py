@@ -157,6 +157,9 @@ class Relay:
             begun.result()
         except RelayDown:
             pass
+        except Exception:  # begin() failed halfway in an unforeseen way: its connection goes too
+            log.exception("the relay transaction failed while its claim did not commit")
+            self.in_data = True
         self.abandon()
 
     def shutdown(self) -> None:
