@@ -14,6 +14,9 @@ and alternates --rounds rounds of:
     counters, the upgrade and freeze checks).
 Both hit the same domain's row of today; its cap is out of reach there. Reservations/s is all
 processes' reservations over the wall time of the round; the figure is the median of the rounds.
+It also prints the CPU each reservation cost, in the worker processes and in their PostgreSQL
+backends (read from /proc when the server runs on this machine), summed over the measured rounds:
+on a loaded machine the rates move with the neighbours' load, the CPU per reservation much less.
 
 Overshoot: a second level-20 domain whose day cap is --cap; each process tries 2 × cap / processes
 reservations through reserve_quota at once. Accepted must equal the cap exactly, and so must the
