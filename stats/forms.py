@@ -79,7 +79,7 @@ class StatsFilterForm(forms.Form):
         ))
 
     def clean_domain(self) -> str:
-        name = self.cleaned_data["domain"].strip().lower()
+        name = queries.domain_key(self.cleaned_data["domain"])  # a non-ASCII name as its IDNA A-label
         # Only the account's own domains: another account's domain is as unknown as a typo.
         if name and self.check_domain and not queries.has_domain(self.account, name):
             raise self._unknown_domain(name)

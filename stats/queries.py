@@ -20,7 +20,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import Account
 from domains.reputation.rules import DayMetrics, metric_values
@@ -96,13 +96,13 @@ def _rows(account: Account, start: dt.date, end: dt.date, domain: str | None, ma
     if domain:
         rows = DailyVolume.objects.filter(account=account, day__gte=start, day__lte=end)
         # By name, inside the account: another account's domain name matches no row here.
-        rows = rows.filter(domain__name=domain.strip().lower())
+        rows = rows.filter(domain__name=domain_key(domain))
         if mailbox_type:
-            rows = rows.filter(mailbox_type=mailbox_type.strip().lower())
+            rows = rows.filter(mailbox_type=domain_key(mailbox_type))
         return rows
     if mailbox_type:
         return AccountMailboxDay.objects.filter(
-            account=account, mailbox_type=mailbox_type.strip().lower(), day__gte=start, day__lte=end
+            account=account, mailbox_type=domain_key(mailbox_type), day__gte=start, day__lte=end
         )
     return AccountDay.objects.filter(account=account, day__gte=start, day__lte=end)
 
@@ -163,7 +163,7 @@ def _domain_params(account: Account, start: dt.date, end: dt.date, mailbox_type:
     adapt = connection.ops.adapt_datefield_value
     params = [account.pk, adapt(start), adapt(end)]
     if mailbox_type:
-        params.append(mailbox_type.strip().lower())
+        params.append(domain_key(mailbox_type))
     return params
 
 
@@ -178,7 +178,7 @@ def _chosen_cte() -> str:
 
 
 def _chosen_params(account: Account, domain: str) -> list:
-    return [domain.strip().lower(), account.pk]
+    return [domain_key(domain), account.pk]
 
 
 def _rollup_sql(mailbox_type: str | None) -> tuple[str, str]:
@@ -197,7 +197,7 @@ def _rollup_params(account: Account, start: dt.date, end: dt.date, mailbox_type:
     adapt = connection.ops.adapt_datefield_value
     params = [account.pk, adapt(start), adapt(end)]
     if mailbox_type:
-        params.append(mailbox_type.strip().lower())
+        params.append(domain_key(mailbox_type))
     return params
 
 
@@ -335,14 +335,35 @@ def domain_names(account: Account, containing: str = "", limit: int | None = Non
     """The account's sender domains (including one that has not sent yet) in order, optionally only
     those whose name contains `containing`, at most `limit` of them."""
     from domains.models import SenderDomain
+    from sending.services import address_search_texts
 
     names = SenderDomain.objects.filter(account=account).order_by("name").values_list("name", flat=True)
     if containing.strip():
-        names = names.filter(name__contains=containing.strip().lower())
+        # Names are stored as IDNA A-labels: a typed `bücher` finds `xn--bcher-kva.example`.
+        wanted = Q()
+        for text in address_search_texts(containing):
+            wanted |= Q(name__contains=text.lower())
+        names = names.filter(wanted)
     return list(names[:limit] if limit else names)
+
+
+def domain_key(name: str) -> str:
+    """A domain name (a sender domain, a mailbox type) as it is stored: lower-case, a non-ASCII one
+    as its IDNA A-label (IDNA 2008 + UTS #46, as domains.services and sending.addresses store them:
+    `Bücher.example` → `xn--bcher-kva.example`); lower-cased as typed when IDNA refuses it (it then
+    matches nothing)."""
+    name = name.strip().lower()
+    if name.isascii():
+        return name
+    import idna
+
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        return name
 
 
 def has_domain(account: Account, name: str) -> bool:
     from domains.models import SenderDomain
 
-    return SenderDomain.objects.filter(account=account, name=name.strip().lower()).exists()
+    return SenderDomain.objects.filter(account=account, name=domain_key(name)).exists()

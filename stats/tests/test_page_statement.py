@@ -2,6 +2,7 @@
 (stats.queries.statistics_page), filtered by a domain or not, inside the account only."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -97,3 +98,26 @@ def test_the_page_refuses_another_accounts_domain_with_a_mailbox_type_too(known_
     assert 'id="stats-table"' not in html
     # Their own domain is fine.
     assert client.get("/stats/", {"domain": "mail.charlie.example", "mailbox_type": SIM}).status_code == 200
+
+
+# --- names typed with non-ASCII letters: sender domains and mailbox types are stored as A-labels ---
+
+
+def test_a_domain_typed_in_unicode_filters_by_its_a_label(signed_in, account, other_account):
+    idn = create_domain(account, "Bücher.example")
+    assert idn.name == "xn--bcher-kva.example"
+    volume(account, idn, "xn--mller-kva.example", TODAY, requested=7, sent=7, delivered=7)
+    for typed in ("bücher.example", " BÜCHER.example ", "xn--bcher-kva.example"):
+        page = queries.statistics_page(account, TODAY, TODAY, typed)
+        assert page.domain_known and page.daily[0][1].requested == 7, typed
+    assert queries.daily_volumes(account, TODAY, TODAY, "bücher.example", "müller.example")[0][1].requested == 7
+    assert queries.statistics_page(account, TODAY, TODAY, "☃.example").domain_known is False
+
+    response = signed_in.get("/stats/", {"domain": "Bücher.example"})
+    assert response.status_code == 200 and 'id="stats-table"' in response.content.decode()
+    assert re.findall(r'<option value="([^"]*)">', signed_in.get("/stats/domains/", {"domain": "bücher"})
+                      .content.decode()) == ["xn--bcher-kva.example"]
+    # Another account's Unicode-named domain is as unknown as any other of theirs.
+    create_domain(other_account, "straße.example")
+    assert signed_in.get("/stats/", {"domain": "straße.example"}).status_code == 400
+    assert signed_in.get("/stats/domains/", {"domain": "straße"}).content.decode().count("<option") == 0
