@@ -483,7 +483,9 @@ class _AdmissionFacts:
     template: Template | None  # the account's template of that id
     sensitive_words: list[str]
     frozen: bool  # a freeze in force today
-    suppressed: dict[str, str]  # address -> reason, for the recipients on the blacklist or unsubscribed
+    # (address, reason) for each of the recipients' blacklist and unsubscribe rows: a set, since one
+    # address can have both rows and which comes first must not decide the refusal (send_email).
+    suppressed: frozenset[tuple[str, str]]
 
 
 _BIGINT = range(-(2**63), 2**63)
@@ -502,7 +504,9 @@ def _facts_by_orm(account: Account, email: str, template_id: object, addresses: 
         template=None if pk is None else Template.objects.filter(account=account, pk=pk).first(),
         sensitive_words=list(SensitiveWord.objects.values_list("word", flat=True)),
         frozen=account.is_frozen(),
-        suppressed=dict(Suppression.objects.filter(account=account, email__in=addresses).values_list("email", "reason")),
+        suppressed=frozenset(
+            Suppression.objects.filter(account=account, email__in=addresses).values_list("email", "reason")
+        ),
     )
 
 
@@ -584,7 +588,7 @@ class _AdmissionQuery:
         if template is not None:
             Template.account.field.set_cached_value(template, account)
         words, frozen, suppressed = row[start:]
-        return _AdmissionFacts(sender, template, list(words), bool(frozen), {e: r for e, r in suppressed})
+        return _AdmissionFacts(sender, template, list(words), bool(frozen), frozenset((e, r) for e, r in suppressed))
 
 
 _admission_query = _AdmissionQuery()
@@ -649,7 +653,8 @@ def send_email(
 
     1. Check, in order, each with the SDK's code: the sender address and its verified domain; the
        template (the account's, approved); the template data; the subject; the recipients; the
-       account not frozen; no recipient blacklisted or unsubscribed.
+       account not frozen; no recipient blacklisted; no recipient unsubscribed (an address with both
+       rows is refused as blacklisted).
     2. In one transaction: reserve the quota for every recipient (all or none; the upgrade check
        runs first at the cap), write one Message and its "queued" event per recipient, and enqueue
        them for after the commit. A failed insert rolls the reservation back with it.
@@ -707,14 +712,16 @@ def send_email(
             "FailedOperation.HighRejectionRate",
             gettext("Your account is frozen for the rest of today because of its bounce or spam rate; sending resumes tomorrow."),
         )
+    # Blacklist before unsubscribe, whatever other rows an address has: an address on the blacklist
+    # is refused as blacklisted even if it also unsubscribed (facts.suppressed holds both rows).
     suppressed = facts.suppressed
-    blacklisted = sorted(e for e, reason in suppressed.items() if reason == Suppression.BLACKLIST)
+    blacklisted = sorted({e for e, reason in suppressed if reason == Suppression.BLACKLIST})
     if blacklisted:
         raise SendError(
             "FailedOperation.EmailAddrInBlacklist",
             gettext("On your blacklist (an earlier mail bounced as invalid): %(blacklisted)s.") % {"blacklisted": ', '.join(blacklisted)},
         )
-    unsubscribed = sorted(e for e, reason in suppressed.items() if reason == Suppression.UNSUBSCRIBED)
+    unsubscribed = sorted({e for e, reason in suppressed if reason == Suppression.UNSUBSCRIBED})
     if unsubscribed:
         raise SendError("FailedOperation.ReceiverHasUnsubscribed", gettext("Unsubscribed: %(unsubscribed)s.") % {"unsubscribed": ', '.join(unsubscribed)})
 

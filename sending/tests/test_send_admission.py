@@ -71,7 +71,7 @@ def test_the_single_statement_answers_what_the_orm_answers(account, other_accoun
         assert single == orm, (email, template_id)
     single, _orm = facts_both_ways(account, SENDER, template.pk, addresses)
     assert single[2] == ["aardvark", "zebra"]
-    assert single[4] == {"gone@example.org": Suppression.BLACKLIST, "left@example.org": Suppression.UNSUBSCRIBED}
+    assert single[4] == {("gone@example.org", Suppression.BLACKLIST), ("left@example.org", Suppression.UNSUBSCRIBED)}
 
     # A freeze counts on its day until it is lifted, as Account.is_frozen says.
     today = timezone.localdate()
