@@ -4,7 +4,8 @@ SessionStore (SESSION_ENGINE "accounts.backends"): Django's database sessions in
 whose `user` column holds the signed-in user's id (set at each save from the session's data). Its
 load() reads the session (by key, not expired) with its user, the user's membership, the account
 and the account's freeze of today in one precompiled query (accounts.middleware.PrecompiledQuery)
-and keeps the user as `loaded_user`. Expired sessions are deleted by the periodic job
+and keeps the user as `loaded_user`; a cookie that is not shaped as Django's session keys (32 of
+a-z0-9) is no session and is never looked up. Expired sessions are deleted by the periodic job
 `delete_expired_sessions` (or `manage.py clearsessions`). end_sessions_of(user) signs a user out
 everywhere in one statement.
 
@@ -20,6 +21,7 @@ out the other sessions).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -72,6 +74,10 @@ class _SessionQuery(PrecompiledQuery):
 
 _session_query = _SessionQuery()
 
+# The shape of every session key Django makes (get_random_string(32, VALID_KEY_CHARS)). A cookie of any
+# other shape is no session: it is never looked up (a NUL in it is a database error on PostgreSQL).
+_SESSION_KEY_SHAPE = re.compile(r"[a-z0-9]{32}")
+
 
 class SessionStore(db.SessionStore):
     # The session's user read with it by load() (None: nobody signed in, or not read yet), its
@@ -82,8 +88,24 @@ class SessionStore(db.SessionStore):
     def get_model_class(cls):
         return Session
 
+    def _validate_session_key(self, key):
+        # Django's rule is a key of 8 characters or more; a key not of Django's shape becomes None
+        # (no session) as soon as it is set, so load(), exists() and delete() never look it up.
+        return isinstance(key, str) and _SESSION_KEY_SHAPE.fullmatch(key) is not None
+
+    def exists(self, session_key):
+        return self._validate_session_key(session_key) and super().exists(session_key)
+
+    def delete(self, session_key=None):
+        if session_key is not None and not self._validate_session_key(session_key):
+            return
+        super().delete(session_key)
+
     def load(self):
         self.loaded_user = None
+        if self.session_key is None:  # no cookie, or one that is no session key
+            self._session_key = None
+            return {}
         now = timezone.now()
         day = timezone.localdate(now)
         alias = Session.objects.db
