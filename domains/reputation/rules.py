@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from fractions import Fraction
 
@@ -56,30 +56,39 @@ def percent(numerator: int, denominator: int) -> Fraction:
     return Fraction(numerator * 100, denominator)
 
 
+# Every metric a rule may name, and the counters it is made of: (numerator, denominator). No
+# denominator: the counter itself; "cap": the day's cap. A rate is numerator × 100 / denominator in
+# percent, 0 when the denominator is not positive (percent). The one definition of the metrics:
+# metric_values, METRIC_COUNTERS and compile_table all read it.
+METRIC_PARTS = {
+    "sent": ("sent", None),
+    "invalid_rate": ("invalid", "sent"),
+    "delivery_rate": ("delivered", "sent"),
+    "spam_rate": ("spam", "sent"),
+    "complaint_rate": ("complaints", "delivered"),
+    "open_rate": ("opened", "delivered"),
+    "sent_of_cap": ("sent", "cap"),
+}
+
+
 def metric_values(metrics: DayMetrics, cap: int | None = None) -> dict[str, Fraction]:
-    """Every metric a rule may name, as exact numbers (rates in percent)."""
-    values = {
-        "sent": Fraction(metrics.sent),
-        "invalid_rate": percent(metrics.invalid, metrics.sent),
-        "delivery_rate": percent(metrics.delivered, metrics.sent),
-        "spam_rate": percent(metrics.spam, metrics.sent),
-        "complaint_rate": percent(metrics.complaints, metrics.delivered),
-        "open_rate": percent(metrics.opened, metrics.delivered),
-    }
-    if cap is not None:
-        values["sent_of_cap"] = percent(metrics.sent, cap)
+    """Every metric a rule may name, as exact numbers (rates in percent); sent_of_cap with a cap only."""
+    values = {}
+    for metric, (numerator, denominator) in METRIC_PARTS.items():
+        if denominator is None:
+            values[metric] = Fraction(getattr(metrics, numerator))
+        elif denominator == "cap":
+            if cap is not None:
+                values[metric] = percent(getattr(metrics, numerator), cap)
+        else:
+            values[metric] = percent(getattr(metrics, numerator), getattr(metrics, denominator))
     return values
 
 
 # Which day counters each metric reads: a check need not run when none of its counters moved.
 METRIC_COUNTERS = {
-    "sent": {"sent"},
-    "sent_of_cap": {"sent"},
-    "invalid_rate": {"invalid", "sent"},
-    "delivery_rate": {"delivered", "sent"},
-    "spam_rate": {"spam", "sent"},
-    "complaint_rate": {"complaints", "delivered"},
-    "open_rate": {"opened", "delivered"},
+    metric: {numerator} | ({denominator} if denominator not in (None, "cap") else set())
+    for metric, (numerator, denominator) in METRIC_PARTS.items()
 }
 
 
@@ -105,6 +114,59 @@ def first_rule_that_holds(table: RuleTable, values: Mapping[str, Fraction]) -> s
         if all(_holds(c, values) for c in conditions):
             return name
     return None
+
+
+COUNTER_ORDER = tuple(field.name for field in fields(DayMetrics))
+_CAP = -1  # stands for the cap in a compiled condition's denominator
+
+
+def compile_table(table: RuleTable, *, with_cap: bool = False) -> Callable[..., bool]:
+    """A function of (counters in DayMetrics' field order[, cap]) telling whether any rule of `table`
+    holds: exactly `first_rule_that_holds(table, metric_values(DayMetrics(*counters), cap)) is not
+    None`, in integer arithmetic (a rate `num × 100 / den` against the threshold p/q is
+    `num × 100 × q` against `p × den`, den and q being positive), without building the metrics.
+
+    For the hot path of a reservation, which asks after every send whether a check could fire.
+    Without `with_cap`, a table naming sent_of_cap is evaluated as metric_values would (it raises).
+    """
+    index = {name: i for i, name in enumerate(COUNTER_ORDER)}
+    compiled: list[list[tuple]] | None = []
+    for conditions in table.values():
+        compiled_rule = []
+        for metric, op, value in conditions:
+            numerator, denominator = METRIC_PARTS[metric]
+            if denominator == "cap" and not with_cap:
+                compiled = None
+                break
+            threshold = _threshold(value)
+            compiled_rule.append((
+                index[numerator], None if denominator is None else _CAP if denominator == "cap" else index[denominator],
+                OPERATORS[op], threshold.numerator, threshold.denominator,
+            ))
+        if compiled is None:
+            break
+        compiled.append(compiled_rule)
+
+    if compiled is None:
+        def holds(counters, cap=None):
+            return first_rule_that_holds(table, metric_values(DayMetrics(*counters), cap if with_cap else None)) is not None
+        return holds
+
+    def holds(counters, cap=None):
+        for compiled_rule in compiled:
+            for numerator, denominator, op, p, q in compiled_rule:
+                if denominator is None:
+                    ok = op(counters[numerator] * q, p)
+                else:
+                    den = cap if denominator == _CAP else counters[denominator]
+                    ok = op(counters[numerator] * 100 * q, p * den) if den > 0 else op(0, p)
+                if not ok:
+                    break
+            else:
+                return True
+        return False
+
+    return holds
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import logging
 import time
 from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
@@ -102,7 +99,7 @@ class Reservation:
 # What the reservation statement reads back, in this order: the day row's counters as it left them
 # (rules.DayMetrics' fields), its cap and level, the domain's level, then the account's day totals
 # from its rollup (stats.AccountDay, written in the same statement/transaction; DayMetrics' fields).
-_TOTAL_FIELDS = tuple(field.name for field in dataclasses.fields(rules.DayMetrics))
+_TOTAL_FIELDS = rules.COUNTER_ORDER
 _N = len(_TOTAL_FIELDS)
 
 
@@ -289,71 +286,14 @@ def _rollup_serves_freeze() -> bool:
 _serves_freeze_for: list = []  # [the freeze rule table, its answer]
 
 
-# The counters each metric of rules.metric_values is made of: (numerator, denominator). No
-# denominator: the counter itself; "cap": the day's cap. A rate is numerator × 100 / denominator, 0
-# when the denominator is not positive (rules.percent).
-_METRIC_PARTS = {
-    "sent": ("sent", None),
-    "sent_of_cap": ("sent", "cap"),
-    "invalid_rate": ("invalid", "sent"),
-    "delivery_rate": ("delivered", "sent"),
-    "spam_rate": ("spam", "sent"),
-    "complaint_rate": ("complaints", "delivered"),
-    "open_rate": ("opened", "delivered"),
-}
-_CAP = -1  # stands for the cap in a compiled condition's denominator
-
-
 def _rules_hold(table: rules.RuleTable, *, with_cap: bool = False):
-    """A function of (counters in _TOTAL_FIELDS order[, cap]) telling whether any rule of `table`
-    holds: exactly `rules.first_rule_that_holds(table, rules.metric_values(DayMetrics(*counters),
-    cap)) is not None`, in integer arithmetic (a rate `num × 100 / den` against the threshold p/q
-    is `num × 100 × q` against `p × den`, den and q being positive), without building the metrics.
-
-    Built once per rule table (settings; a test that swaps the table gets a new one). A table naming
-    a metric this does not know is evaluated by rules itself."""
+    """rules.compile_table(table), compiled once per rule table (settings; a test that swaps the
+    table gets a new one)."""
     key = (id(table), with_cap)
     cached = _compiled_rules.get(key)
     if cached is not None and cached[0] is table:
         return cached[1]
-    index = {name: i for i, name in enumerate(_TOTAL_FIELDS)}
-    compiled = []
-    for conditions in table.values():
-        compiled_rule = []
-        for metric, op, value in conditions:
-            parts = _METRIC_PARTS.get(metric)
-            if parts is None or (parts[1] == "cap" and not with_cap):
-                compiled = None
-                break
-            threshold = Fraction(Decimal(value))
-            numerator, denominator = parts
-            compiled_rule.append((
-                index[numerator], None if denominator is None else _CAP if denominator == "cap" else index[denominator],
-                rules.OPERATORS[op], threshold.numerator, threshold.denominator,
-            ))
-        if compiled is None:
-            break
-        compiled.append(compiled_rule)
-
-    if compiled is None:
-        def holds(counters, cap=None):
-            values = rules.metric_values(rules.DayMetrics(*counters), cap if with_cap else None)
-            return rules.first_rule_that_holds(table, values) is not None
-    else:
-        def holds(counters, cap=None):
-            for compiled_rule in compiled:
-                for numerator, denominator, op, p, q in compiled_rule:
-                    if denominator is None:
-                        ok = op(counters[numerator] * q, p)
-                    else:
-                        den = cap if denominator == _CAP else counters[denominator]
-                        ok = op(counters[numerator] * 100 * q, p * den) if den > 0 else op(0, p)
-                    if not ok:
-                        break
-                else:
-                    return True
-            return False
-
+    holds = rules.compile_table(table, with_cap=with_cap)
     _compiled_rules[key] = (table, holds)
     return holds
 

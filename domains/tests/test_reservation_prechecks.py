@@ -46,7 +46,7 @@ def counter_rows(seed: int, n: int):
 
 
 def test_every_metric_the_rules_know_is_evaluated_here():
-    assert set(services._METRIC_PARTS) == set(rules.METRIC_COUNTERS) == levels.METRICS
+    assert set(rules.METRIC_PARTS) == set(rules.METRIC_COUNTERS) == levels.METRICS
 
 
 @pytest.mark.parametrize("name", ["UPGRADE_RULES", "DOWNGRADE_RULES", "FREEZE_RULES", "every metric and operator"])
