@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Account, AccountFreeze, Membership
+from sesconsole.prepared import execute_prepared
 
 # The request methods that change nothing: a page they render may show the freeze state read with
 # the membership at the start of the request (see accounts.context_processors.console).
@@ -101,8 +102,11 @@ class PrecompiledQuery:
         for name, place, field in places:
             value = values[name]
             params[place] = value if field is None else field.get_db_prep_value(value, connection)
-        if connection.vendor == "postgresql" and not connection.queries_logged:
-            row = _fetchone_prepared(connection, sql, params)
+        # On PostgreSQL a prepared statement, planned once per connection: planning these joins takes
+        # the server several times longer than running them.
+        if connection.vendor == "postgresql":
+            rows = execute_prepared(alias, sql, params)
+            row = rows[0] if rows else None
         else:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -114,43 +118,6 @@ class PrecompiledQuery:
             for function in functions:
                 row[place] = function(row[place], expression, connection)
         return row
-
-
-def _fetchone_prepared(connection, sql: str, params: list):
-    """Run `sql` on a PostgreSQL connection as a server-side prepared statement; its first row.
-
-    Planning these joins takes the server several times longer than running them; prepared, they
-    are planned once per connection (Django's client-side binding has the server plan each
-    statement). Django turns psycopg's automatic preparation off (prepare_threshold None); it is on
-    for this one execution only, so no other query of the connection is prepared. psycopg keeps the
-    statement per connection and prepares it again on a new one. As Django's cursor: the same checks,
-    Django's database errors, and with execute wrappers installed, Django's cursor wrapper (the
-    statement still prepared). When queries are logged (DEBUG, tests counting queries) the caller
-    runs the statement on Django's own cursor instead, whose log shows its SQL (a prepared one's
-    would be None). As sending.services._execute_prepared.
-    """
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = connection.connection
-    with connection.wrap_database_errors:
-        cursor = ServerBindingCursor(raw)
-    threshold = raw.prepare_threshold
-    raw.prepare_threshold = 0  # prepared from the first execution
-    try:
-        if connection.execute_wrappers:
-            with connection.make_cursor(cursor) as wrapped:
-                wrapped.execute(sql, params)
-                return wrapped.fetchone()
-        connection.validate_no_broken_transaction()
-        with connection.wrap_database_errors:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchone()
-    finally:
-        raw.prepare_threshold = threshold
-        cursor.close()
 
 
 class _MembershipQuery(PrecompiledQuery):
