@@ -437,42 +437,13 @@ def _clean_template_data(data: object, needed: set[str], sensitive_words: list[s
 
 
 def _execute_prepared(alias: str, sql: str, params) -> list[tuple]:
-    """Run `sql` (PostgreSQL) as a server-side prepared statement of the connection; its rows.
+    """Run `sql` (PostgreSQL) as a server-side prepared statement of the connection; its rows
+    (sesconsole.prepared.execute_prepared). A statement every SendEmail runs is planned once per
+    connection instead of at every call (the server planned them for longer than it ran them); its
+    parameters are typed in the SQL."""
+    from sesconsole.prepared import execute_prepared
 
-    A statement every SendEmail runs is planned once per connection instead of at every call (with
-    client-side binding, the default, the server plans each statement again: more than it spends
-    running these). Its parameters are typed in the SQL. Django turns psycopg's automatic
-    preparation off (prepare_threshold None); it is switched on for this one execution only, so no
-    other query of the connection is ever prepared. psycopg keeps the statement's name per
-    connection, prepares it again on a new connection and drops it (DEALLOCATE ALL) after a
-    rollback. What Django's cursor does around an execution is done here: the same checks, database
-    errors raised as Django's; when queries are logged or execute wrappers are installed, through
-    Django's own cursor wrapper.
-    """
-    from django.db import connections
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    conn = connections[alias]
-    conn.close_if_health_check_failed()
-    conn.ensure_connection()
-    conn.validate_thread_sharing()
-    raw = conn.connection
-    with conn.wrap_database_errors:
-        cursor = ServerBindingCursor(raw)
-    threshold = raw.prepare_threshold
-    raw.prepare_threshold = 0  # prepared from the first execution
-    try:
-        if conn.queries_logged or conn.execute_wrappers:
-            with conn.make_debug_cursor(cursor) if conn.queries_logged else conn.make_cursor(cursor) as wrapped:
-                wrapped.execute(sql, params)
-                return wrapped.fetchall()
-        conn.validate_no_broken_transaction()
-        with conn.wrap_database_errors:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall()
-    finally:
-        raw.prepare_threshold = threshold
-        cursor.close()
+    return execute_prepared(alias, sql, params)
 
 
 @dataclass(frozen=True)
