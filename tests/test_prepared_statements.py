@@ -152,3 +152,16 @@ def test_sendemail_still_sends_after_the_template_table_changes(account, verifie
     assert DomainDay.objects.get(domain=verified_domain).sent == sent
     send("eve@example.org")
     assert Message.objects.count() == 4 and DomainDay.objects.get(domain=verified_domain).sent == sent + 1
+
+
+def test_sendemail_statements_are_logged_with_their_sql(account, verified_domain):
+    from sending import services
+
+    services.create_sender_address(account, "news@mail.alice.example", "Alice News")
+    template = services.create_template(account, name="Hi", subject="Hello {{name}}", text="Hi {{name}}.")
+    with CaptureQueriesContext(connection) as captured:
+        services.send_email(account, from_address="news@mail.alice.example", destinations=["ann@example.org"],
+                            template_id=template.pk, template_data={"name": "Ann"})
+    texts = [query["sql"] for query in captured.captured_queries]
+    assert any('"sending_suppression"' in text and "ann@example.org" in text for text in texts)
+    assert any(text.startswith('INSERT INTO "sending_message"') for text in texts)
