@@ -76,7 +76,8 @@ class DomainDay(DayCounters):
     conditional UPDATE on `sent` against it (domains.reputation.services.reserve_quota).
     """
 
-    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="days")
+    # No index of its own: the unique (domain, day) leads with it.
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="days", db_index=False)
     day = models.DateField()
     level = models.PositiveSmallIntegerField()
     cap = models.PositiveBigIntegerField()

@@ -11,8 +11,9 @@ class DailyVolume(DayCounters):
     read these rows and never scan messages.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
-    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="volumes")
+    # No index of their own: (account, day) and the unique (domain, mailbox type, day) lead with them.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="volumes", db_index=False)
     mailbox_type = models.CharField(max_length=253)
     day = models.DateField()
 
@@ -37,7 +38,8 @@ class AccountDay(DayCounters):
     statistics read one row per day instead of domains × mailbox types rows.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique key leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
 
     class Meta:
@@ -50,7 +52,8 @@ class AccountDay(DayCounters):
 class AccountMailboxDay(DayCounters):
     """The account's counters for one receiving mailbox type and day: its DailyVolume rows summed over domains."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique key leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     mailbox_type = models.CharField(max_length=253)
     day = models.DateField()
 
