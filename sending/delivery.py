@@ -12,7 +12,11 @@ only after that commit; MAIL, RCPT, DATA and the content go meanwhile (Relay.beg
 thread, while the claim commits), and a transaction left unfinished — the claim failed, or the
 worker died — is discarded by the relay when the connection drops. A retry (4xx) or an unreachable
 relay clears it again, because then the transaction is known to have ended without the message
-being accepted.
+being accepted. So does any other failure before the end of the data (an exception smtplib or our
+code did not foresee): the relay is taken as down for the rest of the group, no attempt counted.
+A reply is the message's outcome even when the relay closes the connection right after it (a 550
+and goodbye, a 421 shutting down); the next message opens a new connection, and a reused connection
+found closed at its first command is opened again once before the relay counts as down.
 
 Each message costs one durable commit (its claim, carrying the previous message's reply), and that
 commit's WAL flush is most of a worker's time. Why it stays synchronous (`synchronous_commit` on):
@@ -110,29 +114,68 @@ class Relay:
         """
         if self.down is not None:
             raise RelayDown(self.down)
-        with self._down_on_failure():
-            if self.connection is None:
+        try:
+            with self._down_on_failure():
+                return self._begin(sender, recipient, raw)
+        except RelayDown:
+            raise
+        except Exception as exc:
+            # Unforeseen (a bug, a library's surprise): the end of the data was never sent, so the relay
+            # accepted nothing; it is unusable for now, like a relay that does not answer.
+            log.exception("the relay transaction failed before the end of its data")
+            self.in_data = True  # whatever state the connection is in, it goes without a QUIT
+            self.close()
+            self.down = outcomes.connection_failed(f"{type(exc).__name__}: {exc}".strip())
+            raise RelayDown(self.down) from exc
+
+    def _begin(self, sender: str, recipient: str, raw: bytes) -> outcomes.Outcome | None:
+        if self.connection is None:
+            self.connection = self._connect()
+            code, reply = self.connection.mail(sender)
+        else:
+            try:
+                code, reply = self.connection.mail(sender)
+            except smtplib.SMTPServerDisconnected:
+                # The relay closed the connection since its last reply (a timeout, a restart): the
+                # transaction had not begun, so once more on a new connection before calling it down.
+                self.drop()
                 self.connection = self._connect()
-            smtp = self.connection
-            code, reply = smtp.mail(sender)
-            if code != 250:
-                smtp.rset()
-                return outcomes.classify_exception(smtplib.SMTPSenderRefused(code, reply, sender))
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                smtp.rset()
-                return outcomes.classify_reply(code, reply)
-            smtp.putcmd("data")
-            code, reply = smtp.getreply()
-            if code != 354:  # DATA itself refused
-                smtp.rset()
-                return outcomes.classify_exception(smtplib.SMTPDataError(code, reply))
-            content = smtplib._quote_periods(raw)
-            if content[-2:] != b"\r\n":
-                content += b"\r\n"
-            self.in_data = True
-            smtp.send(content)
-            return None
+                code, reply = self.connection.mail(sender)
+        smtp = self.connection
+        if code != 250:
+            self._reset()
+            return outcomes.classify_exception(smtplib.SMTPSenderRefused(code, reply, sender))
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            self._reset()
+            return outcomes.classify_reply(code, reply)
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:  # DATA itself refused
+            self._reset()
+            return outcomes.classify_exception(smtplib.SMTPDataError(code, reply))
+        content = smtplib._quote_periods(raw)
+        if content[-2:] != b"\r\n":
+            content += b"\r\n"
+        self.in_data = True
+        smtp.send(content)
+        return None
+
+    def _reset(self) -> None:
+        """RSET after a refusal (whose reply is already taken); a relay that closed the connection with its
+        reply (421, or a 5xx and goodbye) is not down for that: the connection goes, the next message
+        opens a new one."""
+        try:
+            self.connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self.drop()
+
+    def drop(self) -> None:
+        """Close the connection without a word to the relay."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        self.in_data = False
 
     def finish(self) -> outcomes.Outcome:
         """End the data begun by begin(): the relay's verdict on the message."""
@@ -141,9 +184,10 @@ class Relay:
             smtp.send(b".\r\n")
             self.in_data = False
             code, reply = smtp.getreply()
-            if code != 250:
-                smtp.rset()
-            return outcomes.classify_reply(code, reply)
+            outcome = outcomes.classify_reply(code, reply)  # the reply stands, whatever the connection does next
+        if code != 250:
+            self._reset()
+        return outcome
 
     def begin_in_background(self, sender: str, recipient: str, raw: bytes) -> Future:
         """begin() in the relay's own thread, so the caller can commit meanwhile; result() is begin's."""
@@ -233,7 +277,7 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     return report
 
 
-def _deliver_loaded(message_ids, loaded, relay: Relay, group: "_Group", visible: dict, report: DeliveryReport) -> None:
+def _deliver_loaded(message_ids, loaded, relay: Relay, group: _Group, visible: dict, report: DeliveryReport) -> None:
     try:
         for pk in message_ids:
             message = loaded.get(pk)
