@@ -14,7 +14,9 @@ worker died — is discarded by the relay when the connection drops. A retry (4x
 relay clears it again, because then the transaction is known to have ended without the message
 being accepted. So does any other failure before the end of the data (an exception smtplib or our
 code did not foresee): the relay is taken as down for the rest of the group, no attempt counted.
-A reply is the message's outcome even when the relay closes the connection right after it (a 550
+The end of the data is not sent at all once the message's smtp_started_at is nearly the sweeper's
+claim timeout old (FINISH_MARGIN): the transaction is dropped and the message left to the sweeper,
+which may have sent it already. A reply is the message's outcome even when the relay closes the connection right after it (a 550
 and goodbye, a 421 shutting down); the next message opens a new connection, and a reused connection
 found closed at its first command is opened again once before the relay counts as down.
 
@@ -537,6 +539,12 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
         return
     try:
         refused = begun.result()
+        if refused is None and _past_its_claim(message):
+            # The sweeper may have sent it again already: the relay discards this transaction.
+            log.warning("message %s: its SMTP transaction outlived the claim timeout; left to the sweeper", message.pk)
+            relay.abandon()
+            report.add("too_late")
+            return
         reply = refused if refused is not None else relay.finish()
     except RelayDown as down:
         _wait_for_relay(message, down.outcome)
@@ -561,6 +569,16 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
     group.unwritten = (message.pk, {**reply_fields, "outcome": reply.kind})
     group.replied.append((message, reply.kind, detail))
     report.add(reply.kind)
+
+
+FINISH_MARGIN = 0.1  # of the claim timeout: the end of the data is never sent closer to it than this
+
+
+def _past_its_claim(message: Message) -> bool:
+    """Whether the message started SMTP so long ago (nearly the sweeper's claim timeout) that the sweeper
+    may send it again: then its end of the data must not go, or a live worker would duplicate it."""
+    limit = settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS * (1 - FINISH_MARGIN)
+    return timezone.now() - message.smtp_started_at > dt.timedelta(seconds=limit)
 
 
 def _defer(message: Message, next_attempt_at: dt.datetime, detail: dict) -> None:
