@@ -50,11 +50,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_from_url(url: str, base_dir: Path) -> dict:
-    """Turn DATABASE_URL (postgres://… or sqlite:///path) into a Django DATABASES entry."""
+def database_from_url(url: str, base_dir: Path, *, connect_timeout: int | None = None) -> dict:
+    """Turn DATABASE_URL (postgres://… or sqlite:///path) into a Django DATABASES entry.
+
+    `connect_timeout` (seconds, PostgreSQL) bounds one attempt to connect, so a worker reconnecting
+    to a server that is away does not wait for the kernel's TCP timeout (about two minutes); a
+    `?connect_timeout=` in the URL wins.
+    """
     parsed = urlparse(url)
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        if connect_timeout is not None:
+            options.setdefault("connect_timeout", connect_timeout)
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parsed.path.lstrip("/")) or "postgres",

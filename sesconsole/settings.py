@@ -84,7 +84,10 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'sesconsole.sqlite3'}")
-DATABASES = {"default": database_from_url(DATABASE_URL, BASE_DIR)}
+# One attempt to connect to PostgreSQL waits at most this long (a worker retrying a lost connection
+# must not block for the TCP timeout); a connect_timeout in DATABASE_URL's query wins.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=2)
+DATABASES = {"default": database_from_url(DATABASE_URL, BASE_DIR, connect_timeout=DATABASE_CONNECT_TIMEOUT)}
 # The embedded default keeps its database, broker folders and beat schedule here.
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
