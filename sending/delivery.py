@@ -399,7 +399,7 @@ def _reply_statement(unwritten: tuple[int, dict]) -> tuple[str, list]:
     return _Statements.sql("reply"), params
 
 
-REPLY_RETRY_SECONDS = 10.0  # how long the last reply is retried on fresh connections (see below)
+REPLY_RETRY_SHARE = 0.5  # of the claim timeout, counted from smtp_started_at: how long a lost reply is retried
 
 
 def _apply_replies(group: _Group) -> None:
@@ -407,17 +407,21 @@ def _apply_replies(group: _Group) -> None:
     # connection), every reply is on record and the sweeper applies them instead of sending again.
     # A reply that cannot be written is a message the sweeper sends again (its worker may have died
     # inside SMTP): when the database connection was lost (a PostgreSQL restart), the reply is
-    # written on a fresh connection as soon as the server is back, within a bounded wait.
-    _on_a_fresh_connection_if_lost(group.write_reply)
-    _on_a_fresh_connection_if_lost(lambda: record_final_events(group.replied))
+    # written on a fresh connection as soon as the server is back, for as long as the sweeper is
+    # far from acting on that message (half its claim timeout after its smtp_started_at).
+    started = [m.smtp_started_at for m, _, _ in group.replied if m.smtp_started_at is not None]
+    retry_for = dt.timedelta(seconds=settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS * REPLY_RETRY_SHARE)
+    until = max(started) + retry_for if started else timezone.now()
+    _on_a_fresh_connection_if_lost(group.write_reply, until)
+    _on_a_fresh_connection_if_lost(lambda: record_final_events(group.replied), until)
     group.replied = []
 
 
-def _on_a_fresh_connection_if_lost(write) -> None:
+def _on_a_fresh_connection_if_lost(write, until: dt.datetime) -> None:
     """Run `write` (idempotent, one transaction); if the connection to the database is lost, retry it
-    on a fresh connection with backoff for up to REPLY_RETRY_SECONDS (and well inside the sweeper's
-    claim timeout, after which the sweeper would act on the message itself); then give up and raise."""
-    give_up_at = time.monotonic() + min(REPLY_RETRY_SECONDS, settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS / 3)
+    on a fresh connection with backoff until `until` (well inside the sweeper's claim timeout, after
+    which the sweeper would act on the message itself); then give up and raise."""
+    give_up_at = time.monotonic() + (until - timezone.now()).total_seconds()
     pause = 0.25
     while True:
         try:
