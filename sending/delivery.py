@@ -138,8 +138,11 @@ class Relay:
             try:
                 code, reply = self.connection.mail(sender)
             except smtplib.SMTPServerDisconnected:
-                # The relay closed the connection since its last reply (a timeout, a restart): the
-                # transaction had not begun, so once more on a new connection before calling it down.
+                code = None
+            if code in (None, 421):
+                # The relay closed the connection since its last reply, or said it is closing it (an
+                # idle timeout, a restart): nothing had begun, so once more on a new connection before
+                # taking its answer (or its silence) as the message's or calling it down.
                 self.drop()
                 self.connection = self._connect()
                 code, reply = self.connection.mail(sender)

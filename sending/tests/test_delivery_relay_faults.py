@@ -148,3 +148,20 @@ def test_a_relay_gone_when_its_reused_connection_is_taken_again_is_down_after_on
     got = by_recipient()
     for name in "bc":
         assert (got[name].status, got[name].smtp_started_at, got[name].attempts) == (Message.DEFERRED, None, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_that_timed_the_idle_connection_out_is_reconnected_for_the_next_message(
+    scripted_relay, sender, template, account, verified_domain  # noqa: F811
+):
+    # As Postfix does at smtpd_timeout: "421 ... timeout exceeded" unprompted, then the connection
+    # closes; the next MAIL reads that 421. It is about the connection, not about b.
+    scripted_relay.close_after("a", "250 2.0.0 Ok: queued\r\n421 4.4.2 Error: timeout exceeded", at="data")
+    messages = send(account, template, "a@example.org", "b@example.org")
+
+    report = deliver_messages([m.pk for m in messages])
+
+    assert report.outcomes == {"delivered": 2}
+    assert received(scripted_relay) == ["a@example.org", "b@example.org"]
+    b = by_recipient()["b"]
+    assert (b.status, b.attempts) == (Message.DELIVERED, 1)
