@@ -78,6 +78,12 @@ class StatsFilterForm(forms.Form):
             for value, label in options
         ))
 
+    def clean_mailbox_type(self) -> str:
+        # One of the account's stored types (the ChoiceField checked it): used as stored, so a type
+        # of older rows (`bücher.example`, before A-labels) is not turned into `xn--…` and missed.
+        value = self.cleaned_data["mailbox_type"]
+        return queries.StoredMailboxType(value) if value else ""
+
     def clean_domain(self) -> str:
         name = queries.domain_key(self.cleaned_data["domain"])  # a non-ASCII name as its IDNA A-label
         # Only the account's own domains: another account's domain is as unknown as a typo.

@@ -98,11 +98,11 @@ def _rows(account: Account, start: dt.date, end: dt.date, domain: str | None, ma
         # By name, inside the account: another account's domain name matches no row here.
         rows = rows.filter(domain__name=domain_key(domain))
         if mailbox_type:
-            rows = rows.filter(mailbox_type=domain_key(mailbox_type))
+            rows = rows.filter(mailbox_type=mailbox_type_key(account, mailbox_type))
         return rows
     if mailbox_type:
         return AccountMailboxDay.objects.filter(
-            account=account, mailbox_type=domain_key(mailbox_type), day__gte=start, day__lte=end
+            account=account, mailbox_type=mailbox_type_key(account, mailbox_type), day__gte=start, day__lte=end
         )
     return AccountDay.objects.filter(account=account, day__gte=start, day__lte=end)
 
@@ -163,7 +163,7 @@ def _domain_params(account: Account, start: dt.date, end: dt.date, mailbox_type:
     adapt = connection.ops.adapt_datefield_value
     params = [account.pk, adapt(start), adapt(end)]
     if mailbox_type:
-        params.append(domain_key(mailbox_type))
+        params.append(mailbox_type_key(account, mailbox_type))
     return params
 
 
@@ -197,7 +197,7 @@ def _rollup_params(account: Account, start: dt.date, end: dt.date, mailbox_type:
     adapt = connection.ops.adapt_datefield_value
     params = [account.pk, adapt(start), adapt(end)]
     if mailbox_type:
-        params.append(domain_key(mailbox_type))
+        params.append(mailbox_type_key(account, mailbox_type))
     return params
 
 
@@ -361,6 +361,28 @@ def domain_key(name: str) -> str:
         return idna.encode(name, uts46=True).decode("ascii")
     except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
         return name
+
+
+class StoredMailboxType(str):
+    """A mailbox type exactly as the account's rows store it (one of mailbox_types' names, e.g. a
+    choice the statistics form checked against them): mailbox_type_key does not convert it."""
+
+    __slots__ = ()
+
+
+def mailbox_type_key(account: Account, mailbox_type: str) -> str:
+    """The stored mailbox type a filter means.
+
+    A StoredMailboxType is used as it is: rows written before non-ASCII domains were stored as IDNA
+    A-labels keep `bücher.example`, which the statistics form offers and must find. Typed text (the
+    API's ReceivingMailboxType) is lower-cased; a non-ASCII one that is not a type of the account's
+    rows as typed becomes its A-label (domain_key: `Bücher.example` → `xn--bcher-kva.example`)."""
+    if isinstance(mailbox_type, StoredMailboxType):
+        return str(mailbox_type)
+    name = mailbox_type.strip().lower()
+    if name.isascii() or AccountMailboxDay.objects.filter(account=account, mailbox_type=name).exists():
+        return name
+    return domain_key(name)
 
 
 def has_domain(account: Account, name: str) -> bool:
