@@ -135,11 +135,15 @@ def create_sender_address(account: Account, email_address: str, display_name: st
 
 
 def sender_address_for_account(account: Account, email_address: str) -> SenderAddress:
+    """The account's sender address a person typed, in either of address_lookup_forms' forms: one
+    with a non-ASCII domain (`news@bücher.example`) finds the row stored as its IDNA A-label, and an
+    older row stored as typed. Should both exist, the row written exactly as typed is the one meant."""
     email = (email_address or "").strip().lower()
-    address = SenderAddress.objects.filter(account=account, email=email).select_related("domain").first()
-    if address is None:
+    forms = address_lookup_forms(email)
+    addresses = list(SenderAddress.objects.filter(account=account, email__in=forms).select_related("domain")[:2])
+    if not addresses:
         raise _no_such_sender(email)
-    return address
+    return next((address for address in addresses if address.email == email), addresses[0])
 
 
 def _no_such_sender(email: str) -> SendError:
