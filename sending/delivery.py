@@ -53,7 +53,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import AccountFreeze
-from sending import outcomes, tasks
+from sending import addresses, outcomes, tasks
 from sending.mime import build_message
 from sending.models import Message
 from sending.recording import event_group, record_event, record_final_events
@@ -509,17 +509,44 @@ def _reply_detail(reply: outcomes.Outcome, **extra) -> dict:
 
 
 def _visible_recipients(message: Message, cache: dict) -> tuple[list[str], list[str]]:
-    """The To and Cc lists of the message's send: every copy shows them; Bcc is never shown."""
+    """The To and Cc lists of the message's send: every copy shows them; Bcc is never shown.
+
+    Addresses are written in ASCII (a non-ASCII domain as its A-label); an older row with no ASCII
+    form is refused as invalid when its own turn comes (_refuse_no_ascii_form), so it is left out of
+    the headers rather than making every copy of the send unbuildable.
+    """
     if message.request_id not in cache:
         rows = Message.objects.filter(request_id=message.request_id, recipient_kind__in=["to", "cc"])
         to, cc = [], []
         for recipient, kind in rows.order_by("id").values_list("recipient", "recipient_kind")[:200]:
+            try:
+                recipient = addresses.to_ascii(recipient)
+            except addresses.NotAsciiAddress:
+                continue
             (to if kind == "to" else cc).append(recipient)
         cache[message.request_id] = (to, cc)
     return cache[message.request_id]
 
 
+def _refuse_no_ascii_form(message: Message, report: DeliveryReport, group: _Group) -> None:
+    """A recipient with no ASCII form (an older row: Django once admitted `ann@☃.example`) can never be
+    sent (no SMTPUTF8): a final invalid-recipient refusal of this message alone, recorded like a
+    relay's 5.1.x (an attempt, the reply, the blacklist), with no SMTP transaction; the group goes on."""
+    if not _claim_or_drop(message, report, group, start=False):
+        return
+    reply = outcomes.no_ascii_form(message.recipient)
+    fields = {"attempts": message.attempts + 1, "smtp_code": reply.code, "smtp_reply": str(reply)[:1000]}
+    record_event(message, reply.kind, _reply_detail(reply), fields=fields)
+    report.add(reply.kind)
+
+
 def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport, group: _Group) -> None:
+    try:
+        # The envelope is ASCII: a non-ASCII domain (a row older than the A-label admission) as its A-label.
+        envelope_recipient = addresses.to_ascii(message.recipient)
+    except addresses.NotAsciiAddress:
+        _refuse_no_ascii_form(message, report, group)
+        return
     if relay.down is not None:
         if _claim_or_drop(message, report, group, start=False):
             _wait_for_relay(message, relay.down)
@@ -535,7 +562,7 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
     # claimed and marked started in one committed statement before the relay can accept the message
     # (finish). If this worker dies from the commit on, the sweeper leaves the message alone rather
     # than risk sending it twice; if it dies before, the relay discards the unfinished transaction.
-    begun = relay.begin_in_background(message.from_email, message.recipient, raw)
+    begun = relay.begin_in_background(message.from_email, envelope_recipient, raw)
     try:
         claimed = _claim_or_drop(message, report, group, start=True)
     except BaseException:

@@ -203,6 +203,17 @@ def bad_syntax(address: str) -> Outcome:
     return Outcome(INVALID, None, "5.1.3", f"Bad recipient address syntax: {address!r}", hard=True)
 
 
+def no_ascii_form(address: str) -> Outcome:
+    """The recipient address cannot be written in ASCII (sending.addresses.to_ascii), and SMTPUTF8 is
+    not offered: IDNA refuses its domain, or its local part is not ASCII. No relay could take it."""
+    return Outcome(
+        INVALID, None, "5.1.3",
+        f"Bad recipient address: {address!r} has no ASCII form (its domain is not a valid IDNA name"
+        " or its local part is not ASCII; SMTPUTF8 is not offered)",
+        hard=True,
+    )
+
+
 def connection_failed(reason: str) -> Outcome:
     """The relay could not be reached or dropped us before replying: try again later."""
     return Outcome(RETRY, None, None, reason, hard=False)
