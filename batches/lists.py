@@ -154,11 +154,15 @@ def check_can_add(receiver_list: ReceiverList) -> None:
         raise ListError(IS_OPERATING, _("A batch task is sending to this list: add recipients once it has finished."))
 
 
-def begin_upload(receiver_list: ReceiverList, size: int) -> None:
-    """Claim the list for one upload (status 2), so two uploads never load it at once."""
+def begin_upload(receiver_list: ReceiverList, size: int, upload_file: str = "") -> None:
+    """Claim the list for one upload (status 2), so two uploads never load it at once.
+
+    `upload_file` names the upload's file (in DATA_DIR/uploads): it becomes the list's current upload,
+    and a task of any other file (an earlier upload's, redelivered) leaves the list alone.
+    """
     check_can_add(receiver_list)
     claimed = ReceiverList.objects.filter(pk=receiver_list.pk).exclude(status=ReceiverList.UPLOADING).update(
-        status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
+        status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="", upload_file=upload_file,
     )
     if claimed != 1:
         raise ListError(IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))

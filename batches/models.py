@@ -26,6 +26,9 @@ class ReceiverList(models.Model):
     bytes_total = models.PositiveBigIntegerField(default=0)
     bytes_done = models.PositiveBigIntegerField(default=0)
     upload_error = models.CharField(max_length=500, blank=True)  # a whole-file problem (not UTF-8…)
+    # The file name (in DATA_DIR/uploads) of the upload that last claimed the list (begin_upload):
+    # only its import task may load it, mark it done or remove its file; "" for a claim without one.
+    upload_file = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

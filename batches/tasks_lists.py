@@ -18,6 +18,7 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,8 +37,11 @@ def uploads_dir() -> Path:
 
 
 def save_upload(receiver_list: ReceiverList, uploaded) -> tuple[Path, int]:
-    """Copy an uploaded file to DATA_DIR/uploads chunk by chunk (never whole in memory)."""
-    path = uploads_dir() / f"list-{receiver_list.pk}-{uuid.uuid4().hex}.csv"
+    """Copy an uploaded file to DATA_DIR/uploads chunk by chunk (never whole in memory).
+
+    Written as `.partial`: start_import renames it to `.csv` once the upload has claimed the list, so
+    a file still being written is never taken for a leftover (_drop_stale_uploads) or handed out."""
+    path = uploads_dir() / f"list-{receiver_list.pk}-{uuid.uuid4().hex}.partial"
     size = 0
     with path.open("wb") as out:
         for chunk in uploaded.chunks(CHUNK):
@@ -47,20 +51,36 @@ def save_upload(receiver_list: ReceiverList, uploaded) -> tuple[Path, int]:
 
 
 def start_import(receiver_list: ReceiverList, path: Path, size: int) -> None:
-    """Claim the list (status 2) and hand the file to a worker once that is committed."""
-    try:
-        lists.begin_upload(receiver_list, size)
-    except lists.ListError:
-        path.unlink(missing_ok=True)
-        raise
-    _drop_stale_uploads(receiver_list.pk, keep=path)
+    """Claim the list (status 2) for save_upload's file and hand it to a worker once that is committed."""
+    path = _claim(receiver_list, path, size)
     list_id, name = receiver_list.pk, str(path)
     transaction.on_commit(lambda: enqueue_import(list_id, name), robust=True)
 
 
+def _claim(receiver_list: ReceiverList, path: Path, size: int) -> Path:
+    """Make the upload in `path` (a `.partial`, or a `.csv` already in place) the list's current upload:
+    begin_upload records its `.csv` name on the list, and the file is renamed to it in the same
+    transaction, so a claim is never committed without its file in place (nor undone with the file
+    left as a `.csv`). Refused (ListError) or failed, the file is removed and nothing changes.
+    Returns the `.csv` path."""
+    final = path.with_suffix(".csv")
+    try:
+        with transaction.atomic():
+            lists.begin_upload(receiver_list, size, upload_file=final.name)
+            if path != final:
+                path.rename(final)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+        raise
+    _drop_stale_uploads(receiver_list.pk, keep=final)
+    return final
+
+
 def _drop_stale_uploads(list_id: int, keep: Path) -> None:
-    """Once a new upload has claimed the list, any other upload file of it is a leftover of a finished
-    import (its run died before removing it): requeue_stalled_imports must not hand it out again."""
+    """Once a new upload has claimed the list, any other `.csv` of it is a leftover of a finished import
+    (its run died before removing it), or of a claim that was rolled back. Uploads still being written
+    are `.partial` files (save_upload) and are left alone."""
     for path in uploads_dir().glob(f"list-{list_id}-*.csv"):
         if path != keep:
             log.info("dropping %s, a leftover of an earlier upload of list %s", path, list_id)
@@ -83,21 +103,73 @@ def requeue_stalled_imports(now: dt.datetime | None = None) -> str:
     SES_LIST_IMPORT_STALL_SECONDS go to a worker again (their task was lost: the broker was down at
     the upload, or a worker died). A running import touches its file at each progress write, and
     this touches it at each hand-out, so the next try waits a full period; an import still running
-    elsewhere makes the extra task return at once (import_list's lock)."""
+    elsewhere makes the extra task return at once (import_list's lock).
+    Only the list's current upload (ReceiverList.upload_file) is handed out. An uploading list whose
+    upload file is gone is given back (see _give_up_lost_upload), so it takes a new upload; upload
+    files nothing will import are removed once as old (_drop_orphans)."""
     now = now or timezone.now()
     cutoff = (now - dt.timedelta(seconds=settings.SES_LIST_IMPORT_STALL_SECONDS)).timestamp()
-    uploading = ReceiverList.objects.filter(status=ReceiverList.UPLOADING).values_list("pk", flat=True)
-    queued = 0
-    for list_id in uploading:
-        for path in sorted(uploads_dir().glob(f"list-{list_id}-*.csv")):
+    uploading = ReceiverList.objects.filter(status=ReceiverList.UPLOADING).values_list("pk", "upload_file")
+    queued = lost = 0
+    for list_id, current in uploading:
+        # A list claimed without a file name (before upload_file existed): any file of it.
+        paths = [uploads_dir() / current] if current else sorted(uploads_dir().glob(f"list-{list_id}-*.csv"))
+        if not paths:
+            lost += _give_up_lost_upload(list_id, current)
+        for path in paths:
             try:
                 if path.stat().st_mtime >= cutoff:
                     continue
                 os.utime(path, (now.timestamp(), now.timestamp()))
-            except FileNotFoundError:  # the import finished meanwhile
+            except FileNotFoundError:  # the import finished meanwhile, or the file is lost
+                if current:
+                    lost += _give_up_lost_upload(list_id, current)
                 continue
             queued += enqueue_import(list_id, str(path))
-    return f"re-queued {queued} list imports"
+    _drop_orphans(cutoff)
+    return f"re-queued {queued} list imports" + (f"; {lost} lost uploads given up" if lost else "")
+
+
+LOST_UPLOAD = ("The upload stopped and its file is lost: the rows loaded before it stay in the list. "
+               "Upload the file again.")
+
+
+def _give_up_lost_upload(list_id: int, current: str) -> bool:
+    """An uploading list whose upload file is gone (a process died between claiming the list and putting
+    the file in place, or the file was removed) would refuse every upload forever: it goes back to
+    ready — or waiting for upload, when nothing was ever loaded — with upload_error saying so. Only if
+    it is still uploading that same upload: an import marks its list done before it removes its file,
+    so a list seen uploading after its file was found missing has lost it."""
+    given_up = ReceiverList.objects.filter(pk=list_id, status=ReceiverList.UPLOADING, upload_file=current).update(
+        status=Case(When(count=0, bytes_done=0, then=Value(ReceiverList.PENDING_UPLOAD)),
+                    default=Value(ReceiverList.DONE)),
+        upload_error=LOST_UPLOAD,
+    )
+    if given_up:
+        log.warning("recipient list %s was uploading %s, which is gone: the upload is given up", list_id,
+                    current or "a file")
+    return bool(given_up)
+
+
+def _drop_orphans(cutoff: float) -> None:
+    """Upload files nothing will import, untouched since `cutoff`: a `.partial` whose writer died, and a
+    `.csv` that is no list's upload (its claim was rolled back)."""
+    named = set(ReceiverList.objects.exclude(upload_file="").values_list("upload_file", flat=True))
+    unnamed = set(ReceiverList.objects.filter(status=ReceiverList.UPLOADING, upload_file="")
+                  .values_list("pk", flat=True))
+    for path in uploads_dir().glob("list-*"):
+        if path.suffix == ".csv":
+            list_id = path.name.split("-")[1]
+            if path.name in named or (list_id.isdigit() and int(list_id) in unnamed):
+                continue
+        elif path.suffix != ".partial":
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                log.info("dropping %s, an upload file nothing will import", path)
+                path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _touch(file: Path) -> None:
@@ -154,10 +226,20 @@ def _import_list(list_id: int, path: str) -> lists.ImportResult | None:
         log.info("recipient list %s is gone; dropping its upload", list_id)
         file.unlink(missing_ok=True)
         return None
+    current = receiver_list.upload_file
+    if current and current != file.name:
+        # A task of an earlier upload, run again (redelivered, or a second copy handed out): a newer
+        # upload has claimed the list since — which begin_upload allows only once this file's import
+        # had finished. The list, its status and the newer upload's file are not this task's.
+        log.info("upload %s of list %s is not its current upload (%s); dropping it", path, list_id, current)
+        file.unlink(missing_ok=True)
+        return None
     if not file.exists():
-        # A redelivered task whose first run finished: the file is removed only after the import.
-        log.info("upload %s of list %s is already imported", path, list_id)
-        ReceiverList.objects.filter(pk=list_id, status=ReceiverList.UPLOADING).update(status=ReceiverList.DONE)
+        # A redelivered task whose first run finished (it marks the list done, then removes the file),
+        # or the file of the list's current upload is lost.
+        log.info("upload %s of list %s is already imported or gone", path, list_id)
+        if current or not any(uploads_dir().glob(f"list-{list_id}-*.csv")):
+            _give_up_lost_upload(list_id, current)
         return None
     if receiver_list.status != ReceiverList.UPLOADING:
         # Every upload is claimed (begin_upload) before its task is queued, and its last batch marks
@@ -206,9 +288,15 @@ def import_local_file(receiver_list: ReceiverList, source: Path) -> LocalImport:
        this command run again, or requeue_stalled_imports, finishes it.
     Raises ListError (nothing changed) when the list cannot take the file.
     """
-    leftovers = [path for path in sorted(uploads_dir().glob(f"list-{receiver_list.pk}-*.csv"))
-                 if _same_content(path, source)]
     receiver_list.refresh_from_db()
+    current = receiver_list.upload_file
+    if (receiver_list.status == ReceiverList.UPLOADING and current
+            and not (uploads_dir() / current).exists() and _give_up_lost_upload(receiver_list.pk, current)):
+        receiver_list.refresh_from_db()  # an earlier run died before its copy was in place
+    # Only the list's current upload is a leftover of an earlier run (any file of a list claimed
+    # without a name, before upload_file existed).
+    leftovers = [path for path in sorted(uploads_dir().glob(f"list-{receiver_list.pk}-*.csv"))
+                 if (not current or path.name == current) and _same_content(path, source)]
     if leftovers and receiver_list.status == ReceiverList.UPLOADING:
         result = _locked_import(receiver_list.pk, str(leftovers[0]))
         if result is None and leftovers[0].exists():
@@ -225,12 +313,10 @@ def import_local_file(receiver_list: ReceiverList, source: Path) -> LocalImport:
     partial = uploads_dir() / f"{name}.partial"
     try:
         shutil.copyfile(source, partial)
-        lists.begin_upload(receiver_list, partial.stat().st_size)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    path = partial.rename(uploads_dir() / f"{name}.csv")
-    _drop_stale_uploads(receiver_list.pk, keep=path)
+    path = _claim(receiver_list, partial, partial.stat().st_size)
     result = _locked_import(receiver_list.pk, str(path))
     if result is None and path.exists():
         raise lists.ListError(lists.IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))

@@ -95,7 +95,8 @@ def test_a_run_that_died_after_its_last_batch_imports_nothing_again(account, upl
     rl = lists.create_list(account, "News")
     run(rl.pk, source)
     uploads.mkdir(parents=True, exist_ok=True)
-    leftover = uploads / f"list-{rl.pk}-0123.csv"  # the copy that run did not get to remove
+    rl.refresh_from_db()
+    leftover = uploads / rl.upload_file  # the copy that run did not get to remove (the list's upload)
     leftover.write_bytes(CSV)
     out = run(rl.pk, source)
     assert "imported already" in out
