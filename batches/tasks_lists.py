@@ -278,14 +278,16 @@ def _same_content(a: Path, b: Path) -> bool:
 def import_local_file(receiver_list: ReceiverList, source: Path) -> LocalImport:
     """Import a CSV file of this machine into the list the way a console upload is imported.
 
-    1. An earlier run on the same content (a leftover upload file of the list, equal byte for byte)
-       that stopped part-way — killed, or the machine went down — is resumed after its last
+    1. An earlier run on the same content (the list's current upload file left behind, equal byte
+       for byte) that stopped part-way — killed, or the machine went down — is resumed after its last
        committed batch; one that had finished its last batch imports nothing again.
     2. Otherwise the list is claimed with begin_upload (refused while another upload loads it or a
        batch task sends to it) and the file is copied into the uploads directory, as an upload is.
     3. The import runs in this process, as import_list runs it in a worker: under the list's lock,
        progress written per batch, the copy removed at the end. A run that dies leaves the copy:
-       this command run again, or requeue_stalled_imports, finishes it.
+       this command run again, or requeue_stalled_imports, finishes it. A run that died between
+       claiming the list and putting its copy in place left the list uploading without a file: it is
+       given back (_give_up_lost_upload) and this run goes on as in 2.
     Raises ListError (nothing changed) when the list cannot take the file.
     """
     receiver_list.refresh_from_db()
