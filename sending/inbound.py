@@ -22,11 +22,13 @@ no other exception escapes.
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.utils
+import quopri
 import re
 from dataclasses import dataclass, replace
-from email import policy
+from email import errors, policy
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 
@@ -38,6 +40,7 @@ OUR_MESSAGE_ID_HEADER = "X-SES-Message-Id"
 MAX_REPORT_BYTES = 10 * 1024 * 1024
 
 DELIVERY_STATUS = "delivery-status"
+GLOBAL_DELIVERY_STATUS = "message/global-delivery-status"  # RFC 6533: UTF-8 fields and addresses
 FEEDBACK_REPORT = "feedback-report"
 
 DEFERRED = "deferred"
@@ -49,7 +52,7 @@ COUNTED = frozenset({outcomes.INVALID, outcomes.SPAM, outcomes.BOUNCED, COMPLAIN
 DSN_ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
 NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 
-STATUS_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
+STATUS_PARTS = frozenset({"message/delivery-status", GLOBAL_DELIVERY_STATUS})
 FEEDBACK_PARTS = frozenset({"message/feedback-report"})
 ORIGINAL_MESSAGE_PARTS = frozenset({"message/rfc822", "message/global"})
 ORIGINAL_HEADER_PARTS = frozenset({"text/rfc822-headers", "message/global-headers"})
@@ -230,11 +233,35 @@ def _dsn_outcome(action: str, reply: outcomes.Outcome) -> str:
 
 def _field_blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
-    if isinstance(payload, list):  # the stdlib splits message/delivery-status into field blocks
+    if isinstance(payload, list) and part.get_content_type() == GLOBAL_DELIVERY_STATUS:
+        body = _global_status_bytes(part, payload)
+    elif isinstance(payload, list):  # the stdlib splits message/delivery-status into field blocks
         return [block for block in payload if isinstance(block, Message)]
-    body = part.get_payload(decode=True) or b""
+    else:
+        body = part.get_payload(decode=True) or b""
     text = body.decode("utf-8", "replace").replace("\r\n", "\n")
     return [HeaderParser(policy=policy.compat32).parsestr(block) for block in re.split(r"\n\s*\n", text)]
+
+
+def _global_status_bytes(part: Message, payload: list) -> bytes:
+    """The body of a message/global-delivery-status part (RFC 6533), as it came, decoded.
+
+    The stdlib splits only message/delivery-status into field blocks; it reads any other message/*
+    part as one embedded message, whose headers are the per-message fields and whose body is the
+    rest. Written back together (the headers as they came, raw UTF-8 included) and undone of its
+    transfer encoding, it is split into blocks like a message/delivery-status body."""
+    embedded = payload[0] if payload and isinstance(payload[0], Message) else Message()
+    headers = "".join(f"{name}: {value}\n" for name, value in embedded.raw_items())
+    body = embedded.get_payload(decode=True) or b""  # its bytes as they came (the fields have no CTE)
+    # No blank line was read between the two when the first line that is not a field ended them.
+    no_separator = any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in embedded.defects)
+    raw = (headers + ("" if no_separator or not headers else "\n")).encode("ascii", "surrogateescape") + body
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding == "base64":
+        return binascii.a2b_base64(raw)
+    if encoding == "quoted-printable":
+        return quopri.decodestring(raw)
+    return raw
 
 
 # Feedback reports (RFC 5965)
@@ -287,7 +314,8 @@ def _original_headers(parts: list[Message]) -> Message | None:
     """The returned original message (or only its headers), the third part of either report."""
     for part in parts:
         content_type = part.get_content_type()
-        if content_type in ORIGINAL_MESSAGE_PARTS:
+        if content_type in ORIGINAL_MESSAGE_PARTS | ORIGINAL_HEADER_PARTS:
+            # message/global-headers is message/*: the stdlib reads it as an embedded message too.
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 return payload[0]
@@ -305,16 +333,30 @@ def _original_ids(headers: Message | None) -> tuple[str | None, str | None]:
 
 
 def _fields(message: Message, name: str) -> list[str]:
-    return [_unfold(value) for value in message.get_all(name) or []]
+    return [_unfold(value) for value in _raw_values(message, name)]
 
 
 def _field(message: Message | None, name: str) -> str | None:
     if message is None:
         return None
-    value = message.get(name)
+    value = next(iter(_raw_values(message, name)), None)
     if value is None:
         return None
     return _unfold(value) or None
+
+
+def _raw_values(message: Message, name: str) -> list[str]:
+    """The values of the field `name`, raw 8-bit text read as UTF-8 (RFC 6532/6533 reports write
+    `Final-Recipient: utf-8; ann@bücher.example` so); compat32's get() would turn it into U+FFFD."""
+    name = name.lower()
+    values = []
+    for key, value in message.raw_items():
+        if key.lower() == name:
+            if isinstance(value, str) and not value.isascii():
+                # Bytes the parser could not decode come as surrogates; an undecodable one becomes U+FFFD.
+                value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            values.append(value)
+    return values
 
 
 def _unfold(value: object) -> str:
@@ -324,13 +366,28 @@ def _unfold(value: object) -> str:
 
 
 def _address(value: str | None) -> str | None:
-    """The address of "rfc822; user@example.com" or "<user@example.com>"."""
+    """The address of "rfc822; user@example.com", "utf-8; user@bücher.example" or "<user@example.com>".
+
+    A utf-8 address (RFC 6533) may write a character as \\x{HEX}: it is written back as that character."""
     if not value:
         return None
-    _, _, address = value.rpartition(";")
+    address_type, _, address = value.rpartition(";")
     address = address.strip()
+    if address_type.strip().lower() == "utf-8":
+        address = EMBEDDED_UNICODE_RE.sub(_embedded_unicode, address)
     parsed = email.utils.parseaddr(address)[1]
     return (parsed or address.strip("<> ")) or None
+
+
+# RFC 6533's EmbeddedUnicodeChar: \x{ and 2 to 6 hex digits of a code point, }.
+EMBEDDED_UNICODE_RE = re.compile(r"\\x\{([0-9A-Fa-f]{2,6})\}")
+
+
+def _embedded_unicode(match: re.Match) -> str:
+    code = int(match.group(1), 16)
+    if code < 0x80 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:  # ASCII or no character: left as written
+        return match.group(0)
+    return chr(code)
 
 
 def _message_id(value: str | None) -> str | None:

@@ -20,6 +20,7 @@ from sending import outcomes
 from sending.inbound import Finding, parse_report
 from sending.models import Message
 from sending.recording import record_event
+from sending.services import address_lookup_forms
 
 # Counted report outcomes → record_event kinds (the names happen to agree except the complaint).
 REPORT_KINDS = {
@@ -92,7 +93,7 @@ def find_message(finding: Finding) -> Message | None:
     A candidate must have been sent to the recipient the report names (when it names one), so a
     report about someone else's mail that happens to quote one of our ids never touches our row.
     """
-    recipients = {r.lower() for r in (finding.recipient, finding.final_recipient) if r}
+    recipients = _address_forms(finding.recipient, finding.final_recipient)
     candidates = []
     if finding.ses_message_id:
         candidates.append(Message.objects.filter(message_id=_our_id(finding.ses_message_id)))
@@ -104,9 +105,21 @@ def find_message(finding: Finding) -> Message | None:
         candidates.append(Message.objects.filter(message_id=_our_id(finding.envelope_id)))
     for queryset in candidates:
         message = queryset.select_related("domain").first()
-        if message is not None and (not recipients or message.recipient.lower() in recipients):
+        if message is not None and (not recipients or _address_forms(message.recipient) & recipients):
             return message
     return None
+
+
+def _address_forms(*addresses: str | None) -> set[str]:
+    """The forms an address is found under, lower-cased (sending.services.address_lookup_forms): as
+    written and with a non-ASCII domain as its IDNA A-label, so a report's `utf-8; ann@bücher.example`
+    (RFC 6533) finds the message we sent to ann@xn--bcher-kva.example, and a message stored in Unicode
+    (before A-labels) is found by a report naming its A-label."""
+    forms: set[str] = set()
+    for address in addresses:
+        if address:
+            forms |= address_lookup_forms(address)
+    return forms
 
 
 def _our_id(value: str) -> str:
@@ -159,7 +172,9 @@ def apply_webhook(body: bytes) -> list[Applied]:
             message = (
                 Message.objects.filter(message_id=_our_id(event["message_id"])).select_related("domain").first()
             )
-            if message is None or (event["recipient"] and message.recipient.lower() != event["recipient"].lower()):
+            if message is None or (
+                event["recipient"] and not _address_forms(message.recipient) & _address_forms(event["recipient"])
+            ):
                 results.append(Applied(event["recipient"], event["event"], None, False, "no such message of ours"))
                 continue
             kind, detail = _webhook_outcome(event)
