@@ -37,7 +37,7 @@ def _csv_total(client, **filters) -> dict:
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     header, total = rows[0], rows[-1]
     assert total[0] == "total"
-    return dict(zip(header, total))
+    return dict(zip(header, total, strict=True))
 
 
 def _requested(total: dict) -> str:
