@@ -24,6 +24,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import Account
 from domains.reputation.rules import DayMetrics, metric_values
+from sesconsole.prepared import execute_prepared
 from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 # Totals field -> DailyVolume counter. "accepted" is what counted against a cap: the `sent` counter.
@@ -270,11 +271,9 @@ def statistics_page(
 def _fetchall_planned_once(sql: str, params: list) -> list[tuple]:
     """The rows of `sql`; on PostgreSQL as a server-side prepared statement of the connection, so
     the page's statement is planned once per connection (planning it took the server about as long
-    as running it). See sending.services._execute_prepared."""
+    as running it): sesconsole.prepared.execute_prepared."""
     if connection.vendor == "postgresql":
-        from sending.services import _execute_prepared
-
-        return _execute_prepared(connection.alias, sql, params)
+        return execute_prepared(connection.alias, sql, params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from accounts.models import Account, AccountFreeze
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
 from domains.reputation import levels, rules
+from sesconsole.prepared import execute_prepared
 from stats import rollups
 
 log = logging.getLogger(__name__)
@@ -216,52 +217,10 @@ def _reservation_sql(ctes: str) -> str:
 
 
 def _execute_prepared(sql: str, params: dict) -> tuple | None:
-    """Run `sql` as a server-side prepared statement of this connection; its first row.
-
-    Django turns psycopg's automatic preparation off (prepare_threshold None, for transaction
-    poolers, which this project does not use); it is switched on for this one execution only, so no
-    other query of the connection is ever prepared. psycopg keeps the statement's name per
-    connection, prepares it again on a new connection and drops it (DEALLOCATE ALL) after a rollback.
-    What Django's cursor does around an execution is done here: the same checks, database errors
-    raised as Django's; when queries are logged (DEBUG, tests counting statements) or execute
-    wrappers are installed, through Django's own cursor wrapper.
-    """
-    conn = connections[DEFAULT_DB_ALIAS]
-    conn.close_if_health_check_failed()
-    conn.ensure_connection()
-    conn.validate_thread_sharing()
-    raw = conn.connection
-    # One cursor per connection, kept on Django's connection object (a new one for a new connection).
-    cursor = conn.__dict__.get("_reservation_cursor")
-    if cursor is None or cursor.connection is not raw:
-        with conn.wrap_database_errors:
-            cursor = conn.__dict__["_reservation_cursor"] = _prepared_cursor_class()(raw)
-    threshold = raw.prepare_threshold
-    raw.prepare_threshold = 0
-    try:
-        if conn.queries_logged or conn.execute_wrappers:
-            wrapped = conn.make_debug_cursor(cursor) if conn.queries_logged else conn.make_cursor(cursor)
-            wrapped.execute(sql, params)
-            return wrapped.fetchone()
-        conn.validate_no_broken_transaction()
-        with conn.wrap_database_errors:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchone()
-    finally:
-        raw.prepare_threshold = threshold
-
-
-@functools.cache
-def _prepared_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):
-        """Prepares every statement it runs (Django's cursor wrapper passes no `prepare`)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
-
-    return PreparedCursor
+    """Run `sql` as a server-side prepared statement of the default connection
+    (sesconsole.prepared.execute_prepared); its first row, None without one."""
+    rows = execute_prepared(DEFAULT_DB_ALIAS, sql, params)
+    return rows[0] if rows else None
 
 
 def _rollup_serves_freeze() -> bool:
