@@ -162,6 +162,18 @@ def test_sendemail_statements_are_logged_with_their_sql(account, verified_domain
     with CaptureQueriesContext(connection) as captured:
         services.send_email(account, from_address="news@mail.alice.example", destinations=["ann@example.org"],
                             template_id=template.pk, template_data={"name": "Ann"})
-    texts = [query["sql"] or "" for query in captured.captured_queries]
+    texts = [query["sql"] for query in captured.captured_queries]
+    assert all(texts), texts  # none logged as None (the quota reservation's included)
     assert any('"sending_suppression"' in text and "ann@example.org" in text for text in texts)
     assert any(text.startswith('INSERT INTO "sending_message"') for text in texts)
+
+
+def test_a_quota_reservation_still_counts_after_the_day_table_changes(verified_domain, retyped):
+    from domains.models import DomainDay
+    from domains.reputation.services import reserve_quota
+
+    assert reserve_quota(verified_domain, ["ann@example.org"]).ok  # prepared (no transaction around it)
+    retyped("domains_domainday", "cap", "numeric", "bigint")  # returned by the reservation
+    assert reserve_quota(verified_domain, ["bob@example.org"]).ok
+    assert reserve_quota(verified_domain, ["cy@example.org"]).ok
+    assert DomainDay.objects.get(domain=verified_domain).sent == 3
