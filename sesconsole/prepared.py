@@ -24,7 +24,7 @@ raised as Django's, execute wrappers run (the statement still prepared). When qu
 (DEBUG, tests counting queries) the statement runs on Django's own cursor instead, so the log shows
 its SQL (a prepared statement's would be None); it is then not prepared.
 
-A transaction-mode connection pooler without prepared statement support (PgBouncer before 1.21)
+A transaction-mode connection pooler without prepared statement support (PgBouncer before 1.22)
 cannot serve these statements: see README, "Running in production".
 """
 
