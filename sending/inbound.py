@@ -317,6 +317,12 @@ def _original_headers(parts: list[Message]) -> Message | None:
         if content_type in ORIGINAL_MESSAGE_PARTS | ORIGINAL_HEADER_PARTS:
             # message/global-headers is message/*: the stdlib reads it as an embedded message too.
             payload = part.get_payload()
+            encoded = str(part.get("Content-Transfer-Encoding", "")).strip().lower() in ("base64", "quoted-printable")
+            if encoded and isinstance(payload, list):
+                # RFC 6532 lets message/global and global-headers carry a transfer encoding: the
+                # stdlib parsed the still-encoded text as the message; undo it and parse again.
+                raw = _global_status_bytes(part, payload)
+                return BytesHeaderParser(policy=policy.compat32).parsebytes(raw.lstrip(b"\r\n"))
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 return payload[0]
         if content_type in ORIGINAL_MESSAGE_PARTS | ORIGINAL_HEADER_PARTS:

@@ -128,3 +128,16 @@ def test_a_webhook_event_about_someone_else_at_the_same_domain_changes_nothing(c
 
     assert only_result(response)["note"] == "no such message of ours"
     assert (counters(verified_domain), written()) == before
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_global_headers_with_a_transfer_encoding_give_our_message_id(encoding):
+    headers = "X-SES-Message-Id: {}\nSubject: Grüße\n".format("7" * 32).encode()
+    encoded = base64.encodebytes(headers) if encoding == "base64" else quopri.encodestring(headers)
+    raw = dsn("utf-8; ann@bücher.example", "0" * 32, status_type="message/global-delivery-status")
+    plain = "\n--B\nContent-Type: message/global-headers\n\nX-SES-Message-Id: {}\n\n".format("0" * 32).encode()
+    assert plain in raw
+    raw = raw.replace(plain, b"\n--B\nContent-Type: message/global-headers\nContent-Transfer-Encoding: "
+                      + encoding.encode() + b"\n\n" + encoded + b"\n")
+    [finding] = parse_report(raw)
+    assert finding.ses_message_id == "7" * 32
