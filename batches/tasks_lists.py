@@ -153,8 +153,10 @@ def _give_up_lost_upload(list_id: int, current: str) -> bool:
 
 def _drop_orphans(cutoff: float) -> None:
     """Upload files nothing will import, untouched since `cutoff`: a `.partial` whose writer died, and a
-    `.csv` that is no list's upload (its claim was rolled back)."""
-    named = set(ReceiverList.objects.exclude(upload_file="").values_list("upload_file", flat=True))
+    `.csv` that is no uploading list's current upload (its claim was rolled back, or its list finished
+    and the task died before removing it)."""
+    named = set(ReceiverList.objects.filter(status=ReceiverList.UPLOADING).exclude(upload_file="")
+                .values_list("upload_file", flat=True))
     unnamed = set(ReceiverList.objects.filter(status=ReceiverList.UPLOADING, upload_file="")
                   .values_list("pk", flat=True))
     for path in uploads_dir().glob("list-*"):

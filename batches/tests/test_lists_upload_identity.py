@@ -199,3 +199,21 @@ def test_the_periodic_job_hands_out_only_the_current_upload_and_drops_orphans(ac
     assert tasks_lists.requeue_stalled_imports() == "re-queued 1 list imports"
     assert queued == [(rl.pk, str(current))]
     assert uploads_of(rl) == [current.name, young_partial.name]
+
+
+def test_the_periodic_job_drops_the_file_of_a_finished_upload_its_task_left(account, uploads, queued, settings):
+    rl = lists.create_list(account, "L")
+    uploads.mkdir(parents=True)
+    left = uploads / f"list-{rl.pk}-done.csv"
+    left.write_bytes(A)
+    lists.begin_upload(rl, len(A), upload_file=left.name)
+    import_list(rl.pk, str(left))
+    rl.refresh_from_db()
+    assert rl.status == ReceiverList.DONE
+    left.write_bytes(A)  # the task died after finishing the list, before removing its file
+    age(left, settings.SES_LIST_IMPORT_STALL_SECONDS + 5)
+
+    assert tasks_lists.requeue_stalled_imports() == "re-queued 0 list imports"
+    assert queued == [] and not left.exists()
+    rl.refresh_from_db()
+    assert (rl.status, rl.count) == (ReceiverList.DONE, 2)
