@@ -9,6 +9,7 @@ mailbox, whatever happened to the claim, and the rest of the group goes out as u
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from sending import delivery
 from sending.delivery import deliver_messages
@@ -106,6 +107,7 @@ def test_the_relay_connection_sends_the_end_of_data_at_once(smtp_sink):
         smtp.close()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ends the worker's PostgreSQL session")
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_whose_connection_was_lost_is_written_on_a_fresh_one(
     smtp_sink, sender, template, account, verified_domain, monkeypatch  # noqa: F811
