@@ -537,13 +537,14 @@ def _visible_recipients(message: Message, cache: dict) -> tuple[list[str], list[
     return cache[message.request_id]
 
 
-def _refuse_no_ascii_form(message: Message, report: DeliveryReport, group: _Group) -> None:
-    """A recipient with no ASCII form (an older row: Django once admitted `ann@☃.example`) can never be
-    sent (no SMTPUTF8): a final invalid-recipient refusal of this message alone, recorded like a
-    relay's 5.1.x (an attempt, the reply, the blacklist), with no SMTP transaction; the group goes on."""
+def _refuse_no_ascii_form(message: Message, report: DeliveryReport, group: _Group, *, sender: str | None = None) -> None:
+    """A recipient, or the sender's From or Reply-To (`sender`), with no ASCII form (an older row: Django
+    once admitted `ann@☃.example`) can never be sent (no SMTPUTF8): a final refusal of this message
+    alone — the recipient's is an invalid address, recorded like a relay's 5.1.x (an attempt, the
+    reply, the blacklist); the sender's a bounce (5.1.7) — with no SMTP transaction; the group goes on."""
     if not _claim_or_drop(message, report, group, start=False):
         return
-    reply = outcomes.no_ascii_form(message.recipient)
+    reply = outcomes.sender_no_ascii_form(sender) if sender is not None else outcomes.no_ascii_form(message.recipient)
     fields = {"attempts": message.attempts + 1, "smtp_code": reply.code, "smtp_reply": str(reply)[:1000]}
     record_event(message, reply.kind, _reply_detail(reply), fields=fields)
     report.add(reply.kind)
@@ -556,22 +557,31 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
     except addresses.NotAsciiAddress:
         _refuse_no_ascii_form(message, report, group)
         return
+    try:
+        envelope_sender = addresses.to_ascii(message.from_email)
+    except addresses.NotAsciiAddress:
+        _refuse_no_ascii_form(message, report, group, sender=message.from_email)
+        return
     if relay.down is not None:
         if _claim_or_drop(message, report, group, start=False):
             _wait_for_relay(message, relay.down)
             report.add("relay_down")
         return
-    if message.bulk:
-        # Bulk mail is personal: each recipient of a list sees only their own address.
-        raw = build_message(message)
-    else:
-        to, cc = _visible_recipients(message, visible)
-        raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
+    try:
+        if message.bulk:
+            # Bulk mail is personal: each recipient of a list sees only their own address.
+            raw = build_message(message)
+        else:
+            to, cc = _visible_recipients(message, visible)
+            raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
+    except ValueError as exc:  # an address header with no ASCII form (an older row's Reply-To)
+        _refuse_no_ascii_form(message, report, group, sender=str(exc))
+        return
     # The relay is taken up to the end of the data (another thread) while the claim commits here:
     # claimed and marked started in one committed statement before the relay can accept the message
     # (finish). If this worker dies from the commit on, the sweeper leaves the message alone rather
     # than risk sending it twice; if it dies before, the relay discards the unfinished transaction.
-    begun = relay.begin_in_background(message.from_email, envelope_recipient, raw)
+    begun = relay.begin_in_background(envelope_sender, envelope_recipient, raw)
     try:
         claimed = _claim_or_drop(message, report, group, start=True)
     except BaseException:

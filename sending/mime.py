@@ -134,8 +134,8 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
     if to is None and cc is None:
         to = [message.recipient] if message.recipient_kind == "to" else []
         cc = [message.recipient] if message.recipient_kind == "cc" else []
-    from_value = formataddr((message.from_name, message.from_email), "utf-8") if message.from_name \
-        else message.from_email
+    from_email = addresses.to_ascii(message.from_email)  # delivery refuses one with no ASCII form first
+    from_value = formataddr((message.from_name, from_email), "utf-8") if message.from_name else from_email
     headers = [("From", from_value), ("To", ", ".join(to) if to else "undisclosed-recipients:;")]
     if cc:
         headers.append(("Cc", ", ".join(cc)))

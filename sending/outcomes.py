@@ -214,6 +214,17 @@ def no_ascii_form(address: str) -> Outcome:
     )
 
 
+def sender_no_ascii_form(address: str) -> Outcome:
+    """The sender address cannot be written in ASCII (sending.addresses.to_ascii), and SMTPUTF8 is not
+    offered: a bounce of this message (5.1.7, the sender's fault), the recipient is not blacklisted."""
+    return Outcome(
+        BOUNCED, None, "5.1.7",
+        f"Bad sender address: {address!r} has no ASCII form (its domain is not a valid IDNA name"
+        " or its local part is not ASCII; SMTPUTF8 is not offered)",
+        hard=True,
+    )
+
+
 def reply_lost_after_data() -> Outcome:
     """The end of the data went, then the connection closed or timed out before the relay's reply: the
     relay most likely accepted the message (RFC 1047), so it is taken as delivered, never sent again."""
