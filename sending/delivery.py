@@ -630,7 +630,10 @@ FINISH_MARGIN = 0.1  # of the claim timeout: the end of the data is never sent c
 def _past_its_claim(message: Message) -> bool:
     """Whether the message started SMTP so long ago (nearly the sweeper's claim timeout) that the sweeper
     may send it again: then its end of the data must not go, or a live worker would duplicate it."""
-    limit = settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS * (1 - FINISH_MARGIN)
+    # The relay's reply may take EMAIL_TIMEOUT after the end of the data, and writing it some more:
+    # room for both is kept before the claim timeout, as well as the margin.
+    claim_timeout = settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS
+    limit = min(claim_timeout * (1 - FINISH_MARGIN), claim_timeout - 2 * settings.EMAIL_TIMEOUT)
     return timezone.now() - message.smtp_started_at > dt.timedelta(seconds=limit)
 
 

@@ -74,3 +74,20 @@ def test_a_transaction_inside_the_margin_is_finished(
 
     assert report.outcomes == {"delivered": 2}
     assert received(smtp_sink) == ["a@example.org", "b@example.org"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("started_ago", "finished"), [(409, True), (411, False)])
+def test_the_reply_wait_is_kept_before_the_claim_timeout(
+    smtp_sink, settings, sender, template, account, verified_domain, monkeypatch, started_ago, finished  # noqa: F811
+):
+    # With a slow relay's EMAIL_TIMEOUT of 95 s, the end of the data must go by 600 − 2 × 95 = 410 s
+    # (not 540 s, the 10% margin): its reply may take 95 s, and the sweeper resends at 600 s.
+    settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS, settings.EMAIL_TIMEOUT = 600, 95
+    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    messages = send(account, template, "a@example.org", "b@example.org")
+    claim_commits_late(monkeypatch, "b@example.org", started_ago)
+
+    report = deliver_messages([m.pk for m in messages])
+
+    assert report.outcomes == ({"delivered": 2} if finished else {"delivered": 1, "too_late": 1})
