@@ -36,6 +36,7 @@ from api.errors import (
     MISSING_PARAMETER,
     ApiError,
 )
+from sesconsole.prepared import convert_row, model_columns
 
 ALGORITHM = "TC3-HMAC-SHA256"
 SERVICE = "ses"
@@ -190,14 +191,7 @@ class _KeyQuery:
     def _compile(self, alias: str) -> tuple:
         connection = connections[alias]
         q = connection.ops.quote_name
-        columns, converters = [], []
-        for table_alias, model in zip(("k", "a"), self._MODELS, strict=True):
-            for field in model._meta.concrete_fields:
-                columns.append(f"{table_alias}.{q(field.column)}")
-                column = field.get_col(model._meta.db_table)
-                functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-                if functions:
-                    converters.append((len(columns) - 1, functions, column))
+        columns, converters = model_columns(connection, zip(("k", "a"), self._MODELS, strict=True))
         key, account = ApiKey._meta, Account._meta
         sql = (
             f"SELECT {', '.join(columns)} FROM {q(key.db_table)} k "
@@ -219,10 +213,7 @@ class _KeyQuery:
             row = cursor.fetchone()
         if row is None:
             return None
-        row = list(row)
-        for place, functions, expression in converters:
-            for function in functions:
-                row[place] = function(row[place], expression, connection)
+        row = convert_row(row, converters, connection)
         split = len(ApiKey._meta.concrete_fields)
         key = ApiKey.from_db(alias, None, row[:split])
         account = Account.from_db(alias, None, row[split:])

@@ -29,6 +29,7 @@ from domains.staff import log_staff_action
 from sending import review, review_text
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tasks import enqueue
+from sesconsole.prepared import convert_row, model_columns
 
 # Limits of one SendEmail call (SPEC §4, the SDK's documented limits).
 MAX_DESTINATIONS = 50
@@ -501,14 +502,7 @@ class _AdmissionQuery:
 
         connection = connections[alias]
         q = connection.ops.quote_name
-        columns, converters = [], []
-        for table_alias, model in self._MODELS:
-            for field in model._meta.concrete_fields:
-                columns.append(f"{table_alias}.{q(field.column)}")
-                column = field.get_col(model._meta.db_table)
-                functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-                if functions:
-                    converters.append((len(columns) - 1, functions, column))
+        columns, converters = model_columns(connection, self._MODELS)
         sa, d, t, w = SenderAddress._meta, SenderDomain._meta, Template._meta, SensitiveWord._meta
         f, s = AccountFreeze._meta, Suppression._meta
 
@@ -547,10 +541,7 @@ class _AdmissionQuery:
             "account": account.pk, "email": email, "template": _template_pk(template_id),
             "day": timezone.localdate(), "emails": list(addresses),
         }
-        row = list(_execute_prepared(alias, sql, params)[0])
-        for place, functions, expression in converters:
-            for function in functions:
-                row[place] = function(row[place], expression, connection)
+        row = convert_row(_execute_prepared(alias, sql, params)[0], converters, connection)
         start, instances = 0, []
         for (_table_alias, model), size in zip(self._MODELS, sizes, strict=True):
             values = row[start:start + size]

@@ -124,3 +124,28 @@ def _cursor_class():
             return super().execute(query, params, prepare=self.prepare, binary=binary)
 
     return PreparedCursor
+
+
+def model_columns(connection, aliased_models) -> tuple[list[str], list[tuple]]:
+    """For SQL written once that reads whole model rows: the SELECT list of every concrete column of
+    each (table alias, model), in field order, and the converters the ORM applies to those columns
+    (`(place in the row, functions, expression)`, for convert_row)."""
+    q = connection.ops.quote_name
+    columns, converters = [], []
+    for table_alias, model in aliased_models:
+        for field in model._meta.concrete_fields:
+            columns.append(f"{table_alias}.{q(field.column)}")
+            column = field.get_col(model._meta.db_table)
+            functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+            if functions:
+                converters.append((len(columns) - 1, functions, column))
+    return columns, converters
+
+
+def convert_row(row, converters, connection) -> list:
+    """`row` as the ORM would read it: each column's converters (from model_columns) applied."""
+    row = list(row)
+    for place, functions, expression in converters:
+        for function in functions:
+            row[place] = function(row[place], expression, connection)
+    return row
