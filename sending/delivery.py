@@ -188,17 +188,11 @@ class Relay:
             smtp = self.connection
             smtp.send(b".\r\n")
             self.in_data = False
-        try:
+            # A reply lost here (the relay went away after the end of the data) counts as the relay
+            # down: the message is sent again later, as MTAs do (RFC 1047). The relay may have kept
+            # it (a duplicate) or not (a relay that crashed): taking it as delivered could lose it.
             code, reply = smtp.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            # The end of the data has gone: the relay most likely has the message (RFC 1047). Sending it
-            # again would be a duplicate although no worker died (SPEC §4.3): it counts as delivered
-            # (a later DSN can still bounce it), and the relay is down for the rest of the group.
-            log.warning("no reply after the end of the data (%s); not sent again", exc)
-            self.close()
-            self.down = outcomes.connection_failed(f"{type(exc).__name__}: {exc}".strip())
-            return outcomes.reply_lost_after_data()
-        outcome = outcomes.classify_reply(code, reply)  # the reply stands, whatever the connection does next
+            outcome = outcomes.classify_reply(code, reply)  # the reply stands, whatever the connection does next
         if code != 250:
             self._reset()
         return outcome

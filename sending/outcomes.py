@@ -225,17 +225,6 @@ def sender_no_ascii_form(address: str) -> Outcome:
     )
 
 
-def reply_lost_after_data() -> Outcome:
-    """The end of the data went, then the connection closed or timed out before the relay's reply: the
-    relay most likely accepted the message (RFC 1047), so it is taken as delivered, never sent again."""
-    return Outcome(
-        DELIVERED, None, None,
-        "no reply after the end of data (connection lost or timed out); the relay may have accepted the"
-        " message; not sent again to avoid a duplicate (RFC 1047)",
-        hard=False,
-    )
-
-
 def connection_failed(reason: str) -> Outcome:
     """The relay could not be reached or dropped us before replying: try again later."""
     return Outcome(RETRY, None, None, reason, hard=False)
