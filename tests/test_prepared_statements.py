@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from sesconsole.prepared import execute_prepared
 
 pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side prepared statements are PostgreSQL's"),
+    pytest.mark.postgres(reason="server-side prepared statements are PostgreSQL's"),
     pytest.mark.django_db(transaction=True),
 ]
 

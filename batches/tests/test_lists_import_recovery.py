@@ -161,7 +161,7 @@ def test_values_that_copy_escapes_load_exactly(account):
     }
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the lock between workers is PostgreSQL's")
+@pytest.mark.postgres(reason="the lock between workers is PostgreSQL's")
 def test_a_second_task_for_a_list_being_imported_leaves_it_alone(account, uploads):
     import psycopg
 

@@ -16,10 +16,7 @@ from django.db import connection
 from domains.models import DomainDay
 
 pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="needs a database server shared by several processes (CI runs it)"
-    ),
+    pytest.mark.postgres(reason="needs a database server shared by several processes"),
 ]
 
 WORKER = """

@@ -86,9 +86,8 @@ def test_the_cached_date_is_the_platform_date_and_follows_the_time_zone(settings
     assert services._today() == platform_today() == platform_today().replace(day=11)
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="needs a server database and two connections")
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a server database and two connections")
 def test_a_domain_taken_down_while_a_reservation_waits_is_checked_for_an_upgrade(verified_domain):
     """A level change commits while a reservation waits for the day row: the reservation's snapshot
     still shows the domain at the top, but the row it locks shows the new level and cap, and an

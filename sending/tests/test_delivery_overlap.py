@@ -107,7 +107,7 @@ def test_the_relay_connection_sends_the_end_of_data_at_once(smtp_sink):
         smtp.close()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="ends the worker's PostgreSQL session")
+@pytest.mark.postgres(reason="ends the worker's PostgreSQL session")
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_whose_connection_was_lost_is_written_on_a_fresh_one(
     smtp_sink, sender, template, account, verified_domain, monkeypatch  # noqa: F811
@@ -116,7 +116,7 @@ def test_a_reply_whose_connection_was_lost_is_written_on_a_fresh_one(
     # the relay and before its reply was written (it goes with b's claim): the reply is written on a
     # fresh connection, so the sweeper does not send a again.
     import psycopg
-    from django.db import OperationalError, connection
+    from django.db import OperationalError
 
     monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
     messages = send(account, template, "a@example.org", "b@example.org")

@@ -98,10 +98,9 @@ def test_one_attempt_to_reconnect_to_postgresql_is_bounded(tmp_path):
     assert "connect_timeout" not in database_from_url("sqlite:///x.sqlite3", tmp_path, connect_timeout=5)["OPTIONS"]
 
 
+@pytest.mark.postgres(reason="connect_timeout is a PostgreSQL connection parameter")
 def test_the_connect_timeout_setting_reaches_the_postgresql_connection(settings):
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
     assert connection.settings_dict["OPTIONS"]["connect_timeout"] == settings.DATABASE_CONNECT_TIMEOUT
     assert int(connection.get_connection_params()["connect_timeout"]) == settings.DATABASE_CONNECT_TIMEOUT

@@ -46,10 +46,9 @@ def facts_both_ways(account, email, template_id, addresses):
             plain(services._facts_by_orm(account, email, template_id, addresses)))
 
 
+@pytest.mark.postgres(reason="the single statement is PostgreSQL's; elsewhere send_email uses the ORM")
 @pytest.mark.django_db
 def test_the_single_statement_answers_what_the_orm_answers(account, other_account, sender, template):
-    if connection.vendor != "postgresql":
-        pytest.skip("the single statement is PostgreSQL's; elsewhere send_email uses the ORM")
     theirs = services.create_template(other_account, name="Theirs", subject="Hi", text="Hello")
     SensitiveWord.objects.create(word="zebra")
     SensitiveWord.objects.create(word="aardvark")
@@ -173,10 +172,9 @@ def test_the_written_message_objects_are_saved_ones(account, sender, template):
     assert services._insert_messages([]) == []
 
 
+@pytest.mark.postgres(reason="the single statement is PostgreSQL's")
 @pytest.mark.django_db
 def test_a_send_reads_its_checks_in_one_statement(account, sender, template):
-    if connection.vendor != "postgresql":
-        pytest.skip("the single statement is PostgreSQL's")
     with CaptureQueriesContext(connection) as captured:
         send(account, template)
     before_the_transaction = []

@@ -5,7 +5,6 @@ statement and by the ORM path other databases use."""
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from sending import services
@@ -24,12 +23,12 @@ ORDERS = {
 }
 
 
-@pytest.fixture(params=["statement", "orm"])
+STATEMENT_ONLY = pytest.mark.postgres(reason="the single statement is PostgreSQL's")
+
+
+@pytest.fixture(params=[pytest.param("statement", marks=STATEMENT_ONLY), "orm"])
 def path(request, monkeypatch):
-    if request.param == "statement":
-        if connection.vendor != "postgresql":
-            pytest.skip("the single statement is PostgreSQL's")
-    else:
+    if request.param == "orm":
         monkeypatch.setattr(services, "_admission_facts", services._facts_by_orm)
     return request.param
 
@@ -79,8 +78,6 @@ def test_an_address_only_unsubscribed_is_refused_as_unsubscribed(account, sender
 @pytest.mark.django_db
 @pytest.mark.parametrize("order", ORDERS)
 def test_both_paths_read_both_rows(account, sender, template, order):
-    if connection.vendor != "postgresql":
-        pytest.skip("the single statement is PostgreSQL's")
     suppress(account, BOTH, ORDERS[order])
     wanted = {(BOTH, Suppression.BLACKLIST), (BOTH, Suppression.UNSUBSCRIBED)}
     assert services._admission_query.run(account, SENDER, template.pk, [BOTH]).suppressed == wanted

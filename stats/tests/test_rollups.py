@@ -173,7 +173,7 @@ def test_an_outsider_sees_nothing_of_anothers_traffic(known_traffic, account, ot
     assert "charlie.example" in client.get("/stats/domains/", {"domain": "char"}).content.decode()
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="needs PostgreSQL's row locks")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_outcomes_of_one_account_keep_the_rollups_exact(account, sender, template, verified_domain):
     """Four threads record outcomes of the same account at once: no deadlock, no lost update."""
@@ -181,8 +181,6 @@ def test_concurrent_outcomes_of_one_account_keep_the_rollups_exact(account, send
 
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's row locks")
     with time_machine.travel(NOON, tick=False):
         recipients = [f"{box}{n}@{kind}" for n in range(12) for box, kind in (("a", "gmail.com"), ("b", "qq.com"))]
         messages = send(account, template, recipients)

@@ -60,11 +60,7 @@ def postgres_bin() -> Path | None:
 
 
 SERVER_ONLY = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: worker processes must share the test database (set DATABASE_URL)",
-    ),
+    pytest.mark.postgres(reason="worker processes must share the test database"),
     pytest.mark.django_db(transaction=True),
 ]
 

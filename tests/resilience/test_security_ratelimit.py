@@ -21,7 +21,7 @@ import redis as redis_py
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core.cache.backends.redis import RedisCache
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.ses.v20201002 import models
@@ -394,11 +394,10 @@ def test_the_tick_deletes_the_database_counters_of_ended_windows(client, owner, 
     assert sign_in(client, owner.username, PASSWORD, ip="203.0.113.10").status_code == 429
 
 
+@pytest.mark.postgres(reason="concurrent writers; SQLite serialises them")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_hits_are_all_counted(settings):
     """20 workers counting at once: none of their hits is lost (one atomic increment each)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises them)")
     settings.SES_RATE_LIMITS = {**settings.SES_RATE_LIMITS, "login_ip": (1000, 3600)}
     barrier = threading.Barrier(20)
 
@@ -419,14 +418,13 @@ def test_concurrent_hits_are_all_counted(settings):
         assert ratelimit.hits(ratelimit.LOGIN_IP, "192.0.2.1") == 100
 
 
+@pytest.mark.postgres(reason="concurrent writers; SQLite serialises them")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_sign_in_attempts_cannot_overrun_the_limit(settings):
     """10 wrong passwords at once against a limit of 3: the password is checked at most 3 times.
 
     The production password hasher (PBKDF2, ~0.3 s) is what makes attempts overlap.
     """
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent requests need PostgreSQL (SQLite serialises them)")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     settings.SES_RATE_LIMITS = {
         **settings.SES_RATE_LIMITS, "login_ip": (3, 3600), "login_username_ip": (3, 3600), "login_username": (3, 3600),
@@ -451,10 +449,9 @@ def test_concurrent_sign_in_attempts_cannot_overrun_the_limit(settings):
     assert sorted(statuses) == [200] * 3 + [429] * 7
 
 
+@pytest.mark.postgres(reason="concurrent writers; SQLite serialises them")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_bad_signatures_get_at_most_the_limit_of_answers(settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent requests need PostgreSQL (SQLite serialises them)")
     settings.SES_RATE_LIMITS = {**settings.SES_RATE_LIMITS, "api_bad_signature": (3, 3600)}
     from accounts.models import Account
 
