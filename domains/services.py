@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import re
 
-import idna
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
@@ -22,6 +21,7 @@ from accounts.models import Account
 from domains import dns
 from domains.models import SenderDomain
 from domains.staff import log_staff_action
+from sending.addresses import NotAsciiAddress, domain_to_ascii
 from sesconsole import crypto
 
 DKIM_BITS = {0: 1024, 1: 2048}  # the API's DKIMOption, as the SDK documents it: 0 1024-bit, 1 2048-bit
@@ -47,8 +47,8 @@ def normalize_domain_name(raw: str) -> str:
     try:
         # IDNA 2008 with the UTS #46 mapping, as sending.addresses converts recipients' domains, so an
         # address on a domain (`x@straße.de`) and the domain itself have the same A-label.
-        name = name if name.isascii() else idna.encode(name, uts46=True).decode("ascii")
-    except (UnicodeError, ValueError):
+        name = domain_to_ascii(name)
+    except NotAsciiAddress:
         raise DomainError("InvalidParameterValue", _("“%(value)s” is not a valid domain name.") % {"value": raw[:100]}) from None
     labels = name.split(".")
     if (

@@ -21,6 +21,18 @@ class NotAsciiAddress(ValueError):
     """The address cannot be written in ASCII: its local part is not ASCII, or IDNA refuses its domain."""
 
 
+def domain_to_ascii(domain: str) -> str:
+    """A domain name as DNS knows it: a non-ASCII one as its IDNA A-labels (IDNA 2008 with the UTS #46
+    mapping, non-transitional), an ASCII one unchanged. The one conversion of domains, addresses,
+    sender domains and typed filters. Raises NotAsciiAddress when IDNA refuses the name."""
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        raise NotAsciiAddress(domain) from None
+
+
 def to_ascii(address: str) -> str:
     """`address` with its domain as IDNA A-labels (unchanged when it is ASCII already).
 
@@ -35,7 +47,6 @@ def to_ascii(address: str) -> str:
     if not at or not local.isascii():
         raise NotAsciiAddress(address)
     try:
-        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
-    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        return f"{local}@{domain_to_ascii(domain)}"
+    except NotAsciiAddress:
         raise NotAsciiAddress(address) from None
-    return f"{local}@{ascii_domain}"

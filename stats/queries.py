@@ -351,14 +351,12 @@ def domain_key(name: str) -> str:
     as its IDNA A-label (IDNA 2008 + UTS #46, as domains.services and sending.addresses store them:
     `Bücher.example` → `xn--bcher-kva.example`); lower-cased as typed when IDNA refuses it (it then
     matches nothing)."""
-    name = name.strip().lower()
-    if name.isascii():
-        return name
-    import idna
+    from sending.addresses import NotAsciiAddress, domain_to_ascii
 
+    name = name.strip().lower()
     try:
-        return idna.encode(name, uts46=True).decode("ascii")
-    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        return domain_to_ascii(name)
+    except NotAsciiAddress:
         return name
 
 
