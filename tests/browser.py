@@ -43,3 +43,11 @@ def launched(monkeypatch):
             yield browser
         finally:
             browser.close()
+            # Inside this block the thread has a running event loop (Playwright's), and Django's
+            # connections (asgiref's thread-critical Local) are then kept apart from the thread's
+            # plain ones: a connection opened here is no longer seen once the block is left, and would
+            # stay open past the last test, so the test database could not be dropped. Close them
+            # while they are still seen.
+            from django.db import connections
+
+            connections.close_all()
