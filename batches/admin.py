@@ -5,10 +5,11 @@ from django.contrib import admin
 
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
 from domains.admin import ReadOnlyAdmin
+from sesconsole.admin_search import IdnSearch
 
 
 @admin.register(BatchTask)
-class BatchTaskAdmin(ReadOnlyAdmin):
+class BatchTaskAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = (
         "id", "account", "domain", "task_type", "status", "request_count", "send_count", "skipped_count",
         "failed_count", "cache_count", "resume_at", "created_at",
@@ -28,7 +29,7 @@ class ReceiverListAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Receiver)
-class ReceiverAdmin(ReadOnlyAdmin):
+class ReceiverAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = ("email", "receiver_list", "created_at")
     search_fields = ("email", "receiver_list__name")
     list_select_related = ("receiver_list",)

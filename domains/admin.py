@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from domains import workorders
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
 from domains.services import force_verify
+from sesconsole.admin_search import IdnSearch
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,7 +80,7 @@ def staff_action_page(
 
 
 @admin.register(SenderDomain)
-class SenderDomainAdmin(admin.ModelAdmin):
+class SenderDomainAdmin(IdnSearch, admin.ModelAdmin):
     list_display = ("name", "account", "status", "level", "daily_cap", "custom_cap", "verified_at", "last_checked_at")
     list_filter = ("status", "level")
     search_fields = ("name", "account__name")
@@ -118,7 +119,7 @@ class WorkOrderRejectionForm(forms.Form):
 
 
 @admin.register(WorkOrder)
-class WorkOrderAdmin(ReadOnlyAdmin):
+class WorkOrderAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = ("domain", "requested_cap", "status", "filed_by", "filed_at", "approved_cap", "decided_by")
     list_filter = ("status",)
     search_fields = ("domain__name", "domain__account__name")
@@ -167,7 +168,7 @@ class WorkOrderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DomainDay)
-class DomainDayAdmin(ReadOnlyAdmin):
+class DomainDayAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = (
         "domain", "day", "level", "cap", "requested", "sent", "delivered", "invalid", "spam", "bounced",
         "complaints", "opened", "closed_at",
@@ -179,7 +180,7 @@ class DomainDayAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LevelChange)
-class LevelChangeAdmin(ReadOnlyAdmin):
+class LevelChangeAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = ("domain", "at", "day", "from_level", "to_level", "rule", "effective_at")
     list_filter = ("rule",)
     search_fields = ("domain__name",)

@@ -10,10 +10,11 @@ from django.contrib import admin, messages
 from domains.admin import ReadOnlyAdmin, staff_action_page
 from sending import services
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
+from sesconsole.admin_search import IdnSearch
 
 
 @admin.register(SenderAddress)
-class SenderAddressAdmin(admin.ModelAdmin):
+class SenderAddressAdmin(IdnSearch, admin.ModelAdmin):
     list_display = ("email", "display_name", "account", "domain", "created_at")
     search_fields = ("email", "display_name", "account__name")
     list_select_related = ("account", "domain")
@@ -80,7 +81,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(IdnSearch, admin.ModelAdmin):
     list_display = ("email", "account", "reason", "created_at", "detail")
     list_filter = ("reason",)
     search_fields = ("email", "account__name")
@@ -106,7 +107,7 @@ class MessageEventInline(admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = ("message_id", "account", "domain", "recipient", "status", "outcome", "send_day", "created_at")
     list_filter = ("status", "outcome", "send_day")
     search_fields = ("message_id", "request_id", "recipient", "account__name", "domain__name")
@@ -116,7 +117,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnlyAdmin):
+class MessageEventAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = ("message", "at", "kind")
     list_filter = ("kind",)
     search_fields = ("message__message_id", "message__recipient")

@@ -1,11 +1,12 @@
 from django.contrib import admin
 
 from domains.admin import ReadOnlyAdmin
+from sesconsole.admin_search import IdnSearch
 from stats.models import DailyVolume
 
 
 @admin.register(DailyVolume)
-class DailyVolumeAdmin(ReadOnlyAdmin):
+class DailyVolumeAdmin(IdnSearch, ReadOnlyAdmin):
     list_display = (
         "day", "account", "domain", "mailbox_type", "requested", "sent", "delivered", "invalid", "spam",
         "bounced", "complaints", "opened", "clicked", "unsubscribed",
