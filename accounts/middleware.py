@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Account, AccountFreeze, Membership
-from sesconsole.prepared import execute_prepared
+from sesconsole.prepared import convert_row, execute_prepared
 
 # The request methods that change nothing: a page they render may show the freeze state read with
 # the membership at the start of the request (see accounts.context_processors.console).
@@ -88,7 +88,7 @@ class PrecompiledQuery:
             raise RuntimeError(f"unexpected parameters in {type(self).__name__}: {params!r}")
         converters = compiler.get_converters([column[0] for column in compiler.select])
         places = [(name, found[0], self._field(name)) for name, found in places.items()]
-        return sql, places, list(converters.items())
+        return sql, places, [(place, functions, expr) for place, (functions, expr) in converters.items()]
 
     def run(self, alias: str, **values) -> list | None:
         """The row's values, converted as the ORM converts them, or None without a row."""
@@ -111,13 +111,7 @@ class PrecompiledQuery:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone()
-        if row is None:
-            return None
-        row = list(row)
-        for place, (functions, expression) in converters:
-            for function in functions:
-                row[place] = function(row[place], expression, connection)
-        return row
+        return None if row is None else convert_row(row, converters, connection)
 
 
 class _MembershipQuery(PrecompiledQuery):
