@@ -6,8 +6,7 @@ load() reads the session (by key, not expired) with its user, the user's members
 and the account's freeze of today in one precompiled query (accounts.middleware.PrecompiledQuery)
 and keeps the user as `loaded_user`; a cookie that is not shaped as Django's session keys (32 of
 a-z0-9) is no session and is never looked up. Expired sessions are deleted by the periodic job
-`delete_expired_sessions` (or `manage.py clearsessions`). end_sessions_of(user) signs a user out
-everywhere in one statement.
+`delete_expired_sessions` (or `manage.py clearsessions`).
 
 ConsoleBackend (AUTHENTICATION_BACKENDS): Django's ModelBackend (the same sign-in, the same
 rejection of inactive users) whose get_user takes the user the request's session was read with
@@ -144,11 +143,6 @@ def delete_expired_sessions() -> str:
     does, with a count. An expired session signs nobody in even before it is deleted."""
     count = Session.objects.filter(expire_date__lt=timezone.now()).delete()[0]
     return f"{count} expired session(s) deleted"
-
-
-def end_sessions_of(user) -> int:
-    """Sign a user out everywhere: delete every session saved with them signed in. Returns how many."""
-    return Session.objects.filter(user_id=user.pk).delete()[0]
 
 
 class _UserQuery(PrecompiledQuery):

@@ -120,9 +120,8 @@ class Session(AbstractBaseSession):
     """A console session (SESSION_ENGINE "accounts.backends"): Django's, plus the signed-in user.
 
     `user` is set whenever the session is saved with a signed-in user's id in it (NULL otherwise), so
-    the session, its user, membership, account and the account's freeze of the day come in one query,
-    and all of a user's sessions end in one statement (accounts.backends.end_sessions_of). Deleting a
-    user (with the ORM) deletes their sessions.
+    the session, its user, membership, account and the account's freeze of the day come in one query
+    (accounts.backends.SessionStore.load). Deleting a user (with the ORM) deletes their sessions.
     """
 
     # No constraint in the database: a session saved while its user is being deleted must not fail

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts.backends import ConsoleBackend, SessionStore, end_sessions_of
+from accounts.backends import ConsoleBackend, SessionStore
 from accounts.middleware import AUTHENTICATING_SESSION, ConsoleAuthenticationMiddleware
 from accounts.models import AccountFreeze, Session
 from sesconsole import periodic
@@ -182,18 +182,6 @@ def test_staff_without_an_account_are_signed_in_with_one_query(client, staff_use
     with django_assert_num_queries(1):  # the session with the user and the absence of a membership
         response = client.get("/blacklist/")
     assert response.status_code == 403  # signed in, but a member's page
-
-
-def test_signing_out_everywhere_is_one_statement(client, owner, member, django_assert_num_queries):
-    client.force_login(owner)
-    laptop = Client()
-    laptop.force_login(owner)
-    colleague = Client()
-    colleague.force_login(member)
-    with django_assert_num_queries(1):
-        assert end_sessions_of(owner) == 2
-    assert not _signed_in(client) and not _signed_in(laptop)
-    assert _signed_in(colleague)
 
 
 def test_the_sessions_in_force_before_the_upgrade_stay_signed_in(owner):
