@@ -131,7 +131,7 @@ def daily_volumes(
         columns, where = _domain_sql(bool(mailbox_type))
         with connection.cursor() as cursor:
             cursor.execute(f"WITH {_chosen_cte()} SELECT {columns} {where}",
-                           [*_chosen_params(account, domain), *_domain_params(account, start, end, mailbox_type)])
+                           [*_chosen_params(account, domain), *_range_params(account, start, end, mailbox_type)])
             by_day = _by_day(cursor.fetchall())
     else:
         by_day = _rollup_days(account, start, end, mailbox_type)
@@ -160,14 +160,6 @@ def _domain_sql(mailbox_type: bool) -> tuple[str, str]:
     return columns, where + f" GROUP BY {quote('day')}"
 
 
-def _domain_params(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None) -> list:
-    adapt = connection.ops.adapt_datefield_value
-    params = [account.pk, adapt(start), adapt(end)]
-    if mailbox_type:
-        params.append(mailbox_type_key(account, mailbox_type))
-    return params
-
-
 def _chosen_cte() -> str:
     """`chosen(id)`: the named sender domain if it is the account's, else no row (parameters:
     _chosen_params)."""
@@ -194,7 +186,9 @@ def _rollup_sql(mailbox_type: str | None) -> tuple[str, str]:
     return columns, where
 
 
-def _rollup_params(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None) -> list:
+def _range_params(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None) -> list:
+    """The parameters of _domain_sql's and _rollup_sql's WHERE: account, first and last day, and the
+    mailbox type when there is one."""
     adapt = connection.ops.adapt_datefield_value
     params = [account.pk, adapt(start), adapt(end)]
     if mailbox_type:
@@ -214,21 +208,13 @@ def _rollup_days(account: Account, start: dt.date, end: dt.date, mailbox_type: s
     the query of every unfiltered statistics page and GetStatisticsReport."""
     columns, where = _rollup_sql(mailbox_type)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} {where}", _rollup_params(account, start, end, mailbox_type))
+        cursor.execute(f"SELECT {columns} {where}", _range_params(account, start, end, mailbox_type))
         return _by_day(cursor.fetchall())
 
 
 def _days(start: dt.date, end: dt.date, by_day: dict[dt.date, Totals]) -> list[tuple[dt.date, Totals]]:
     days = (end - start).days + 1
     return [(day, by_day.get(day, _NOTHING)) for day in (start + dt.timedelta(n) for n in range(max(days, 0)))]
-
-
-def daily_volumes_and_mailbox_types(
-    account: Account, start: dt.date, end: dt.date, mailbox_type: str | None = None
-) -> tuple[list[tuple[dt.date, Totals]], list[str]]:
-    """daily_volumes (without a domain filter) and mailbox_types, in one statement (statistics_page)."""
-    page = statistics_page(account, start, end, mailbox_type=mailbox_type)
-    return page.daily, page.mailbox_types
 
 
 @dataclass(frozen=True)
@@ -253,9 +239,9 @@ def statistics_page(
     sql = _page_sql(bool(domain), bool(mailbox_type), with_mailbox_types)
     params = [account.pk, account.pk] if with_mailbox_types else []  # _TYPES_CTE's
     if domain:
-        params += [*_chosen_params(account, domain), *_domain_params(account, start, end, mailbox_type)]
+        params += [*_chosen_params(account, domain), *_range_params(account, start, end, mailbox_type)]
     else:
-        params += _rollup_params(account, start, end, mailbox_type)
+        params += _range_params(account, start, end, mailbox_type)
     rows = _fetchall_planned_once(sql, params)
     # Figures have a day; a mailbox type has its name and place; the domain's mark has neither.
     figures = [row[:width] for row in rows if row[0] is not None]
