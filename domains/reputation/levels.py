@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from domains.reputation.rules import OPERATORS, RuleTable
+from domains.reputation.rules import METRIC_PARTS, OPERATORS, RuleTable
 
-METRICS = {"sent", "sent_of_cap", "invalid_rate", "delivery_rate", "spam_rate", "complaint_rate", "open_rate"}
+METRICS = set(METRIC_PARTS)  # what a rule table may name: the metrics rules.py defines
 
 
 def _config() -> dict:

@@ -192,8 +192,7 @@ def _take_sql() -> str:
     """
     quote = connection.ops.quote_name
     table = quote(DomainDay._meta.db_table)
-    counters = [f.column for f in DomainDay._meta.concrete_fields  # the counters: every other NOT NULL column
-                if not (f.primary_key or f.null or f.column in ("domain_id", "day", "level", "cap"))]
+    counters = DomainDay.COUNTERS  # with domain_id, day, level and cap: every NOT NULL column, as an INSERT needs
     columns = ", ".join(quote(name) for name in ("domain_id", "day", *counters, "level", "cap"))
     zeros = ", ".join("0" for _ in counters)
     n, domain, day = "%(n)s::bigint", "%(domain)s::bigint", "%(day)s::date"
