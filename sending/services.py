@@ -29,7 +29,7 @@ from domains.staff import log_staff_action
 from sending import review, review_text
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tasks import enqueue
-from sesconsole.prepared import convert_row, model_columns
+from sesconsole.prepared import convert_row, execute_prepared, model_columns
 
 # Limits of one SendEmail call (SPEC §4, the SDK's documented limits).
 MAX_DESTINATIONS = 50
@@ -311,6 +311,8 @@ def address_search_texts(typed: str) -> list[str]:
     A-label of its own, not a part of the whole label's: it finds nothing but rows stored as typed."""
     import idna
 
+    from sending import addresses
+
     text = typed.strip()
     if not text:
         return []
@@ -320,9 +322,10 @@ def address_search_texts(typed: str) -> list[str]:
     if not local.isascii():
         return [text]
     try:
+        # The mapping first (it turns "。" into "."), then each label as domain_to_ascii writes it.
         mapped = idna.uts46_remap(domain, std3_rules=False, transitional=False)
-        labels = [label if label.isascii() else idna.alabel(label).decode("ascii") for label in mapped.split(".")]
-    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        labels = [addresses.domain_to_ascii(label) for label in mapped.split(".")]
+    except (UnicodeError, addresses.NotAsciiAddress):  # idna.IDNAError is a UnicodeError
         return [text]
     converted = f"{local}{at}{'.'.join(labels)}"
     return [text] if converted.lower() == text.lower() else [text, converted]
@@ -441,16 +444,6 @@ def _clean_template_data(data: object, needed: set[str], sensitive_words: list[s
     return dict(data)
 
 
-def _execute_prepared(alias: str, sql: str, params) -> list[tuple]:
-    """Run `sql` (PostgreSQL) as a server-side prepared statement of the connection; its rows
-    (sesconsole.prepared.execute_prepared). A statement every SendEmail runs is planned once per
-    connection instead of at every call (the server planned them for longer than it ran them); its
-    parameters are typed in the SQL."""
-    from sesconsole.prepared import execute_prepared
-
-    return execute_prepared(alias, sql, params)
-
-
 @dataclass(frozen=True)
 class _AdmissionFacts:
     """What send_email's checks read from the database, read at once."""
@@ -541,7 +534,7 @@ class _AdmissionQuery:
             "account": account.pk, "email": email, "template": _template_pk(template_id),
             "day": timezone.localdate(), "emails": list(addresses),
         }
-        row = convert_row(_execute_prepared(alias, sql, params)[0], converters, connection)
+        row = convert_row(execute_prepared(alias, sql, params)[0], converters, connection)
         start, instances = 0, []
         for (_table_alias, model), size in zip(self._MODELS, sizes, strict=True):
             values = row[start:start + size]
@@ -596,7 +589,7 @@ class _MessageInsert:
         for message in messages:
             message._prepare_related_fields_for_save(operation_name="bulk_create")
             params += [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
-        ids = [pk for (pk,) in _execute_prepared(alias, head + ", ".join([row] * len(messages)) + returning, params)]
+        ids = [pk for (pk,) in execute_prepared(alias, head + ", ".join([row] * len(messages)) + returning, params)]
         for message, pk in zip(messages, ids, strict=True):  # PostgreSQL returns them in VALUES order
             message.pk = pk
             message._state.adding = False
