@@ -155,10 +155,9 @@ def _drop_orphans(cutoff: float) -> None:
     """Upload files nothing will import, untouched since `cutoff`: a `.partial` whose writer died, and a
     `.csv` that is no uploading list's current upload (its claim was rolled back, or its list finished
     and the task died before removing it)."""
-    named = set(ReceiverList.objects.filter(status=ReceiverList.UPLOADING).exclude(upload_file="")
-                .values_list("upload_file", flat=True))
-    unnamed = set(ReceiverList.objects.filter(status=ReceiverList.UPLOADING, upload_file="")
-                  .values_list("pk", flat=True))
+    uploading = list(ReceiverList.objects.filter(status=ReceiverList.UPLOADING).values_list("pk", "upload_file"))
+    named = {upload_file for _, upload_file in uploading if upload_file}
+    unnamed = {pk for pk, upload_file in uploading if not upload_file}
     for path in uploads_dir().glob("list-*"):
         if path.suffix == ".csv":
             list_id = path.name.split("-")[1]
