@@ -25,11 +25,16 @@ import re
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends import db
-from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
-from accounts.middleware import AUTHENTICATING_SESSION, PrecompiledQuery, _MembershipQuery, attach_membership
-from accounts.models import Account, AccountFreeze, Membership, Session
+from accounts.middleware import (
+    AUTHENTICATING_SESSION,
+    PrecompiledQuery,
+    attach_membership,
+    freeze_of_day,
+    membership_models,
+)
+from accounts.models import Session
 
 
 def _user_id_in(data) -> object | None:
@@ -53,20 +58,12 @@ class _SessionQuery(PrecompiledQuery):
 
     def __init__(self):
         super().__init__()
-        self.MODELS = ((Session, ""), (get_user_model(), "user__"), (Membership, "user__membership__"),
-                       (Account, "user__membership__account__"), (AccountFreeze, "freeze_of_day__"))
-        assert tuple(model for model, _ in self.MODELS[2:]) == tuple(model for model, _ in _MembershipQuery.MODELS)
+        self.MODELS = ((Session, ""), (get_user_model(), "user__"), *membership_models("user__membership__"))
 
     def queryset(self, key, now, day):
         return (
             Session.objects.filter(session_key=key, expire_date__gt=now)
-            .annotate(
-                freeze_of_day=FilteredRelation(
-                    "user__membership__account__freezes",
-                    condition=Q(user__membership__account__freezes__day=day,
-                                user__membership__account__freezes__lifted_at__isnull=True),
-                )
-            )
+            .annotate(freeze_of_day=freeze_of_day("user__membership__", day))
             .values_list(*self.fields())
         )
 
@@ -152,20 +149,12 @@ class _UserQuery(PrecompiledQuery):
         super().__init__()
         # The user's fields, then the membership's, the account's and the freeze's as
         # accounts.middleware.attach_membership takes them.
-        self.MODELS = ((get_user_model(), ""), (Membership, "membership__"), (Account, "membership__account__"),
-                       (AccountFreeze, "freeze_of_day__"))
-        assert tuple(model for model, _ in self.MODELS[1:]) == tuple(model for model, _ in _MembershipQuery.MODELS)
+        self.MODELS = ((get_user_model(), ""), *membership_models("membership__"))
 
     def queryset(self, key, day):
         return (
             get_user_model()._default_manager.filter(pk=key)
-            .annotate(
-                freeze_of_day=FilteredRelation(
-                    "membership__account__freezes",
-                    condition=Q(membership__account__freezes__day=day,
-                                membership__account__freezes__lifted_at__isnull=True),
-                )
-            )
+            .annotate(freeze_of_day=freeze_of_day("membership__", day))
             .values_list(*self.fields())
         )
 

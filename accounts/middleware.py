@@ -114,20 +114,28 @@ class PrecompiledQuery:
         return None if row is None else convert_row(row, converters, connection)
 
 
+def freeze_of_day(prefix: str, day) -> FilteredRelation:
+    """The freeze in force (not lifted) on `day` of the account of the membership at `prefix` from the
+    queryset's model ("" for a membership): annotated as `freeze_of_day`, a LEFT JOIN."""
+    freezes = f"{prefix}account__freezes"
+    return FilteredRelation(freezes, condition=Q(**{f"{freezes}__day": day, f"{freezes}__lifted_at__isnull": True}))
+
+
+def membership_models(prefix: str) -> tuple:
+    """The MODELS of a PrecompiledQuery for a membership at `prefix`, its account and the account's
+    freeze of the day (freeze_of_day), in the order attach_membership takes their fields."""
+    return ((Membership, prefix), (Account, f"{prefix}account__"), (AccountFreeze, "freeze_of_day__"))
+
+
 class _MembershipQuery(PrecompiledQuery):
     """SELECT the membership of a user, its account and the account's freeze of a day (LEFT JOIN)."""
 
-    MODELS = ((Membership, ""), (Account, "account__"), (AccountFreeze, "freeze_of_day__"))
+    MODELS = membership_models("")
 
     def queryset(self, key, day):
         return (
             Membership.objects.filter(user_id=key)
-            .annotate(
-                freeze_of_day=FilteredRelation(
-                    "account__freezes",
-                    condition=Q(account__freezes__day=day, account__freezes__lifted_at__isnull=True),
-                )
-            )
+            .annotate(freeze_of_day=freeze_of_day("", day))
             .values_list(*self.fields())
         )
 
