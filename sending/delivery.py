@@ -538,7 +538,10 @@ def _refuse_no_ascii_form(message: Message, report: DeliveryReport, group: _Grou
     reply, the blacklist); the sender's a bounce (5.1.7) — with no SMTP transaction; the group goes on."""
     if not _claim_or_drop(message, report, group, start=False):
         return
-    reply = outcomes.sender_no_ascii_form(sender) if sender is not None else outcomes.no_ascii_form(message.recipient)
+    if sender is not None:
+        reply = outcomes.no_ascii_form(sender, sender=True)
+    else:
+        reply = outcomes.no_ascii_form(message.recipient)
     fields = {"attempts": message.attempts + 1, "smtp_code": reply.code, "smtp_reply": str(reply)[:1000]}
     record_event(message, reply.kind, _reply_detail(reply), fields=fields)
     report.add(reply.kind)
@@ -568,8 +571,8 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
         else:
             to, cc = _visible_recipients(message, visible)
             raw = build_message(message, to=to or None, cc=cc or None) if (to or cc) else build_message(message)
-    except ValueError as exc:  # an address header with no ASCII form (an older row's Reply-To)
-        _refuse_no_ascii_form(message, report, group, sender=str(exc))
+    except addresses.NotAsciiAddress as exc:  # an address header with no ASCII form (an older row's Reply-To)
+        _refuse_no_ascii_form(message, report, group, sender=str(exc))  # the address itself
         return
     # The relay is taken up to the end of the data (another thread) while the claim commits here:
     # claimed and marked started in one committed statement before the relay can accept the message

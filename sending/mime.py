@@ -195,13 +195,15 @@ def _header_line(name: str, value: str) -> str:
         # Display names become RFC 2047 encoded words; an address never does (an encoded word is
         # not an addr-spec, RFC 5322 §3.2.3): a non-ASCII domain is written as its IDNA A-label.
         # Admission stores addresses that way already (clean_address); this covers older rows.
-        try:
-            value = ", ".join(formataddr((display, addresses.to_ascii(address)), "utf-8")
-                              for display, address in getaddresses([value]))
-        except (UnicodeError, addresses.NotAsciiAddress) as exc:
-            # No ASCII form (a non-ASCII local part): admission refuses those, so no message has one.
-            raise ValueError(f"{name}: {value!r} has no ASCII form (SMTPUTF8 is not offered)") from exc
-        return _fold(name, value)
+        # No ASCII form (a non-ASCII local part, a domain IDNA refuses): admission refuses those, so only
+        # an older row has one; NotAsciiAddress carries that address (delivery refuses the message).
+        written = []
+        for display, address in getaddresses([value]):
+            try:
+                written.append(formataddr((display, addresses.to_ascii(address)), "utf-8"))
+            except UnicodeError as exc:
+                raise addresses.NotAsciiAddress(address) from exc
+        return _fold(name, ", ".join(written))
     # Non-ASCII text (a subject): RFC 2047 encoded words, folded by Header.
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n"

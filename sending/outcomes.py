@@ -203,23 +203,15 @@ def bad_syntax(address: str) -> Outcome:
     return Outcome(INVALID, None, "5.1.3", f"Bad recipient address syntax: {address!r}", hard=True)
 
 
-def no_ascii_form(address: str) -> Outcome:
-    """The recipient address cannot be written in ASCII (sending.addresses.to_ascii), and SMTPUTF8 is
-    not offered: IDNA refuses its domain, or its local part is not ASCII. No relay could take it."""
+def no_ascii_form(address: str, *, sender: bool = False) -> Outcome:
+    """The address cannot be written in ASCII (sending.addresses.to_ascii), and SMTPUTF8 is not offered:
+    IDNA refuses its domain, or its local part is not ASCII. No relay could take it. A recipient's is
+    an invalid address (5.1.3); a sender's (`sender`) a bounce of this message (5.1.7, the sender's
+    fault), the recipient is not blacklisted."""
+    kind, code, word = (BOUNCED, "5.1.7", "sender") if sender else (INVALID, "5.1.3", "recipient")
     return Outcome(
-        INVALID, None, "5.1.3",
-        f"Bad recipient address: {address!r} has no ASCII form (its domain is not a valid IDNA name"
-        " or its local part is not ASCII; SMTPUTF8 is not offered)",
-        hard=True,
-    )
-
-
-def sender_no_ascii_form(address: str) -> Outcome:
-    """The sender address cannot be written in ASCII (sending.addresses.to_ascii), and SMTPUTF8 is not
-    offered: a bounce of this message (5.1.7, the sender's fault), the recipient is not blacklisted."""
-    return Outcome(
-        BOUNCED, None, "5.1.7",
-        f"Bad sender address: {address!r} has no ASCII form (its domain is not a valid IDNA name"
+        kind, None, code,
+        f"Bad {word} address: {address!r} has no ASCII form (its domain is not a valid IDNA name"
         " or its local part is not ASCII; SMTPUTF8 is not offered)",
         hard=True,
     )
