@@ -125,8 +125,7 @@ class Relay:
             # Unforeseen (a bug, a library's surprise): the end of the data was never sent, so the relay
             # accepted nothing; it is unusable for now, like a relay that does not answer.
             log.exception("the relay transaction failed before the end of its data")
-            self.in_data = True  # whatever state the connection is in, it goes without a QUIT
-            self.close()
+            self.drop()  # whatever state the connection is in, it goes without a QUIT
             self.down = outcomes.connection_failed(f"{type(exc).__name__}: {exc}".strip())
             raise RelayDown(self.down) from exc
 
@@ -211,7 +210,7 @@ class Relay:
             pass
         except Exception:  # begin() failed halfway in an unforeseen way: its connection goes too
             log.exception("the relay transaction failed while its claim did not commit")
-            self.in_data = True
+            self.drop()
         self.abandon()
 
     def shutdown(self) -> None:
@@ -222,10 +221,8 @@ class Relay:
 
     def abandon(self) -> None:
         """Drop a transaction begun but not finished: the connection goes, the relay discards it."""
-        if self.in_data and self.connection is not None:
-            self.connection.close()
-            self.connection = None
-        self.in_data = False
+        if self.in_data:
+            self.drop()
 
     @contextlib.contextmanager
     def _down_on_failure(self):
@@ -240,7 +237,7 @@ class Relay:
     def close(self) -> None:
         if self.connection is not None:
             if self.in_data:  # a QUIT now would be read as content: just drop the connection
-                self.abandon()
+                self.drop()
                 return
             try:
                 self.connection.quit()
