@@ -491,15 +491,19 @@ def _claim_or_drop(message: Message, report: DeliveryReport, group: _Group, *, s
 
 def _record_simulated(message: Message, simulated) -> None:
     reply = simulated.reply
-    Message.objects.filter(pk=message.pk).update(
-        attempts=F("attempts") + 1, smtp_code=reply.code, smtp_reply=str(reply)[:1000]
-    )
+    Message.objects.filter(pk=message.pk).update(**_reply_fields(F("attempts") + 1, reply))
     record_event(message, reply.kind, _reply_detail(reply, simulator=True))
     for event in simulated.events:
         detail = {"simulator": True}
         if event == "clicked":
             detail["url"] = SIMULATOR_URL
         record_event(message, event, detail)
+
+
+def _reply_fields(attempts, reply: outcomes.Outcome) -> dict:
+    """The message's columns for a reply: the attempts (a count, or an expression) and the reply, cut to fit."""
+    max_length = Message._meta.get_field("smtp_reply").max_length
+    return {"attempts": attempts, "smtp_code": reply.code, "smtp_reply": str(reply)[:max_length]}
 
 
 def _reply_detail(reply: outcomes.Outcome, **extra) -> dict:
@@ -539,8 +543,7 @@ def _refuse_no_ascii_form(message: Message, report: DeliveryReport, group: _Grou
         reply = outcomes.no_ascii_form(sender, sender=True)
     else:
         reply = outcomes.no_ascii_form(message.recipient)
-    fields = {"attempts": message.attempts + 1, "smtp_code": reply.code, "smtp_reply": str(reply)[:1000]}
-    record_event(message, reply.kind, _reply_detail(reply), fields=fields)
+    record_event(message, reply.kind, _reply_detail(reply), fields=_reply_fields(message.attempts + 1, reply))
     report.add(reply.kind)
 
 
@@ -600,7 +603,7 @@ def _send(message: Message, relay: Relay, visible: dict, report: DeliveryReport,
     attempts = message.attempts + 1
     if reply.kind == outcomes.RETRY and attempts > len(settings.SES_RETRY_DELAYS):
         reply = outcomes.give_up(reply)
-    reply_fields = {"attempts": attempts, "smtp_code": reply.code, "smtp_reply": str(reply)[:1000]}
+    reply_fields = _reply_fields(attempts, reply)
     message.attempts, message.smtp_code, message.smtp_reply = attempts, reply.code, reply_fields["smtp_reply"]
     if reply.kind == outcomes.RETRY:
         with transaction.atomic():  # the reply and the deferral: one commit
