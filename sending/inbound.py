@@ -56,6 +56,7 @@ STATUS_PARTS = frozenset({"message/delivery-status", GLOBAL_DELIVERY_STATUS})
 FEEDBACK_PARTS = frozenset({"message/feedback-report"})
 ORIGINAL_MESSAGE_PARTS = frozenset({"message/rfc822", "message/global"})
 ORIGINAL_HEADER_PARTS = frozenset({"text/rfc822-headers", "message/global-headers"})
+ORIGINAL_PARTS = ORIGINAL_MESSAGE_PARTS | ORIGINAL_HEADER_PARTS
 
 STATUS_RE = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
 FOLD_RE = re.compile(r"\s*\r?\n\s*")
@@ -256,7 +257,7 @@ def _global_status_bytes(part: Message, payload: list) -> bytes:
     # No blank line was read between the two when the first line that is not a field ended them.
     no_separator = any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in embedded.defects)
     raw = (headers + ("" if no_separator or not headers else "\n")).encode("ascii", "surrogateescape") + body
-    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    encoding = _transfer_encoding(part)
     if encoding == "base64":
         return binascii.a2b_base64(raw)
     if encoding == "quoted-printable":
@@ -312,23 +313,25 @@ def _first_part(parts: list[Message], content_types: frozenset[str]) -> Message 
 
 def _original_headers(parts: list[Message]) -> Message | None:
     """The returned original message (or only its headers), the third part of either report."""
-    for part in parts:
-        content_type = part.get_content_type()
-        if content_type in ORIGINAL_MESSAGE_PARTS | ORIGINAL_HEADER_PARTS:
-            # message/global-headers is message/*: the stdlib reads it as an embedded message too.
-            payload = part.get_payload()
-            encoded = str(part.get("Content-Transfer-Encoding", "")).strip().lower() in ("base64", "quoted-printable")
-            if encoded and isinstance(payload, list):
-                # RFC 6532 lets message/global and global-headers carry a transfer encoding: the
-                # stdlib parsed the still-encoded text as the message; undo it and parse again.
-                raw = _global_status_bytes(part, payload)
-                return BytesHeaderParser(policy=policy.compat32).parsebytes(raw.lstrip(b"\r\n"))
-            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-                return payload[0]
-        if content_type in ORIGINAL_MESSAGE_PARTS | ORIGINAL_HEADER_PARTS:
-            body = part.get_payload(decode=True) or b""
-            return BytesHeaderParser(policy=policy.compat32).parsebytes(body.lstrip(b"\r\n"))
-    return None
+    part = _first_part(parts, ORIGINAL_PARTS)
+    if part is None:
+        return None
+    # message/global-headers is message/*: the stdlib reads it as an embedded message too.
+    payload = part.get_payload()
+    if isinstance(payload, list) and _transfer_encoding(part) in ("base64", "quoted-printable"):
+        # RFC 6532 lets message/global and global-headers carry a transfer encoding: the
+        # stdlib parsed the still-encoded text as the message; undo it and parse again.
+        raw = _global_status_bytes(part, payload)
+        return BytesHeaderParser(policy=policy.compat32).parsebytes(raw.lstrip(b"\r\n"))
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return payload[0]
+    body = part.get_payload(decode=True) or b""
+    return BytesHeaderParser(policy=policy.compat32).parsebytes(body.lstrip(b"\r\n"))
+
+
+def _transfer_encoding(part: Message) -> str:
+    """The part's Content-Transfer-Encoding, lower case ("" when it has none)."""
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
 
 
 def _original_ids(headers: Message | None) -> tuple[str | None, str | None]:
