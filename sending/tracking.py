@@ -7,10 +7,20 @@ value, the redirect can only lead to a URL that we put into the message: the sig
 
 Paths (views in sending/urls_tracking.py): /t/o/<token> open pixel, /t/c/<token> click redirect,
 /t/u/<token> unsubscribe (GET confirms, POST is RFC 8058 one-click).
+
+Click and open links expire (`is_expired`, SES_CLICK_TOKEN_DAYS): a signed click link that never
+expires would be a free, permanent redirect on our host to whatever a tenant once put in a template.
+Unsubscribe links never expire: people unsubscribe from old mail, and RFC 8058 expects it to work.
+
+- make_token / read_token: sign and verify a token of one kind.
+- signed_at: when a verified token was signed (django.core.signing puts the time in every value).
+- valid_until / is_expired: the end of a click or open link's life.
+- open_url / click_url / unsubscribe_url, rewrite_html: the links inside outgoing mail.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html as html_lib
 import re
 
@@ -52,9 +62,38 @@ def read_token(token: str, kind: str | None = None) -> tuple[str, str, str]:
         payload = signing.loads(value, salt=_salt(token_kind))
     except signing.BadSignature:
         raise BadToken("the token's signature does not match") from None
+    except ValueError:  # signed by us, but without a time (signing.Signer): never a tracking token
+        raise BadToken("the token carries no time") from None
     if not isinstance(payload, list) or not payload or not all(isinstance(p, str) for p in payload):
         raise BadToken("the token holds no message")
     return token_kind, payload[0], payload[1] if len(payload) > 1 else ""
+
+
+def signed_at(token: str) -> dt.datetime:
+    """When a token was signed: the time django.core.signing.dumps put in front of the signature.
+
+    Only for a token read_token accepted: the signature covers this time, so it cannot be moved.
+    """
+    value = token.partition(".")[2]
+    try:
+        stamp = signing.b62_decode(value.rsplit(":", 2)[-2])
+    except (IndexError, ValueError):
+        raise BadToken("the token carries no time") from None
+    return dt.datetime.fromtimestamp(stamp, tz=dt.UTC)
+
+
+def valid_until(message, token: str) -> dt.datetime:
+    """The end of a click or open link's life: SES_CLICK_TOKEN_DAYS after the message was made.
+
+    The earlier of the message's creation and the token's signed time starts the clock, so neither a
+    link signed again later (a retry builds the mail anew) nor a clock that moved lengthens it.
+    """
+    start = min(message.created_at, signed_at(token))
+    return start + dt.timedelta(days=settings.SES_CLICK_TOKEN_DAYS)
+
+
+def is_expired(message, token: str, now: dt.datetime) -> bool:
+    return now >= valid_until(message, token)
 
 
 def _url(letter: str, token: str) -> str:

@@ -3,6 +3,11 @@
 No session and no tenant: the signed token is the only authority. A token that does not verify
 records nothing and reveals nothing (404; the pixel answers with the GIF either way, so a broken
 image never shows in a reader's mail).
+
+An expired click link (sending.tracking.is_expired) does not redirect: its page says so and shows the
+destination as text and as a link the reader may choose to follow. Neither an expired click nor an
+expired pixel counts: a click months later is not engagement with the send, and counting it would
+turn an old token into a counter anybody can pump.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -22,6 +28,10 @@ from sending.recording import record_event
 # The smallest transparent 1×1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 SAFE_REDIRECT_SCHEMES = ("http://", "https://")
+
+
+def _expired(message: Message, token: str) -> bool:
+    return tracking.is_expired(message, token, timezone.now())
 
 
 def _message_for_token(token: str, kind: str) -> tuple[Message, str]:
@@ -51,7 +61,8 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     except Http404:
         pass
     else:
-        record_event(message, "opened", {})
+        if not _expired(message, token):
+            record_event(message, "opened", {})
     # Proxies and mail clients must fetch it each time, or repeated opens would never reach us.
     return _no_store(HttpResponse(PIXEL, content_type="image/gif"))
 
@@ -62,6 +73,10 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     message, url = _message_for_token(token, tracking.CLICK)
     if not url.lower().startswith(SAFE_REDIRECT_SCHEMES):
         raise Http404("No such link.")
+    if _expired(message, token):
+        response = render(request, "tracking/link_expired.html", {"message": message, "url": url}, status=410)
+        response["Referrer-Policy"] = "no-referrer"
+        return _no_store(response)
     # A click proves the mail was opened, even when the reader's client blocked the pixel.
     record_event(message, "opened", {"via": "click"})
     record_event(message, "clicked", {"url": url})

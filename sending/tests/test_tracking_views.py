@@ -1,7 +1,13 @@
 """The links inside our mail: open pixel, click redirect and unsubscribe (SPEC §4.2, RFC 8058)."""
 
-import pytest
+import datetime as dt
 
+import pytest
+import time_machine
+from django.core import signing
+from django.utils import timezone
+
+from domains.models import DomainDay
 from sending import tracking
 from sending.models import Suppression
 from sending.tests.inbound_fixtures import counters, make_message, written
@@ -116,6 +122,142 @@ def test_a_click_token_for_a_message_that_no_longer_exists_is_not_found(client, 
     message.delete()
 
     assert client.get(url).status_code == 404
+
+
+# --- Expiry (SES_CLICK_TOKEN_DAYS) -----------------------------------------------------------------
+
+SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+DAYS_90 = dt.timedelta(days=90)
+
+
+@pytest.fixture
+def old_mail(verified_domain):
+    """A message made at SENT, with the links its mail carried (signed at SENT too)."""
+    with time_machine.travel(SENT, tick=False):
+        message = make_message(verified_domain, "reader@example.org")
+        links = {
+            "click": path_of(tracking.click_url(message, LINK)),
+            "open": path_of(tracking.open_url(message)),
+            "unsubscribe": path_of(tracking.unsubscribe_url(message)),
+        }
+    return message, links
+
+
+def send_day_counters(message) -> dict[str, int]:
+    row = DomainDay.objects.get(domain=message.domain, day=message.send_day)
+    return {name: getattr(row, name) for name in DomainDay.COUNTERS}
+
+
+def test_a_click_one_second_before_the_link_expires_still_redirects_and_counts(client, old_mail):
+    message, links = old_mail
+    with time_machine.travel(SENT + DAYS_90 - dt.timedelta(seconds=1), tick=False):
+        response = client.get(links["click"])
+
+    assert response.status_code == 302 and response["Location"] == LINK
+    assert send_day_counters(message)["clicked"] == 1
+
+
+def test_at_exactly_90_days_the_click_page_says_expired_shows_the_destination_and_does_not_redirect(client, old_mail):
+    message, links = old_mail
+    before = send_day_counters(message), written()
+
+    with time_machine.travel(SENT + DAYS_90, tick=False):
+        response = client.get(links["click"])
+
+    assert response.status_code == 410
+    assert "Location" not in response
+    body = response.content.decode()
+    assert "This link has expired" in body
+    assert f"<code class=\"wrap\">{LINK.replace('&', '&amp;')}</code>" in body  # the destination as text
+    assert f'<a href="{LINK}" rel="noopener noreferrer nofollow">' in body  # and as a link to choose
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"]
+    # An expired click is no engagement with the send: no click, no open, no event.
+    assert (send_day_counters(message), written()) == before
+    message.refresh_from_db()
+    assert message.clicked_at is None and message.opened_at is None
+
+
+def test_an_expired_link_cannot_be_used_to_pump_the_counters(client, old_mail):
+    message, links = old_mail
+    before = send_day_counters(message), written()
+
+    with time_machine.travel(SENT + DAYS_90 * 2, tick=False):
+        for _ in range(5):
+            assert client.get(links["click"]).status_code == 410
+            assert client.get(links["open"]).status_code == 200  # the pixel still never shows broken
+
+    assert (send_day_counters(message), written()) == before
+
+
+def test_the_pixel_expires_with_the_click(client, old_mail):
+    message, links = old_mail
+    with time_machine.travel(SENT + DAYS_90, tick=False):
+        response = client.get(links["open"])
+
+    assert response["Content-Type"] == "image/gif"
+    message.refresh_from_db()
+    assert message.opened_at is None
+
+
+def test_the_setting_sets_the_life_of_a_click_link(client, old_mail, settings):
+    settings.SES_CLICK_TOKEN_DAYS = 7
+    message, links = old_mail
+    with time_machine.travel(SENT + dt.timedelta(days=7) - dt.timedelta(seconds=1), tick=False):
+        assert client.get(links["click"]).status_code == 302
+    with time_machine.travel(SENT + dt.timedelta(days=7), tick=False):
+        assert client.get(links["click"]).status_code == 410
+
+
+def test_one_click_unsubscribe_from_a_years_old_mail_still_works(old_mail):
+    from django.test import Client
+
+    message, links = old_mail
+    with time_machine.travel(SENT + dt.timedelta(days=3 * 365), tick=False):
+        response = Client(enforce_csrf_checks=True).post(links["unsubscribe"], {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200 and b"You are unsubscribed" in response.content
+    message.refresh_from_db()
+    assert message.unsubscribed_at is not None
+
+
+def test_a_link_signed_later_for_an_old_message_expires_with_the_message(client, old_mail):
+    """A retry builds the mail (and signs its links) again: the clock still starts at the message."""
+    message, _ = old_mail
+    with time_machine.travel(SENT + dt.timedelta(days=30), tick=False):
+        resigned = path_of(tracking.click_url(message, LINK))
+
+    with time_machine.travel(SENT + DAYS_90, tick=False):
+        assert client.get(resigned).status_code == 410
+
+
+def test_a_link_without_a_signed_time_is_not_a_link(client, message):
+    # A value signed without a time (django.core.signing.Signer) never passes for one of ours.
+    value = signing.Signer(salt="sesconsole.tracking.click").sign_object([message.message_id, LINK], compress=True)
+
+    assert client.get(f"/t/c/c.{value}").status_code == 404
+
+
+def test_the_expired_page_escapes_the_destination(client, verified_domain):
+    with time_machine.travel(SENT, tick=False):
+        message = make_message(verified_domain, "reader@example.org")
+        url = path_of(tracking.click_url(message, 'https://x.example/"><script>alert(1)</script>'))
+
+    with time_machine.travel(SENT + DAYS_90, tick=False):
+        response = client.get(url)
+
+    assert response.status_code == 410
+    assert b"<script>alert(1)" not in response.content
+    assert b"&lt;script&gt;" in response.content
+
+
+def test_tokens_made_now_are_valid_for_the_configured_days(message, settings):
+    token = tracking.make_token(tracking.CLICK, message.message_id, LINK)
+
+    assert tracking.valid_until(message, token) == (
+        min(message.created_at, tracking.signed_at(token)) + dt.timedelta(days=settings.SES_CLICK_TOKEN_DAYS)
+    )
+    assert abs(tracking.signed_at(token) - timezone.now()) < dt.timedelta(seconds=2)
 
 
 # --- Unsubscribe ---------------------------------------------------------------------------------
