@@ -106,3 +106,27 @@ def check_records(records: list[Record]) -> list[CheckResult]:
             error = "published value does not match" if found else "no TXT record"
         results.append(CheckResult(record.kind, record.host, record.value, found, ok, "" if ok else error))
     return results
+
+
+def lookup_addresses(host: str) -> tuple[list[str], str]:
+    """The A and AAAA addresses of `host` (IPv4 first), and an error text when there are none.
+
+    Asked where verification asks (SES_DNS_NAMESERVERS); notify.destinations uses it for callback
+    hosts when those servers are set, the system resolver otherwise.
+    """
+    resolver = _resolver()
+    addresses, errors = [], []
+    for rdtype in ("A", "AAAA"):
+        try:
+            addresses += [rdata.address for rdata in resolver.resolve(host, rdtype)]
+        except dns.resolver.NXDOMAIN:
+            return [], "no such name (NXDOMAIN)"
+        except dns.resolver.NoAnswer:
+            errors.append(f"no {rdtype} record")
+        except dns.resolver.NoNameservers:
+            errors.append("no name server answered (SERVFAIL)")
+        except dns.exception.Timeout:
+            errors.append("DNS lookup timed out")
+        except (dns.exception.DNSException, UnicodeError) as exc:
+            errors.append(f"DNS error: {exc.__class__.__name__}")
+    return addresses, "" if addresses else ", ".join(dict.fromkeys(errors))

@@ -14,14 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from decimal import Decimal
 
 from django.conf import settings
@@ -37,18 +32,15 @@ from accounts.models import Account
 from domains.models import DomainDay
 from domains.reputation import levels
 from domains.reputation.services import platform_today
-from notify import texts
+from notify import destinations, texts
 from notify.models import CallbackDelivery, CallbackEndpoint, Notification
 from sending.recording import group_memo
 
 log = logging.getLogger(__name__)
 
-CALLBACK_TIMEOUT_SECONDS = 10
 FIRST_RETRY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=2)
 RETRY_FOR = dt.timedelta(days=1)
-# A claimed attempt that has not finished after this long (its worker died) may be attempted again.
-ATTEMPT_LEASE = dt.timedelta(seconds=CALLBACK_TIMEOUT_SECONDS * 6)
 RETRY_BATCH = 100
 RETRY_SECONDS = 50
 
@@ -85,16 +77,7 @@ def endpoint_for(account: Account) -> CallbackEndpoint | None:
 
 def save_endpoint(account: Account, url: str, enabled: bool = True) -> tuple[CallbackEndpoint, str | None]:
     """Create or change the account's callback URL. Returns (endpoint, new secret if one was made)."""
-    url = (url or "").strip()
-    try:
-        URLValidator(schemes=["http", "https"])(url)
-    except ValidationError as exc:
-        raise NotifyError(gettext("Enter a full http:// or https:// URL.")) from exc
-    if len(url) > 1000:
-        raise NotifyError(gettext("The URL is longer than 1000 characters."))
-    refused = private_destination(url)
-    if refused:
-        raise NotifyError(gettext("Callbacks cannot go to %(refused)s; use a public address.") % {"refused": refused})
+    url = check_callback_url(url)
     endpoint = endpoint_for(account)
     secret = None
     if endpoint is None:
@@ -105,6 +88,31 @@ def save_endpoint(account: Account, url: str, enabled: bool = True) -> tuple[Cal
     endpoint.updated_at = timezone.now()
     endpoint.save()
     return endpoint, secret
+
+
+def check_callback_url(url: str) -> str:
+    """The URL, stripped, if callbacks may go there; NotifyError saying why not otherwise.
+
+    The console, admin and any API path save through this: a host that does not resolve is
+    refused now rather than failing every callback for a day.
+    """
+    url = (url or "").strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError as exc:
+        raise NotifyError(gettext("Enter a full http:// or https:// URL.")) from exc
+    if len(url) > 1000:
+        raise NotifyError(gettext("The URL is longer than 1000 characters."))
+    try:
+        destinations.destination(url)
+    except destinations.Unresolvable as exc:
+        raise NotifyError(
+            gettext("The callback host cannot be found: %(reason)s. Check the host name, or publish its DNS record first.")
+            % {"reason": exc}
+        ) from exc
+    except destinations.Refused as exc:
+        raise NotifyError(gettext("Callbacks cannot go to %(refused)s; use a public address.") % {"refused": exc}) from exc
+    return url
 
 
 def rotate_secret(endpoint: CallbackEndpoint) -> str:
@@ -213,7 +221,7 @@ def attempt_delivery(delivery_id: int) -> CallbackDelivery | None:
     now = timezone.now()
     claimed = CallbackDelivery.objects.filter(
         pk=delivery_id, status=CallbackDelivery.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + ATTEMPT_LEASE, last_attempt_at=now, attempts=F("attempts") + 1)
+    ).update(next_attempt_at=now + attempt_lease(), last_attempt_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return None
     delivery = CallbackDelivery.objects.get(pk=delivery_id)
@@ -251,58 +259,38 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would turn a redirected POST into a GET without the body; a redirect is a failure.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+def attempt_lease() -> dt.timedelta:
+    """How long a claimed attempt is held: an attempt not finished by then lost its worker.
 
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def private_destination(url: str) -> str:
-    """Why `url` points into the platform's own network (loopback, private, link-local…), or "".
-
-    Customers choose callback URLs; without this a customer could make our workers POST to services
-    inside the installation. Operators who run receivers on their own network allow it in settings.
-    """
-    if settings.SES_CALLBACK_ALLOW_PRIVATE_NETWORKS:
-        return ""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
-    except (OSError, UnicodeError):
-        return ""  # unresolvable: the POST fails and is retried like any unreachable receiver
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global:
-            return f"{host} resolves to {ip}, an address inside the platform's network"
-    return ""
+    Far longer than an attempt can last (its HTTP part ends within SES_CALLBACK_TIMEOUT_SECONDS,
+    the name lookup within SES_DNS_TIMEOUT), so a live attempt is never posted twice."""
+    return dt.timedelta(seconds=6 * (settings.SES_CALLBACK_TIMEOUT_SECONDS + settings.SES_DNS_TIMEOUT))
 
 
 def post_signed(url: str, body: bytes, secret: str) -> tuple[int | None, str]:
-    """POST `body`; (status code, error text). The body carries its own timestamp, so the signature covers it."""
-    refused = private_destination(url)
-    if refused:
-        return None, f"refused: {refused}"
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "sesconsole-callbacks/1",
-            SIGNATURE_HEADER: sign(secret, body),
-            TIMESTAMP_HEADER: str(int(time.time())),
-        },
-    )
+    """POST `body`; (status code, error text). The body carries its own timestamp, so the signature covers it.
+
+    The URL is resolved and checked again for each attempt (its DNS may have changed since it was
+    saved), and the POST goes to an address that was checked (notify.destinations). A redirect is a
+    failure: following it would send the body where nobody checked.
+    """
     try:
-        with _opener.open(request, timeout=CALLBACK_TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code} {exc.reason}"
-    except Exception as exc:  # connection refused, timeout, TLS, bad host: all retried alike
-        return None, f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
+        target = destinations.destination(url)
+    except destinations.Refused as exc:
+        return None, f"refused: {exc}"
+    except destinations.Unresolvable as exc:
+        return None, f"unresolvable: {exc}"
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "sesconsole-callbacks/1",
+        SIGNATURE_HEADER: sign(secret, body),
+        TIMESTAMP_HEADER: str(int(time.time())),
+    }
+    try:
+        status, reason = destinations.post(target, body, headers)
+    except Exception as exc:  # connection refused, timeout, TLS, protocol: all retried alike
+        return None, f"{exc.__class__.__name__}: {exc}"
+    return status, "" if 200 <= status < 300 else f"HTTP {status} {reason}"
 
 
 def retry_due_callbacks() -> str:

@@ -329,6 +329,9 @@ SES_INBOUND_TOKEN = env_str("SES_INBOUND_TOKEN", "")
 SES_WEBHOOK_SECRET = env_str("SES_WEBHOOK_SECRET", "")
 # Customers' callback URLs may not point into our own network unless the operator allows it.
 SES_CALLBACK_ALLOW_PRIVATE_NETWORKS = env_bool("SES_CALLBACK_ALLOW_PRIVATE_NETWORKS", False)
+# One callback attempt (connect, TLS, request, the receiver's answer) ends after this many seconds in
+# all, however slowly the receiver answers: a slow receiver cannot hold a worker.
+SES_CALLBACK_TIMEOUT_SECONDS = env_int("SES_CALLBACK_TIMEOUT_SECONDS", 5, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -1,14 +1,17 @@
-"""A real DNS server for tests: TXT records from a dict, served over UDP on 127.0.0.1.
+"""A real DNS server for tests: TXT, A and AAAA records from dicts, served over UDP on 127.0.0.1.
 
 Verification goes through dnspython's resolver exactly as in production; only the server it asks
 is ours. Unknown names answer NXDOMAIN, names set to fail answer SERVFAIL, and long values are split
 into 255-byte character-strings as real zone files do, so the joining code is exercised too.
+A name's addresses may change from one lookup to the next (set_addresses with several answers),
+as a name does in a DNS rebinding attack.
 
 Use the `dns_stub` fixture (enable it with `pytest_plugins = ["tests.dnsstub"]` in conftest.py).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterable
@@ -41,6 +44,8 @@ class DnsStub:
 
     def __init__(self) -> None:
         self.records: dict[str, list[list[str]]] = {}
+        self.addresses: dict[str, list[list[str]]] = {}  # answers given in turn, the last one for good
+        self._turns: dict[str, int] = {}
         self.failing: set[str] = set()
         self.queries: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -63,9 +68,23 @@ class DnsStub:
             self.failing.discard(_key(name))
             self.records[_key(name)] = records
 
+    def set_addresses(self, name: str, *answers: str | Iterable[str]) -> None:
+        """The A and AAAA records of `name`. Each answer is an address or a list of them; the first
+        A lookup gets the first answer, the next one the next, and the last answer stays (an AAAA
+        lookup gets the answer of the A lookup before it)."""
+        with self._lock:
+            self.failing.discard(_key(name))
+            self.addresses[_key(name)] = [[a] if isinstance(a, str) else list(a) for a in answers]
+            self._turns[_key(name)] = 0
+
+    def lookups(self, name: str) -> int:
+        """How many times `name` was resolved (its A queries)."""
+        return self.queries.count((_key(name), "A"))
+
     def remove(self, name: str) -> None:
         with self._lock:
             self.records.pop(_key(name), None)
+            self.addresses.pop(_key(name), None)
             self.failing.discard(_key(name))
 
     def fail(self, name: str) -> None:
@@ -120,16 +139,34 @@ class DnsStub:
                 return response
             records = self.records.get(name)
             # A name with records below it exists (an "empty non-terminal"): NODATA, not NXDOMAIN.
-            exists = records is not None or any(k.endswith("." + name) for k in self.records)
+            exists = (
+                records is not None or name in self.addresses or any(k.endswith("." + name) for k in self.records)
+            )
             if not exists:
                 response.set_rcode(dns.rcode.NXDOMAIN)
                 return response
+            if name in self.addresses and question.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                self._answer_addresses(response, question, name)
             if records and question.rdtype == dns.rdatatype.TXT:
                 texts = [" ".join(_quoted(s) for s in strings) for strings in records]
                 response.answer.append(
                     dns.rrset.from_text_list(question.name, 300, dns.rdataclass.IN, dns.rdatatype.TXT, texts)
                 )
         return response
+
+
+    def _answer_addresses(self, response: dns.message.Message, question, name: str) -> None:
+        answers = self.addresses[name]
+        if question.rdtype == dns.rdatatype.A:
+            turn = self._turns[name]
+            self._turns[name] = turn + 1
+        else:
+            turn = max(self._turns[name] - 1, 0)
+        family = 4 if question.rdtype == dns.rdatatype.A else 6
+        found = [a for a in answers[min(turn, len(answers) - 1)] if ipaddress.ip_address(a).version == family]
+        if found:
+            rdtype = dns.rdatatype.to_text(question.rdtype)
+            response.answer.append(dns.rrset.from_text_list(question.name, 0, dns.rdataclass.IN, rdtype, found))
 
 
 def _quoted(s: str) -> str:

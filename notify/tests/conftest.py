@@ -17,7 +17,7 @@ def _receivers_on_this_machine(settings):
 
 
 class Receiver:
-    def __init__(self, status: int):
+    def __init__(self, status: int, host: str = "127.0.0.1", port: int = 0):
         self.status = status
         self.requests: list[dict] = []
         receiver = self
@@ -33,8 +33,9 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/ses"
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.port = self.server.server_port
+        self.url = f"http://{host}:{self.port}/hooks/ses"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -38,7 +38,7 @@ def console_patterns(resolver=None, prefix: str = "") -> list[tuple[str, URLPatt
 
 
 @pytest.fixture
-def objects(account, verified_domain, worker):
+def objects(account, verified_domain, worker, dns_stub):
     """One of everything a console URL can point at, in the signed-in account."""
     sender = sending_services.create_sender_address(account, "news@mail.alice.example", "Alice News")
     template = sending_services.create_template(
@@ -51,6 +51,7 @@ def objects(account, verified_domain, worker):
                                 template_id=template.pk, template_data={}, subject="Welcome")
     worker.work()
     message = Message.objects.get(account=account)
+    dns_stub.set_addresses("hooks.example.com", "93.184.215.14")  # saving the URL looks its host up
     notify_services.save_endpoint(account, "https://hooks.example.com/ses")
     notify_services.queue_callback(message, "delivered")  # queued only: no worker posts it here
     receiver_list = make_list(account, 3)
