@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 
@@ -273,3 +274,111 @@ def test_a_receiver_that_drips_its_answer_cannot_hold_a_worker_past_the_timeout(
     assert result.status == CallbackDelivery.PENDING and result.last_status_code is None
     assert "no answer within 1 s" in result.last_error
     assert result.next_attempt_at is not None  # retried later, like any unreachable receiver
+
+
+# --- https: the original name for SNI and the certificate ----------------------------------------
+
+
+def _certificate(common_name: str, issuer=None, issuer_key=None, ca: bool = False):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+    else:
+        builder = builder.add_extension(
+            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          encipher_only=False, decipher_only=False), critical=True)
+    return builder.sign(issuer_key or key, hashes.SHA256()), key
+
+
+class TlsReceiver(Receiver):
+    """The receiver behind TLS with a certificate for `name` from a test CA; it notes the SNI it got."""
+
+    def __init__(self, tmp_path, name: str):
+        from cryptography.hazmat.primitives import serialization
+
+        super().__init__(200)
+        ca, ca_key = _certificate("Test CA", ca=True)
+        leaf, leaf_key = _certificate(name, issuer=ca, issuer_key=ca_key)
+        pem = serialization.Encoding.PEM
+        (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+        (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem) + leaf_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        self.ca_file = str(tmp_path / "ca.pem")
+        self.server_names: list[str | None] = []
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(tmp_path / "leaf.pem"))
+        context.sni_callback = lambda sock, server_name, ctx: self.server_names.append(server_name)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch):
+    server = TlsReceiver(tmp_path, "hooks.tls.example")
+    # Production trusts the system's CAs; here, the test CA that signed the receiver's certificate.
+    monkeypatch.setattr(destinations, "_tls_context", lambda: ssl.create_default_context(cafile=server.ca_file))
+    yield server
+    server.close()
+
+
+def test_an_https_callback_sends_the_original_name_for_sni_and_verifies_the_certificate_for_it(
+    account, verified_domain, dns_stub, tls_receiver, django_capture_on_commit_callbacks
+):
+    dns_stub.set_addresses("hooks.tls.example", "127.0.0.1")
+    services.save_endpoint(account, f"https://hooks.tls.example:{tls_receiver.port}/hooks/ses")
+
+    delivery = send_one_event(verified_domain, django_capture_on_commit_callbacks)
+
+    assert (delivery.status, delivery.last_status_code) == (CallbackDelivery.DELIVERED, 200)
+    assert tls_receiver.server_names == ["hooks.tls.example"]
+    assert tls_receiver.requests[0]["headers"]["Host"] == f"hooks.tls.example:{tls_receiver.port}"
+
+
+def test_an_https_callback_to_a_name_the_certificate_does_not_cover_is_not_sent(
+    account, verified_domain, dns_stub, tls_receiver, django_capture_on_commit_callbacks
+):
+    dns_stub.set_addresses("hooks.other.example", "127.0.0.1")  # same machine, another name
+    services.save_endpoint(account, f"https://hooks.other.example:{tls_receiver.port}/hooks/ses")
+
+    delivery = send_one_event(verified_domain, django_capture_on_commit_callbacks)
+
+    assert delivery.status == CallbackDelivery.PENDING
+    assert "CERTIFICATE_VERIFY_FAILED" in delivery.last_error or "certificate" in delivery.last_error.lower()
+    assert tls_receiver.requests == []
+
+
+# --- Staff edits in admin go through the same check ----------------------------------------------
+
+
+def test_staff_cannot_point_an_endpoint_at_a_nat64_form_of_loopback_in_admin(
+    client, staff_user, account, dns_stub, private_networks_refused
+):
+    dns_stub.set_addresses("hooks.alice.example", PUBLIC)
+    endpoint, _ = services.save_endpoint(account, "https://hooks.alice.example/ses")
+    client.login(username=staff_user.username, password="staff pass 42")
+    page = f"/admin/notify/callbackendpoint/{endpoint.pk}/change/"
+    form = {"account": account.pk, "enabled": "on", "created_at_0": "2026-01-01", "created_at_1": "00:00:00",
+            "updated_at_0": "2026-01-01", "updated_at_1": "00:00:00"}
+
+    refused = client.post(page, {**form, "url": "http://[64:ff9b::7f00:1]/"})
+    accepted = client.post(page, {**form, "url": "https://hooks.alice.example/v2"})
+
+    assert refused.status_code == 200 and b"inside the platform&#x27;s network" in refused.content
+    assert accepted.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://hooks.alice.example/v2"
