@@ -18,7 +18,7 @@ SES_CALLBACK_ALLOW_PRIVATE_NETWORKS turns off the address check (rule 1), never 
 - embedded_ipv4(ip): the IPv4 addresses an IPv6 address carries.
 - refusal(ip): why an address is not a public one, or "".
 - resolve(host): every address of a host, asked once.
-- destination(url): resolved, checked and pinned (Unresolvable / Refused otherwise).
+- destination(url): resolved, checked and pinned (Malformed / Unresolvable / Refused otherwise).
 - post(destination, body, headers): one bounded POST to the pinned address; (status, reason).
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -46,6 +47,12 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 60
 # any place RFC 6052 §2.2 allows for a /48 or longer prefix; every such place must be public.
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _NAT64_LOCAL_LENGTHS = (48, 56, 64, 96)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_URL_SAFE = "%:/?#[]@!$&'()*+,;="  # RFC 3986 reserved characters, and escapes already made
+
+
+class Malformed(ValueError):
+    """Not a URL a request can be made to (a control character, port 0, no host)."""
 
 
 class Unresolvable(ValueError):
@@ -143,15 +150,19 @@ def resolve(host: str) -> list[IPAddress]:
 
 def destination(url: str) -> Destination:
     """The URL resolved once, every address checked, pinned: what post() connects to."""
+    if _CONTROL.search(url):
+        raise Malformed("the URL holds a control character")
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise Refused(f"{url[:100]} is not an http:// or https:// URL")
+        raise Malformed("not an http:// or https:// URL")
     try:
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if scheme == "https" else 80)
         host = parts.hostname if _literal(parts.hostname) else parts.hostname.encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
-        raise Refused(f"{parts.netloc[:100]} is not a valid host and port") from None
+        raise Malformed("not a valid host and port") from None
+    if not 0 < port < 65536:
+        raise Malformed("not a valid port")
     addresses = resolve(host)
     if not settings.SES_CALLBACK_ALLOW_PRIVATE_NETWORKS:
         for address in addresses:
@@ -161,6 +172,7 @@ def destination(url: str) -> Destination:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
+    target = urllib.parse.quote(target, safe=_URL_SAFE)  # a non-ASCII path, as a browser sends it
     return Destination(scheme, host, port, target, tuple(str(a) for a in addresses))
 
 

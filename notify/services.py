@@ -105,6 +105,8 @@ def check_callback_url(url: str) -> str:
         raise NotifyError(gettext("The URL is longer than 1000 characters."))
     try:
         destinations.destination(url)
+    except destinations.Malformed as exc:
+        raise NotifyError(gettext("Enter a full http:// or https:// URL.")) from exc
     except destinations.Unresolvable as exc:
         raise NotifyError(
             gettext("The callback host cannot be found: %(reason)s. Check the host name, or publish its DNS record first.")
@@ -276,6 +278,8 @@ def post_signed(url: str, body: bytes, secret: str) -> tuple[int | None, str]:
     """
     try:
         target = destinations.destination(url)
+    except destinations.Malformed as exc:
+        return None, f"malformed: {exc}"
     except destinations.Refused as exc:
         return None, f"refused: {exc}"
     except destinations.Unresolvable as exc:

@@ -99,6 +99,26 @@ def test_a_name_with_a_nat64_address_of_loopback_is_refused(account, dns_stub, p
         services.save_endpoint(account, "https://hooks.nat64.example/ses")
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:0/hook", "http://127.0.0.1:99999/hook", "http://127.0.0.1/\x01hook", "http://127.0.0.1/a\x7f"]
+)
+def test_a_url_no_request_can_be_made_to_is_refused_as_malformed(account, url):
+    with pytest.raises(services.NotifyError, match="full http:// or https:// URL"):
+        services.save_endpoint(account, url)
+    assert not CallbackEndpoint.objects.exists()
+
+
+def test_a_path_with_non_ascii_characters_reaches_the_receiver_percent_encoded(
+    account, verified_domain, receiver, django_capture_on_commit_callbacks
+):
+    services.save_endpoint(account, receiver.url + "/caf\u00e9?q=%C3%A9&x=1")
+
+    delivery = send_one_event(verified_domain, django_capture_on_commit_callbacks)
+
+    assert delivery.status == CallbackDelivery.DELIVERED
+    assert receiver.requests[0]["path"] == "/hooks/ses/caf%C3%A9?q=%C3%A9&x=1"
+
+
 # --- Names that do not resolve -------------------------------------------------------------------
 
 
