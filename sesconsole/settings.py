@@ -296,6 +296,8 @@ SES_PUBLIC_URL = env_str("SES_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Days a click (or open) link of a message works; after that the click page only shows where the link
 # went, and neither counts. Unsubscribe links do not expire.
 SES_CLICK_TOKEN_DAYS = env_int("SES_CLICK_TOKEN_DAYS", 90, minimum=1)
+if SES_CLICK_TOKEN_DAYS > 3650:  # a link that works for decades is the open redirect it must not be
+    raise ImproperlyConfigured("SES_CLICK_TOKEN_DAYS must be at most 3650 (ten years)")
 # The mailbox of List-Unsubscribe's mailto: form; empty means unsubscribe@<the sender domain>.
 SES_UNSUBSCRIBE_MAILTO = env_str("SES_UNSUBSCRIBE_MAILTO", "")
 # Seconds to wait before each retry of a 4xx reply; when they run out the message bounces.
