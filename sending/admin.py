@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from domains.admin import ReadOnlyAdmin, staff_action_page
-from sending import services
+from sending import link_warnings, services
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sesconsole.admin_search import IdnSearch
 
@@ -42,7 +44,7 @@ class TemplateRejectionForm(forms.Form):
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
-    list_display = ("name", "account", "status", "transactional", "reviewed_by", "updated_at")
+    list_display = ("name", "account", "status", "transactional", "reviewed_by", "updated_at", "link_warnings_count")
     list_filter = ("status", "transactional")
     search_fields = ("name", "subject", "account__name")
     list_select_related = ("account",)
@@ -50,9 +52,21 @@ class TemplateAdmin(admin.ModelAdmin):
     # The content is the customer's; staff decide on it through the actions, which are logged.
     readonly_fields = (
         "account", "name", "subject", "html", "text", "transactional", "status", "review_reason",
-        "review_warnings", "reviewed_by", "created_at", "updated_at",
+        "review_warnings", "link_warnings", "reviewed_by", "created_at", "updated_at",
     )
     fields = readonly_fields
+
+    @admin.display(description="Suspicious links")
+    def link_warnings_count(self, template: Template) -> int | str:
+        return len(link_warnings.suspicious_links(template.html)) or ""
+
+    @admin.display(description="Suspicious links")
+    def link_warnings(self, template: Template) -> str:
+        # Every http(s) link becomes a redirect on our host: staff see links shaped like phishing.
+        found = link_warnings.suspicious_links(template.html)
+        if not found:
+            return "None"
+        return format_html_join(mark_safe("<br>"), "{} — {}", found)
 
     def has_add_permission(self, request) -> bool:
         return False
