@@ -165,9 +165,15 @@ class _DatabaseStore:
         return transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
 
 
-def _store():
+def redis_cache() -> RedisCache | None:
+    """The Redis cache that holds these counters (and api.replay's signatures), or None: the database."""
     backend = cache if cache is not None else caches["default"]
-    return _RedisStore(backend) if isinstance(backend, RedisCache) else _DatabaseStore()
+    return backend if isinstance(backend, RedisCache) else None
+
+
+def _store():
+    backend = redis_cache()
+    return _RedisStore(backend) if backend is not None else _DatabaseStore()
 
 
 def uses_database() -> bool:

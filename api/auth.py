@@ -9,6 +9,9 @@ The client signs (tencentcloud.common.abstract_client._get_tc3_signature):
 
 and sends `Authorization: TC3-HMAC-SHA256 Credential=SecretId/Date/ses/tc3_request,
 SignedHeaders=content-type;host, Signature=…`.
+
+Neither X-TC-Action nor a nonce is signed, so a verified signature is accepted once (api/replay.py):
+a request sent again, as it was or as another action, is refused while its timestamp is still valid.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, ApiKey
+from api import replay
 from api.errors import (
     AUTH_INVALID_AUTHORIZATION,
     AUTH_SECRET_ID_NOT_FOUND,
@@ -146,6 +150,8 @@ def authenticate(request: HttpRequest, body: bytes) -> ApiKey:
     2. The credential scope must name the timestamp's UTC date and this service.
     3. Look the SecretId up (a disabled key is reported like a missing one, as the cloud does).
     4. Recompute the signature with the decrypted SecretKey; compare in constant time.
+    5. Record the signature (api.replay): one already recorded is a replay, refused. Only now, so
+       that requests nobody signed cannot fill the store or use up a real client's signature.
     """
     auth = parse_authorization(request.headers.get("Authorization", ""))
     raw_timestamp, timestamp = _timestamp(request)
@@ -172,6 +178,15 @@ def authenticate(request: HttpRequest, body: bytes) -> ApiKey:
         raise ApiError(
             AUTH_SIGNATURE_FAILURE,
             _("The signature does not match. Check the SecretKey and that the request is signed as the SDK does."),
+        )
+    if not replay.accept_once(key.secret_id, auth.signature, timestamp):
+        raise ApiError(
+            AUTH_SIGNATURE_FAILURE,
+            _(
+                "This signature was already used: the request is a replay and was not run. Requests with "
+                "the same body signed in the same second carry the same signature, whatever their action: "
+                "send it again in the next second (the SDK signs each call afresh)."
+            ),
         )
     _touch(key)
     return key

@@ -57,6 +57,8 @@ JOBS: list[Job] = [
         timeout=dt.timedelta(minutes=10)),
     # Rate-limit counters kept in the database (no Redis): the rows of ended windows.
     Job("delete_ended_rate_counts", dt.timedelta(minutes=5), "accounts.ratelimit.delete_ended_counts"),
+    # Signatures the API accepted, kept in the database (no Redis) while their timestamp is valid.
+    Job("delete_expired_signatures", dt.timedelta(minutes=5), "api.replay.delete_expired"),
     # Sessions past their expiry (they already sign nobody in): as `manage.py clearsessions`.
     Job("delete_expired_sessions", dt.timedelta(hours=1), "accounts.backends.delete_expired_sessions"),
 ]

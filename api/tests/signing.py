@@ -1,5 +1,12 @@
 """Sign requests exactly as the official SDK does (tencentcloud.common.abstract_client), for the
-in-process tests that need to send what the SDK never would: stale timestamps, broken bodies…"""
+in-process tests that need to send what the SDK never would: stale timestamps, broken bodies…
+
+The SDK signs neither X-TC-Action nor a nonce, so two requests with the same body signed in the same
+second have the same signature, and the server accepts a signature once (api/replay.py). Unless told
+a timestamp, signed_headers() is a client that never sends a signature twice: a request that would
+repeat one is signed a second earlier (still inside the window), as if the client had waited. Tests
+that replay a request send the same headers again.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +46,11 @@ def signed_headers(
     timestamp: int | None = None, date: str | None = None, service: str = "ses",
     version: str = "2020-10-02", host: str = HOST,
 ) -> dict[str, str]:
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    date = date or dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
-    signature = tc3_signature(secret_key, body=body, timestamp=timestamp, date=date, service=service, host=host)
+    if timestamp is None:
+        timestamp, date, signature = _fresh_signature(secret_id, secret_key, body, date, service, host)
+    else:
+        date = date or _utc_date(timestamp)
+        signature = tc3_signature(secret_key, body=body, timestamp=timestamp, date=date, service=service, host=host)
     return {
         "Host": host,
         "X-TC-Action": action,
@@ -53,6 +62,33 @@ def signed_headers(
             f"SignedHeaders=content-type;host, Signature={signature}"
         ),
     }
+
+
+def _utc_date(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+
+
+# (SecretId, signature) of every request signed here without a given timestamp.
+_signed: set[tuple[str, str]] = set()
+# A repeat goes back at most this far: the server's window is 300 s.
+_MOST_SECONDS_BACK = 240
+
+
+def _fresh_signature(secret_id, secret_key, body, date, service, host) -> tuple[int, str, str]:
+    now = int(time.time())
+    for timestamp in range(now, now - _MOST_SECONDS_BACK, -1):
+        day = date or _utc_date(timestamp)
+        signature = tc3_signature(secret_key, body=body, timestamp=timestamp, date=day, service=service, host=host)
+        if (secret_id, signature) not in _signed:
+            _signed.add((secret_id, signature))
+            return timestamp, day, signature
+    raise AssertionError(f"{_MOST_SECONDS_BACK} requests with one body in one second: each would be a replay")
+
+
+def wait_for_the_next_second() -> None:
+    """What a client of the official SDK does before it sends a body it sent this second (to any
+    action): otherwise the request carries the same signature and is refused as a replay."""
+    time.sleep(1.01 - time.time() % 1)
 
 
 def post(client: Client, body: bytes, headers: dict[str, str], content_type: str = "application/json"):

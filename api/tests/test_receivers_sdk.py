@@ -4,6 +4,7 @@ import json
 
 from tencentcloud.ses.v20201002 import models
 
+from api.tests.signing import wait_for_the_next_second
 from api.tests.test_sdk import key, request, sdk_error, ses  # noqa: F401  (fixtures)
 
 
@@ -37,5 +38,6 @@ def test_the_sdk_creates_fills_lists_and_deletes_a_recipient_list(ses):  # noqa:
     assert details.ValidCount == 2
 
     ses.DeleteReceiver(request(models.DeleteReceiverRequest, ReceiverId=receiver_id))
+    wait_for_the_next_second()  # the same request again: a new signature, not a replay
     error = sdk_error(lambda: ses.DeleteReceiver(request(models.DeleteReceiverRequest, ReceiverId=receiver_id)))
     assert error.code == "OperationDenied.ReceiverNotExist"

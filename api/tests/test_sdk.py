@@ -11,7 +11,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ses.v20201002 import models, ses_client
 
 from accounts.models import ApiKey
-from api.tests.signing import signed_headers
+from api.tests.signing import signed_headers, wait_for_the_next_second
 from domains.models import SenderDomain
 from domains.services import create_domain
 
@@ -66,6 +66,8 @@ def test_an_identity_goes_from_created_to_verified_to_listed_to_deleted(ses, dns
     assert updated.VerifiedForSendingStatus is True
     assert all(a.Status and a.CurrentValue == a.ExpectedValue for a in updated.Attributes)
 
+    # Update, Get, Delete and Get again send one body: each waits for a second of its own.
+    wait_for_the_next_second()
     got = ses.GetEmailIdentity(request(models.GetEmailIdentityRequest, EmailIdentity=NAME))
     assert got.VerifiedForSendingStatus is True
     assert got.DKIMOption == 0
@@ -76,9 +78,11 @@ def test_an_identity_goes_from_created_to_verified_to_listed_to_deleted(ses, dns
             for i in listed.EmailIdentities] == [(NAME, "DOMAIN", True, 1, 500)]
     assert (listed.MaxReputationLevel, listed.MaxDailyQuota, listed.Total) == (1, 500, 1)
 
+    wait_for_the_next_second()
     deleted = ses.DeleteEmailIdentity(request(models.DeleteEmailIdentityRequest, EmailIdentity=NAME))
     assert deleted.RequestId
     assert not SenderDomain.objects.filter(name=NAME).exists()
+    wait_for_the_next_second()
     assert sdk_error(lambda: ses.GetEmailIdentity(
         request(models.GetEmailIdentityRequest, EmailIdentity=NAME))).code == "ResourceNotFound"
 
@@ -114,6 +118,7 @@ def test_the_sdk_reports_service_errors_with_their_codes(ses, other_account):
 
     taken = sdk_error(lambda: ses.CreateEmailIdentity(
         request(models.CreateEmailIdentityRequest, EmailIdentity="mail.charlie.example")))
+    wait_for_the_next_second()  # the same body, to another action
     hidden = sdk_error(lambda: ses.DeleteEmailIdentity(
         request(models.DeleteEmailIdentityRequest, EmailIdentity="mail.charlie.example")))
 

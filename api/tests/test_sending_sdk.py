@@ -7,6 +7,7 @@ import pytest
 from tencentcloud.ses.v20201002 import models
 
 from api.tests import test_sdk
+from api.tests.signing import wait_for_the_next_second
 from api.tests.test_sdk import request, sdk_error
 from domains.reputation.services import platform_today
 from sending import tasks
@@ -64,6 +65,8 @@ def test_addresses_templates_and_a_send_through_the_sdk(ses, verified_domain, br
     [row] = status.EmailStatusList
     assert (row.ToEmailAddress, row.SendStatus, row.DeliverStatus) == ("ann@example.org", 0, 0)
 
+    # GetEmailTemplate's body and ListEmailAddress's again: each in a second of its own, or a replay.
+    wait_for_the_next_second()
     ses.DeleteEmailTemplate(request(models.DeleteEmailTemplateRequest, TemplateID=created.TemplateID))
     ses.DeleteEmailAddress(request(models.DeleteEmailAddressRequest, EmailAddress="news@mail.alice.example"))
     assert ses.ListEmailAddress(models.ListEmailAddressRequest()).EmailSenders == []

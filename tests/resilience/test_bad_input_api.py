@@ -103,8 +103,9 @@ WATCHED = {
 }
 
 
-# Counted for every request, refused or not (the rate limiter's windows): not a write of the request's.
-BOOKKEEPING = {"accounts.RateCount"}
+# Counted for every request, refused or not (the rate limiter's windows), and recorded for every
+# verified signature (api/replay.py, when the cache is not Redis): not a write of the request's.
+BOOKKEEPING = {"accounts.RateCount", "accounts.AcceptedSignature"}
 
 
 def db_snapshot() -> dict:
