@@ -707,7 +707,7 @@ def sweep_stale_messages(now: dt.datetime | None = None) -> str:
     ids += resent
 
     for start in range(0, len(ids), ENQUEUE_CHUNK):
-        tasks.enqueue(ids[start : start + ENQUEUE_CHUNK])
+        tasks.enqueue_backlog(ids[start : start + ENQUEUE_CHUNK])
     summary = f"re-enqueued {len(ids)}, of which {len(resent)} interrupted inside SMTP"
     return f"{summary}; {applied} recorded replies applied" if applied else summary
 
