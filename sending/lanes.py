@@ -9,9 +9,9 @@ Why this bounds another account's wait: a delivery worker consumes both queues a
 turns (kombu's fair cycle over a consumer's queues), so in front of an account's next message stand
 at most each busy account's fair share on DELIVERY — plus one hand-out (up to 50 messages) for each
 send that raced past the count at the same instant —, one backlog task per turn, and the tasks the
-workers already hold; never a whole backlog, however many thousands of messages it holds. Within an
-account the order stays first come, first served: once it is over its share, everything it sends
-waits behind its own backlog.
+workers already hold — each for at most one turn, SES_DELIVERY_TURN_SECONDS (sending.delivery) —;
+never a whole backlog, however many thousands of messages it holds. An account over its share
+waits behind its own backlog; a group whose turn ended goes to the back of the queue again.
 
 The count reads the partial index `message_queued_by_account` (at most share + 1 entries).
 """
