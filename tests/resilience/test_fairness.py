@@ -17,7 +17,7 @@ import pytest
 
 from domains.models import SenderDomain
 from domains.services import create_domain
-from notify.models import CallbackEndpoint
+from notify.models import CallbackDelivery, CallbackEndpoint
 from sending import services
 from sending.models import Message
 from sesconsole import queues
@@ -90,17 +90,18 @@ def test_one_tenants_callback_and_delivery_backlog_does_not_delay_another_tenant
     env = worker_env(broker, smtp_sink, SES_CALLBACK_ALLOW_PRIVATE_NETWORKS="1")
     workers.start(env, "background", concurrency=4, queues=queues.WORKERS["background"], pool="threads")
     workers.start(env, "delivery", concurrency=2, queues=queues.WORKERS["delivery"])
+    bob_callbacks = CallbackDelivery.objects.filter(account=bob_account)
     try:
-        # Bob's first deliveries are made and their callbacks hang, one per background thread.
-        wait_until(lambda: len(silent_receiver.connections) >= 4, 30, "Bob's callbacks to hang")
+        # Bob's first messages are delivered: their callbacks are waiting, or hanging on his receiver.
+        wait_until(lambda: bob_callbacks.count() >= 20, 30, "Bob's first callbacks")
         assert bob_waiting.count() > 2_000, "Bob's backlog drained before Alice sent: the test proves nothing"
 
         started = time.monotonic()
         send_email(ses, news_template, "ann@example.org")
-        wait_until(lambda: "ann@example.org" in sink_counts(smtp_sink), 120, "Alice's message at the relay",
+        wait_until(lambda: "ann@example.org" in sink_counts(smtp_sink), 60, "Alice's message at the relay",
                    every=0.05)
         took = time.monotonic() - started
-        still_waiting = bob_waiting.count()
+        still_waiting, hanging = bob_waiting.count(), len(silent_receiver.connections)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{workers.output}") from None
     finally:
@@ -109,3 +110,4 @@ def test_one_tenants_callback_and_delivery_backlog_does_not_delay_another_tenant
     print(f"Alice's message reached the relay in {took:.2f}s with {still_waiting} of Bob's messages waiting")
     assert took < ALICE_WITHIN_SECONDS, f"Alice waited {took:.1f}s behind Bob's backlog"
     assert still_waiting > 1_000, "Alice's message did not overtake Bob's backlog"
+    assert hanging >= 4, "Bob's receiver was not holding his callbacks while Alice sent"
