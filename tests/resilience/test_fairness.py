@@ -26,7 +26,7 @@ from tests.resilience.conftest import SERVER_ONLY, send_email, sink_counts, wait
 pytestmark = SERVER_ONLY
 
 BOB_SENDER = "news@mail.bob.example"
-BOB_SENDS = 100  # SendEmail calls of 50 simulator recipients each: 5,000 messages waiting
+BOB_SENDS = 40  # SendEmail calls of 50 simulator recipients each: 2,000 messages waiting
 ALICE_WITHIN_SECONDS = 5
 
 
@@ -94,7 +94,7 @@ def test_one_tenants_callback_and_delivery_backlog_does_not_delay_another_tenant
     try:
         # Bob's first messages are delivered: their callbacks are waiting, or hanging on his receiver.
         wait_until(lambda: bob_callbacks.count() >= 20, 30, "Bob's first callbacks")
-        assert bob_waiting.count() > 2_000, "Bob's backlog drained before Alice sent: the test proves nothing"
+        assert bob_waiting.count() > 1_000, "Bob's backlog drained before Alice sent: the test proves nothing"
 
         started = time.monotonic()
         send_email(ses, news_template, "ann@example.org")
@@ -109,5 +109,5 @@ def test_one_tenants_callback_and_delivery_backlog_does_not_delay_another_tenant
 
     print(f"Alice's message reached the relay in {took:.2f}s with {still_waiting} of Bob's messages waiting")
     assert took < ALICE_WITHIN_SECONDS, f"Alice waited {took:.1f}s behind Bob's backlog"
-    assert still_waiting > 1_000, "Alice's message did not overtake Bob's backlog"
+    assert still_waiting > 500, "Alice's message did not overtake Bob's backlog"
     assert hanging >= 4, "Bob's receiver was not holding his callbacks while Alice sent"
