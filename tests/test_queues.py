@@ -58,3 +58,13 @@ def test_the_worker_commands_read_their_queues_from_one_place():
     assert run("background").stdout.strip() == "callbacks,imports"
     wrong = run("everything")
     assert wrong.returncode == 2 and "usage" in wrong.stderr
+
+
+def test_the_readme_starts_a_worker_for_each_role_with_its_queues():
+    from pathlib import Path
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    commands = [line.split() for line in readme.splitlines() if line.startswith("celery -A sesconsole worker")]
+    consumed = sorted(command[command.index("-Q") + 1] for command in commands)
+
+    assert consumed == sorted(",".join(names) for names in queues.WORKERS.values())
