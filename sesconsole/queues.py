@@ -10,7 +10,9 @@ Work that may be slow or large never sits in a queue in front of the next messag
 customer's receiver may hang) and list imports (a large file) go to the "background" worker;
 delivery, batch dispatch and the periodic tick to the "delivery" worker. An account's delivery work
 beyond its fair share goes to DELIVERY_BACKLOG (sending.lanes), which a worker takes turns with
-DELIVERY, so one account's backlog never stands in front of another account's next message.
+DELIVERY, so one account's backlog never stands in front of another account's next message; the
+callbacks of an account with many pending (its receiver is slow or down) likewise go to
+CALLBACKS_BACKLOG (notify.services.callback_queue_for).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ DELIVERY = "delivery"  # sending.deliver: an account's messages within its fair 
 DELIVERY_BACKLOG = "delivery_backlog"  # sending.deliver beyond it, and the sweeper's hand-outs
 DISPATCH = "dispatch"  # batches.dispatch: a batch task's next chunk becomes messages
 CALLBACKS = "callbacks"  # notify.deliver_callback, notify.retry_callbacks: POSTs to customers' receivers
+CALLBACKS_BACKLOG = "callbacks_backlog"  # notify.deliver_callback of an account with many callbacks pending
 IMPORTS = "imports"  # batches.import_list: recipient list uploads
 PERIODIC = "periodic"  # sesconsole.tick, and any task without a route (CELERY_TASK_DEFAULT_QUEUE)
 
@@ -38,7 +41,7 @@ DEFAULT = PERIODIC
 WORKERS = {
     "delivery": [DELIVERY, DELIVERY_BACKLOG, DISPATCH, PERIODIC],
     # I/O-bound and allowed to be slow (a receiver may answer only at its timeout): a thread pool.
-    "background": [CALLBACKS, IMPORTS],
+    "background": [CALLBACKS, CALLBACKS_BACKLOG, IMPORTS],
 }
 ALL = [queue for queues in WORKERS.values() for queue in queues]
 

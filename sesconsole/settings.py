@@ -320,6 +320,9 @@ if SES_SWEEP_CLAIM_TIMEOUT_SECONDS <= 6 * EMAIL_TIMEOUT:
 # handed to the delivery queue; beyond it, to the backlog queue that workers take turns with, so no
 # account's backlog stands in front of another account's next message.
 SES_DELIVERY_FAIR_SHARE = env_int("SES_DELIVERY_FAIR_SHARE", 100, minimum=1)
+# The same for event callbacks (notify/services.py): an account with more than this many callbacks
+# pending (its receiver is slow or down) has its next ones POSTed from the callbacks backlog queue.
+SES_CALLBACK_FAIR_SHARE = env_int("SES_CALLBACK_FAIR_SHARE", 50, minimum=1)
 # A delivery task's turn (sending/delivery.py): after this many seconds it hands the messages it has
 # not reached back to the queues, so a worker is never held long by one account's group.
 SES_DELIVERY_TURN_SECONDS = env_int("SES_DELIVERY_TURN_SECONDS", 1, minimum=1)

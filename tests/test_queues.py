@@ -45,7 +45,7 @@ def test_callbacks_and_imports_are_consumed_by_a_worker_that_does_not_deliver():
     delivery, background = set(queues.WORKERS["delivery"]), set(queues.WORKERS["background"])
 
     assert {queues.DELIVERY, queues.DELIVERY_BACKLOG, queues.DISPATCH, queues.PERIODIC} == delivery
-    assert {queues.CALLBACKS, queues.IMPORTS} == background
+    assert {queues.CALLBACKS, queues.CALLBACKS_BACKLOG, queues.IMPORTS} == background
     assert len(queues.ALL) == len(set(queues.ALL))
 
 
@@ -55,7 +55,7 @@ def test_the_worker_commands_read_their_queues_from_one_place():
                               cwd=settings.BASE_DIR)
 
     assert run("delivery").stdout.strip() == "delivery,delivery_backlog,dispatch,periodic"
-    assert run("background").stdout.strip() == "callbacks,imports"
+    assert run("background").stdout.strip() == "callbacks,callbacks_backlog,imports"
     wrong = run("everything")
     assert wrong.returncode == 2 and "usage" in wrong.stderr
 
