@@ -62,6 +62,8 @@ class CallbackDelivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["account", "created_at"]),
+            # How many callbacks an account has pending (services.callback_queue_for): a few entries read.
+            models.Index(fields=["account"], condition=models.Q(status="pending"), name="callback_pending_by_account"),
         ]
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "callback deliveries"

@@ -35,6 +35,7 @@ from domains.reputation.services import platform_today
 from notify import destinations, texts
 from notify.models import CallbackDelivery, CallbackEndpoint, Notification
 from sending.recording import group_memo
+from sesconsole import queues
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def queue_callback(message, kind: str, detail: dict | None = None) -> CallbackDe
         account_id=message.account_id, event=payload["event"], message_id=message.message_id,
         url=endpoint.url, payload=payload, next_attempt_at=now,
     )
-    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    transaction.on_commit(lambda: _enqueue(delivery.pk, delivery.account_id))
     return delivery
 
 
@@ -197,11 +198,21 @@ def _enabled_endpoint(account_id: int) -> CallbackEndpoint | None:
     return endpoint
 
 
-def _enqueue(delivery_id: int) -> None:
+def callback_queue_for(account_id: int) -> str:
+    """The callbacks queue, or the callbacks backlog queue for an account with more than
+    SES_CALLBACK_FAIR_SHARE callbacks pending: its receiver is slow or down, and each of its
+    attempts may hold a worker thread for the whole timeout. The background workers take the two
+    queues in turns, so such an account never stands in front of another account's callbacks."""
+    share = settings.SES_CALLBACK_FAIR_SHARE
+    pending = CallbackDelivery.objects.filter(account_id=account_id, status=CallbackDelivery.PENDING).order_by()
+    return queues.CALLBACKS_BACKLOG if list(pending.values_list("pk", flat=True)[share : share + 1]) else queues.CALLBACKS
+
+
+def _enqueue(delivery_id: int, account_id: int) -> None:
     from notify.tasks import deliver_callback
 
     try:
-        deliver_callback.delay(delivery_id)
+        deliver_callback.apply_async((delivery_id,), queue=callback_queue_for(account_id))
     except Exception:
         # The broker is down: the row stays due, and retry_callbacks sends it on its next run.
         log.exception("could not enqueue callback %s", delivery_id)

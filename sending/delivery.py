@@ -1,6 +1,7 @@
 """Delivery: claiming queued messages, handing them to the relay over SMTP, and the outbox sweeper.
 
-    deliver_messages      what a worker runs for a list of Message ids (one SMTP connection for all)
+    deliver_messages      what a worker runs for a list of Message ids (one SMTP connection for all),
+                          for one turn (SES_DELIVERY_TURN_SECONDS): the rest goes back to the queues
     sweep_stale_messages  the periodic job that re-enqueues messages the broker or a worker lost
 
 Every outcome goes through sending.recording.record_event, like the outcomes of every other path.
@@ -253,6 +254,7 @@ class DeliveryReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     connections: int = 0
+    handed_back: int = 0  # not reached when the turn ended: handed to the queues again
 
     def add(self, kind: str) -> None:
         self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
@@ -268,6 +270,9 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     3. Simulator recipients never leave: their fixed outcome is recorded like a relay's reply.
     4. Others are built first (MIME, DKIM); then the claim commits smtp_started_at with it, the SMTP
        transaction runs, and its reply with all it triggers is recorded in one more commit.
+    5. After SES_DELIVERY_TURN_SECONDS the turn ends: the messages not reached yet (untouched,
+       still queued) are handed to the queues again (sending.tasks.enqueue), behind whatever other
+       accounts queued meanwhile, so no group holds a worker for long while others wait.
     """
     report = DeliveryReport()
     relay = Relay()
@@ -277,14 +282,24 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     loaded = Message.objects.select_related("domain", "account", "template").in_bulk(list(message_ids))
     # One group for listeners too: e.g. the callback endpoint is looked up once per account, not per message.
     with event_group():
-        _deliver_loaded(message_ids, loaded, relay, group, visible, report)
+        rest = _deliver_loaded(message_ids, loaded, relay, group, visible, report)
     report.connections = relay.connections
+    if rest:
+        report.handed_back = len(rest)
+        tasks.enqueue(rest)
     return report
 
 
-def _deliver_loaded(message_ids, loaded, relay: Relay, group: _Group, visible: dict, report: DeliveryReport) -> None:
+def _deliver_loaded(
+    message_ids, loaded, relay: Relay, group: _Group, visible: dict, report: DeliveryReport
+) -> list[int]:
+    """The group's messages in order until its turn ends; returns the ids it did not reach."""
+    turn_ends = time.monotonic() + settings.SES_DELIVERY_TURN_SECONDS
+    message_ids = list(message_ids)
     try:
-        for pk in message_ids:
+        for index, pk in enumerate(message_ids):
+            if index and time.monotonic() >= turn_ends:
+                return message_ids[index:]
             message = loaded.get(pk)
             if message is None or message.status not in (Message.QUEUED, Message.DEFERRED):
                 report.skipped += 1
@@ -301,6 +316,7 @@ def _deliver_loaded(message_ids, loaded, relay: Relay, group: _Group, visible: d
                     report.add(simulated.kind)
             else:
                 _send(message, relay, visible, report, group)
+        return []
     finally:
         relay.shutdown()
         _apply_replies(group)
@@ -707,7 +723,7 @@ def sweep_stale_messages(now: dt.datetime | None = None) -> str:
     ids += resent
 
     for start in range(0, len(ids), ENQUEUE_CHUNK):
-        tasks.enqueue(ids[start : start + ENQUEUE_CHUNK])
+        tasks.enqueue_backlog(ids[start : start + ENQUEUE_CHUNK])
     summary = f"re-enqueued {len(ids)}, of which {len(resent)} interrupted inside SMTP"
     return f"{summary}; {applied} recorded replies applied" if applied else summary
 

@@ -153,6 +153,8 @@ class Message(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["account", "send_day"]),
             models.Index(fields=["account", "recipient"]),
+            # How many messages an account has waiting (sending.lanes): a few entries read per hand-out.
+            models.Index(fields=["account"], condition=models.Q(status="queued"), name="message_queued_by_account"),
         ]
         ordering = ["-created_at", "-id"]
 

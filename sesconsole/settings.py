@@ -10,6 +10,7 @@ from pathlib import Path
 import plotly
 from django.core.exceptions import ImproperlyConfigured
 
+from sesconsole import queues
 from sesconsole.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -236,6 +237,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Which queue each task goes to, and what each kind of worker consumes: sesconsole/queues.py.
+CELERY_TASK_ROUTES = queues.ROUTES
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # How often beat runs `tick` (seconds); each periodic job decides for itself whether it is due.
@@ -317,6 +321,16 @@ SES_SWEEP_CLAIM_TIMEOUT_SECONDS = env_int("SES_SWEEP_CLAIM_TIMEOUT_SECONDS", 600
 # that old: each SMTP step waits at most EMAIL_TIMEOUT.
 if SES_SWEEP_CLAIM_TIMEOUT_SECONDS <= 6 * EMAIL_TIMEOUT:
     raise ImproperlyConfigured("SES_SWEEP_CLAIM_TIMEOUT_SECONDS must be more than 6 × EMAIL_TIMEOUT")
+# Fairness between accounts (sending/lanes.py): an account's queued messages up to this many are
+# handed to the delivery queue; beyond it, to the backlog queue that workers take turns with, so no
+# account's backlog stands in front of another account's next message.
+SES_DELIVERY_FAIR_SHARE = env_int("SES_DELIVERY_FAIR_SHARE", 100, minimum=1)
+# The same for event callbacks (notify/services.py): an account with more than this many callbacks
+# pending (its receiver is slow or down) has its next ones POSTed from the callbacks backlog queue.
+SES_CALLBACK_FAIR_SHARE = env_int("SES_CALLBACK_FAIR_SHARE", 50, minimum=1)
+# A delivery task's turn (sending/delivery.py): after this many seconds it hands the messages it has
+# not reached back to the queues, so a worker is never held long by one account's group.
+SES_DELIVERY_TURN_SECONDS = env_int("SES_DELIVERY_TURN_SECONDS", 1, minimum=1)
 # Batch dispatch (batches/services.py): recipients turned into messages per transaction, and how
 # long a sending task may make no progress before the periodic job hands it to a worker again.
 SES_BATCH_CHUNK = env_int("SES_BATCH_CHUNK", 500, minimum=1)

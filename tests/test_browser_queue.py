@@ -26,7 +26,7 @@ template = batch_fixtures.template
 def broker(monkeypatch):
     """No workers here: the test dispatches chunks itself (the broker is the edge of the machine)."""
     monkeypatch.setattr(batch_tasks.dispatch, "delay", lambda task_id: None)
-    monkeypatch.setattr(sending_tasks.deliver, "delay", lambda ids: None)
+    monkeypatch.setattr(sending_tasks.deliver, "apply_async", lambda args, **options: None)
 
 
 def test_the_queue_page_follows_a_batch_and_stops_polling_when_it_is_done(

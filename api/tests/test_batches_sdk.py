@@ -22,7 +22,7 @@ def broker(monkeypatch):
     """The task ids handed to the workers (the broker is the edge of the machine)."""
     handed = []
     monkeypatch.setattr(batch_tasks.dispatch, "delay", lambda task_id: handed.append(("dispatch", task_id)))
-    monkeypatch.setattr(sending_tasks.deliver, "delay", lambda ids: handed.append(("deliver", ids)))
+    monkeypatch.setattr(sending_tasks.deliver, "apply_async", lambda args, **options: handed.append(("deliver", args[0])))
     return handed
 
 

@@ -27,7 +27,7 @@ def b64(text: str) -> str:
 def broker(monkeypatch):
     """The ids handed to the workers (the broker is the edge of the machine)."""
     handed = []
-    monkeypatch.setattr(tasks.deliver, "delay", lambda ids: handed.append(ids))
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **options: handed.append(args[0]))
     return handed
 
 

@@ -160,10 +160,23 @@ def test_a_delivery_held_by_another_worker_is_not_posted_twice(endpoint, receive
     assert len(receiver.requests) == 1
 
 
-def test_the_retry_job_is_a_periodic_job():
+def test_the_retry_job_hands_the_posts_to_the_callbacks_queue_and_posts_nothing_in_the_tick(
+    endpoint, receiver, verified_domain, monkeypatch
+):
+    from notify import tasks
+    from sesconsole.celery import app
     from sesconsole.periodic import job_named
 
-    assert job_named("retry_callbacks").target == "notify.tasks.retry_callbacks"
+    message = make_message(verified_domain, "reader@example.org", delivered=False)
+    services.queue_callback(message, "opened", {})  # no commit: the callback is due, its task not sent
+    handed = []
+    monkeypatch.setattr(tasks.retry_callbacks, "apply_async", lambda *args, **options: handed.append(args))
+
+    assert job_named("retry_callbacks").run() == "handed to the callbacks queue"
+
+    assert len(handed) == 1 and receiver.requests == []
+    assert app.amqp.router.route({}, "notify.retry_callbacks")["queue"].name == "callbacks"
+    assert CallbackDelivery.objects.get().status == CallbackDelivery.PENDING
 
 
 @pytest.mark.parametrize("url", ["", "not a url", "ftp://example.com/x", "javascript:alert(1)"])

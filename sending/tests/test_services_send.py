@@ -21,7 +21,7 @@ DATA = {"name": "Ann", "code": "4711"}
 def delivered_ids(monkeypatch):
     """What reached the broker (the edge of the machine): the ids handed to the workers."""
     handed = []
-    monkeypatch.setattr(tasks.deliver, "delay", lambda ids: handed.append(ids))
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **options: handed.append(args[0]))
     return handed
 
 

@@ -5,7 +5,7 @@
   page at 375 px wide without sideways scrolling, no Content-Security-Policy violation, and axe-core
   (node_modules/axe-core, installed by `bin/dev test` from package-lock.json) with no serious or
   critical violation. The axe results of every check are written beside the screenshots.
-- `worker` stands in for the Celery worker: tasks the console sends (`.delay`) are collected instead
+- `worker` stands in for the Celery workers: tasks the console sends (`.delay`) are collected instead
   of going to the broker, and `worker.work()` runs them, and the tasks they send, with the real task
   code in this process. The broker is the edge of the machine; everything behind it is the product.
 """
@@ -21,6 +21,7 @@ import pytest
 from celery.app.task import Task
 from django.conf import settings
 
+from sesconsole import queues
 from tests.browser import launched
 from tests.needs import missing
 
@@ -45,6 +46,10 @@ class Worker:
         self.ran: list[str] = []
 
     def apply_async(self, task: Task, args=None, kwargs=None, **options):
+        # It stands in for every worker role, so it takes every queue; a task on a queue that no worker
+        # consumes (sesconsole/queues.py) would never run in production.
+        queue = options.get("queue") or task.app.amqp.router.route(options, task.name)["queue"].name
+        assert queue in queues.ALL, f"{task.name} goes to {queue!r}, which no worker consumes"
         entry = (task, tuple(args or ()), dict(kwargs or {}))
         if options.get("countdown") or options.get("eta"):
             self.later.append((*entry, options))

@@ -9,7 +9,8 @@ stops them. A fault test gets its own:
     private_postgres  a private PostgreSQL cluster (initdb + pg_ctl, run as the `postgres` OS user
                       when we are root) holding a copy of the test database; this process, the live
                       server and the workers all use it, so stopping it is a real database outage.
-    Worker            `celery worker` in its own process group, killable with SIGKILL.
+    Worker            `celery worker` in its own process group, killable with SIGKILL; it consumes
+                      every queue of sesconsole/queues.py unless given a role's queues.
     recover()         what the periodic jobs do (the outbox sweeper, re-dispatch of stalled batches),
                       run by the test in its wait loops at a short interval.
 
@@ -37,6 +38,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
+from sesconsole import queues as sesconsole_queues
 from sesconsole.celery import app as celery_app
 from tests.needs import missing
 
@@ -322,7 +324,8 @@ LAUNCH = (
     "import sys\n"
     "from sesconsole.celery import app\n"
     "app.worker_main(['worker', '--concurrency', sys.argv[1], '--loglevel', 'INFO', '--hostname',\n"
-    "                 sys.argv[2] + '@%h', '--without-mingle', '--without-gossip', '--without-heartbeat'])\n"
+    "                 sys.argv[2] + '@%h', '--queues', sys.argv[3], '--pool', sys.argv[4],\n"
+    "                 '--without-mingle', '--without-gossip', '--without-heartbeat'])\n"
 )
 
 
@@ -342,16 +345,20 @@ def worker_env(broker: PrivateRedis, smtp_sink, **extra) -> dict[str, str]:
 
 
 class Worker:
-    """A real `celery worker` (prefork pool) in its own process group."""
+    """A real `celery worker` in its own process group: by default one that consumes every queue
+    (sesconsole/queues.py) with a prefork pool; `queues` and `pool` make it one of a role's workers."""
 
-    def __init__(self, env: dict[str, str], name: str, concurrency: int = 2):
+    def __init__(self, env: dict[str, str], name: str, concurrency: int = 2, queues: list[str] | None = None,
+                 pool: str = "prefork"):
         self.name = name
         self.env = env
         self.concurrency = concurrency
+        self.queues = queues or sesconsole_queues.ALL
+        self.pool = pool
         self.ended_by_test = False
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, str(concurrency), name], cwd=BASE_DIR, env=env,
+            [sys.executable, "-c", LAUNCH, str(concurrency), name, ",".join(self.queues), pool], cwd=BASE_DIR, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             preexec_fn=DIE_WITH_PARENT,
         )
@@ -398,8 +405,9 @@ def workers():
     class Workers:
         restarts: list[str] = []
 
-        def start(self, env: dict[str, str], name: str, concurrency: int = 2) -> Worker:
-            worker = Worker(env, name, concurrency)
+        def start(self, env: dict[str, str], name: str, concurrency: int = 2, queues: list[str] | None = None,
+                  pool: str = "prefork") -> Worker:
+            worker = Worker(env, name, concurrency, queues, pool)
             started.append(worker)
             return worker.wait_ready()
 
@@ -412,7 +420,7 @@ def workers():
                 if not worker.ended_by_test and worker.process.poll() is not None:
                     worker.ended_by_test = True
                     self.restarts.append(worker.name)
-                    self.start(worker.env, f"{worker.name}-again", worker.concurrency)
+                    self.start(worker.env, f"{worker.name}-again", worker.concurrency, worker.queues, worker.pool)
                     restarted += 1
             return restarted
 

@@ -1,0 +1,70 @@
+"""The queues (sesconsole/queues.py): every task has a queue some worker consumes, and slow work
+(callbacks, list imports) never shares a queue or a worker with delivery."""
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from sesconsole import queues
+from sesconsole.celery import app as celery_app
+
+
+def queue_of(task_name: str) -> str:
+    return celery_app.amqp.router.route({}, task_name)["queue"].name
+
+
+def our_tasks() -> list[str]:
+    celery_app.loader.import_default_modules()
+    return sorted(name for name in celery_app.tasks if not name.startswith("celery."))
+
+
+def test_every_task_of_the_project_goes_to_a_queue_some_worker_consumes():
+    names = our_tasks()
+
+    assert {"sending.deliver", "batches.dispatch", "notify.deliver_callback", "batches.import_list",
+            "sesconsole.tick"} <= set(names)
+    assert all(queue_of(name) in queues.ALL for name in names), {name: queue_of(name) for name in names}
+
+
+@pytest.mark.parametrize(("task", "queue"), [
+    ("sending.deliver", queues.DELIVERY),
+    ("batches.dispatch", queues.DISPATCH),
+    ("notify.deliver_callback", queues.CALLBACKS),
+    ("notify.retry_callbacks", queues.CALLBACKS),
+    ("batches.import_list", queues.IMPORTS),
+    ("sesconsole.tick", queues.PERIODIC),
+])
+def test_each_kind_of_work_has_its_own_queue(task, queue):
+    assert queue_of(task) == queue
+    assert settings.CELERY_TASK_ROUTES is queues.ROUTES
+
+
+def test_callbacks_and_imports_are_consumed_by_a_worker_that_does_not_deliver():
+    delivery, background = set(queues.WORKERS["delivery"]), set(queues.WORKERS["background"])
+
+    assert {queues.DELIVERY, queues.DELIVERY_BACKLOG, queues.DISPATCH, queues.PERIODIC} == delivery
+    assert {queues.CALLBACKS, queues.CALLBACKS_BACKLOG, queues.IMPORTS} == background
+    assert len(queues.ALL) == len(set(queues.ALL))
+
+
+def test_the_worker_commands_read_their_queues_from_one_place():
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "sesconsole.queues", *args], capture_output=True, text=True,
+                              cwd=settings.BASE_DIR)
+
+    assert run("delivery").stdout.strip() == "delivery,delivery_backlog,dispatch,periodic"
+    assert run("background").stdout.strip() == "callbacks,callbacks_backlog,imports"
+    wrong = run("everything")
+    assert wrong.returncode == 2 and "usage" in wrong.stderr
+
+
+def test_the_readme_starts_a_worker_for_each_role_with_its_queues():
+    from pathlib import Path
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    commands = [line.split() for line in readme.splitlines() if line.startswith("celery -A sesconsole worker")]
+    consumed = sorted(command[command.index("-Q") + 1] for command in commands)
+
+    assert consumed == sorted(",".join(names) for names in queues.WORKERS.values())
