@@ -9,6 +9,9 @@ delivery by the worker's code and, for real recipients, a real SMTP server answe
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import time_machine
@@ -30,6 +33,7 @@ NOON = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 TODAY = NOON.date()
 AFTER_MIDNIGHT = NOON + dt.timedelta(hours=12, minutes=5)
 DATA = json.dumps({"name": "Ann", "code": "4711"})
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ON_AND_OFF = pytest.mark.parametrize("counts", [False, True], ids=["setting off", "setting on"])
 
 
@@ -193,3 +197,19 @@ def test_a_message_counts_as_the_setting_was_when_it_was_sent_even_if_it_changes
     row = DomainDay.objects.get(domain=verified_domain)
     # The three sent while it counted are counted, with their outcomes; the two others only by the cap.
     assert (row.sent, row.simulated, row.delivered, row.invalid) == (5, 2, 3, 0)
+
+
+@pytest.mark.parametrize(("value", "read"), [(None, "False"), ("0", "False"), ("1", "True"), ("yes please", None)])
+def test_the_setting_is_read_from_the_environment_off_by_default_and_nonsense_stops_the_process(value, read):
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "PYTHONPATH") if name in os.environ}
+    if value is not None:
+        env["SES_SIMULATOR_COUNTS_FOR_REPUTATION"] = value
+    result = subprocess.run(
+        [sys.executable, "-c", "import sesconsole.settings as s; print(s.SES_SIMULATOR_COUNTS_FOR_REPUTATION)"],
+        env=env, capture_output=True, text=True, cwd=ROOT,
+    )
+    if read is None:
+        assert result.returncode != 0
+        assert "SES_SIMULATOR_COUNTS_FOR_REPUTATION must be a boolean" in result.stderr
+    else:
+        assert (result.returncode, result.stdout.strip()) == (0, read), result.stderr
