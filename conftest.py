@@ -33,6 +33,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def simulator_counts(settings):
+    """Mail to the mailbox simulator counts for reputation, as in the demo (SPEC §4.4; off by default).
+
+    For tests that rehearse levels, freezes or statistics with simulator mail: they say so with
+    `pytestmark = pytest.mark.usefixtures("simulator_counts")` or by asking for this fixture."""
+    settings.SES_SIMULATOR_COUNTS_FOR_REPUTATION = True
+
+
 @pytest.fixture(autouse=True)
 def _own_rate_limit_counters(monkeypatch):
     # The rate-limit counters live in the cache, which outlives a test (Redis in CI) and is never

@@ -168,7 +168,8 @@ def seed_demo(*, force: bool = False) -> list[str]:
 @contextmanager
 def _build_mode():
     """The demo's mail goes nowhere: simulator on, members' notifications kept in memory, tasks
-    run in-process the moment they are enqueued (after their transaction commits)."""
+    run in-process the moment they are enqueued (after their transaction commits). Its simulator
+    mail counts for reputation whatever the setting (SPEC §4.4): the story is told with it."""
     from sesconsole.celery import app
 
     saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
@@ -176,7 +177,8 @@ def _build_mode():
     logging.disable(logging.WARNING)  # a line per task, tick and freeze would bury what the command prints
     try:
         with override_settings(
-            SES_SIMULATOR_ENABLED=True, EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"
+            SES_SIMULATOR_ENABLED=True, SES_SIMULATOR_COUNTS_FOR_REPUTATION=True,
+            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         ):
             yield
     finally:

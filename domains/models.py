@@ -83,9 +83,16 @@ class DomainDay(DayCounters):
     cap = models.PositiveBigIntegerField()
     closed_at = models.DateTimeField(null=True, blank=True)
     cap_warned_at = models.DateTimeField(null=True, blank=True)
+    # Of `sent`, the messages to the mailbox simulator that do not count for reputation
+    # (SES_SIMULATOR_COUNTS_FOR_REPUTATION off): the cap counts them, the rules see `sent - simulated`,
+    # and their outcomes never reach this row's other counters (domains.reputation.services).
+    simulated = models.PositiveBigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["domain", "day"], name="one_row_per_domain_day")]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "day"], name="one_row_per_domain_day"),
+            models.CheckConstraint(condition=models.Q(simulated__lte=models.F("sent")), name="simulated_within_sent"),
+        ]
         indexes = [models.Index(fields=["day", "closed_at"])]
         ordering = ["-day"]
 

@@ -14,11 +14,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
-from domains.reputation.services import mailbox_type_of, record_outcome
+from domains.reputation.services import counts_for_reputation, record_outcome
 from sending.models import Message, MessageEvent, Suppression
+from sending.simulator import is_simulator_address
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,6 @@ def group_memo() -> dict | None:
     return _group_memo.get()
 
 
-def is_simulator_address(address: str) -> bool:
-    return address.rsplit("@", 1)[-1].strip().lower().rstrip(".") == settings.SES_SIMULATOR_DOMAIN
-
-
 def record_event(message: Message, kind: str, detail: dict | None = None, *, fields: dict | None = None) -> bool:
     """Apply one event to a message. Returns False when it changed nothing (already recorded).
 
@@ -73,7 +71,8 @@ def record_event(message: Message, kind: str, detail: dict | None = None, *, fie
     1. A final SMTP outcome moves queued/sending/deferred → delivered or bounced; a bounce of a
        delivered message moves it to bounced and out of the delivered count (a late bounce).
     2. A follow-up (complaint, open, click, unsubscribe) counts once per message.
-    3. The counters of the message's send day change, which runs the upgrade and freeze checks.
+    3. The counters of the message's send day change, which runs the upgrade and freeze checks
+       (when the message counts for reputation: its mailbox type as admitted decides).
     4. Invalid addresses go on the blacklist (never simulator addresses); unsubscribes are kept.
     """
     detail = detail or {}
@@ -119,13 +118,14 @@ def record_event(message: Message, kind: str, detail: dict | None = None, *, fie
         elif kind not in TIMELINE_ONLY:
             raise ValueError(f"unknown message event {kind!r}")
         MessageEvent.objects.create(message=message, at=now, kind=kind, detail=detail)
-        if kind == "invalid" and not is_simulator_address(message.recipient):
+        if kind == "invalid" and not is_simulator_address(message.recipient, settings.SES_SIMULATOR_DOMAIN):
             _suppress(message, Suppression.BLACKLIST, detail.get("reply", ""))
         if kind == "unsubscribed":
             _suppress(message, Suppression.UNSUBSCRIBED, "")
         # In the same transaction: a message's state and the day's counters never disagree.
         if counter is not None:
-            record_outcome(message.domain, message.send_day, counter, message.recipient)
+            record_outcome(message.domain, message.send_day, counter, message.recipient,
+                           mailbox_type=message.mailbox_type)
     transaction.on_commit(lambda: message_event.send(sender=Message, message=message, kind=kind, detail=detail))
     return True
 
@@ -148,8 +148,11 @@ def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
     grouped: dict[tuple[int, object, str], list[tuple[Message, dict]]] = {}
     changed = 0
     for message, kind, detail in items:
-        if kind == "delivered" and (message.domain_id, message.send_day) in summable:
-            key = (message.domain_id, message.send_day, mailbox_type_of(message.recipient))
+        # A delivery that does not count for reputation moves no rule: always summable.
+        if kind == "delivered" and (
+            (message.domain_id, message.send_day) in summable or not counts_for_reputation(message.mailbox_type)
+        ):
+            key = (message.domain_id, message.send_day, message.mailbox_type)
             grouped.setdefault(key, []).append((message, detail))
         else:
             changed += record_event(message, kind, detail)
@@ -170,8 +173,9 @@ def _days_no_upgrade_can_move(keys: set[tuple[int, object]]) -> set[tuple[int, o
     if not todays:
         return summable
     shares = [Decimal(share) for share in levels.upgrade_shares()]
-    rows = DomainDay.objects.filter(domain_id__in=todays, day=today).values_list(
-        "domain_id", "sent", "cap", "domain__level", "domain__status"
+    # `sent` as the upgrade rules see it (domains.reputation.services.metrics_of).
+    rows = DomainDay.objects.filter(domain_id__in=todays, day=today).annotate(counted=F("sent") - F("simulated")).values_list(
+        "domain_id", "counted", "cap", "domain__level", "domain__status"
     )
     for domain_id, sent, cap, level, status in rows:
         below_every_share = bool(shares) and all(sent * 100 < share * cap for share in shares)
@@ -201,7 +205,8 @@ def _apply_deliveries(items: list[tuple[Message, dict]]) -> int:
             message = delivered[pk][0]
             message.status, message.outcome, message.finished_at = Message.DELIVERED, "delivered", now
         first = delivered[open_ids[0]][0]
-        record_outcome(first.domain, first.send_day, "delivered", first.recipient, n=len(open_ids))
+        record_outcome(first.domain, first.send_day, "delivered", first.recipient, n=len(open_ids),
+                       mailbox_type=first.mailbox_type)
         for pk in open_ids:
             message, detail = delivered[pk]
             transaction.on_commit(

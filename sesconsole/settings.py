@@ -288,6 +288,10 @@ SES_REPUTATION = {
 SES_MAX_SENDER_ADDRESSES = env_int("SES_MAX_SENDER_ADDRESSES", 10, minimum=1)
 SES_SIMULATOR_ENABLED = env_bool("SES_SIMULATOR_ENABLED", True)
 SES_SIMULATOR_DOMAIN = "simulator.sesconsole.invalid"
+# Whether mail to the simulator counts for reputation (SPEC §4.4). Off: it counts against the daily
+# cap but never in a rate, the upgrade volume, a freeze or a downgrade, so nobody climbs levels or
+# hides a bad list with free simulated mail. On: exactly like real mail, for the demo and rehearsals.
+SES_SIMULATOR_COUNTS_FOR_REPUTATION = env_bool("SES_SIMULATOR_COUNTS_FOR_REPUTATION", False)
 # DNS: where verification asks. Empty means the system resolver; tests point it at a local stub.
 SES_DNS_NAMESERVERS = env_list("SES_DNS_NAMESERVERS", [])
 SES_DNS_PORT = env_int("SES_DNS_PORT", 53, minimum=1)

@@ -35,7 +35,10 @@ class StatsFilterForm(forms.Form):
         # Rendered by templates/stats/stats.html with its suggestion list, not by the widget.
     )
     mailbox_type = forms.ChoiceField(
-        label=_("Receiving mailbox type"), required=False, help_text=_("The recipient's domain, e.g. gmail.com.")
+        label=_("Receiving mailbox type"), required=False, help_text=_(
+            "The recipient's domain, e.g. gmail.com; “simulator”: mail to the mailbox simulator, which counts "
+            "against the daily cap and is in no other figure or rate."
+        ),
     )
 
     def __init__(self, account, data=None, *, check_domain: bool = True):

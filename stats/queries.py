@@ -8,6 +8,10 @@ Which table answers depends on the filter (stats.rollups keeps them equal):
     no filter              AccountDay         one row per day
     mailbox type only      AccountMailboxDay  one row per day
     a sender domain        DailyVolume        that domain's rows (one per mailbox type and day)
+
+Mail that does not count for reputation (the mailbox simulator's, SES_SIMULATOR_COUNTS_FOR_REPUTATION
+off) has the mailbox type "simulator" (domains.reputation.rules.SIMULATOR_MAILBOX): it is shown
+apart, under that type, and is in no other figure, so the rates shown are the rates the rules read.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import Account
-from domains.reputation.rules import DayMetrics, metric_values
+from domains.reputation.rules import SIMULATOR_MAILBOX, DayMetrics, metric_values
 from sesconsole.prepared import execute_prepared
 from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
@@ -99,8 +103,8 @@ def _rows(account: Account, start: dt.date, end: dt.date, domain: str | None, ma
         # By name, inside the account: another account's domain name matches no row here.
         rows = rows.filter(domain__name=domain_key(domain))
         if mailbox_type:
-            rows = rows.filter(mailbox_type=mailbox_type_key(account, mailbox_type))
-        return rows
+            return rows.filter(mailbox_type=mailbox_type_key(account, mailbox_type))
+        return rows.exclude(mailbox_type=SIMULATOR_MAILBOX)  # as AccountDay: apart
     if mailbox_type:
         return AccountMailboxDay.objects.filter(
             account=account, mailbox_type=mailbox_type_key(account, mailbox_type), day__gte=start, day__lte=end
@@ -131,7 +135,8 @@ def daily_volumes(
         columns, where = _domain_sql(bool(mailbox_type))
         with connection.cursor() as cursor:
             cursor.execute(f"WITH {_chosen_cte()} SELECT {columns} {where}",
-                           [*_chosen_params(account, domain), *_range_params(account, start, end, mailbox_type)])
+                           [*_chosen_params(account, domain),
+                            *_range_params(account, start, end, mailbox_type, domain=True)])
             by_day = _by_day(cursor.fetchall())
     else:
         by_day = _rollup_days(account, start, end, mailbox_type)
@@ -155,8 +160,8 @@ def _domain_sql(mailbox_type: bool) -> tuple[str, str]:
     where = (f"FROM {quote(DailyVolume._meta.db_table)} "
              f"WHERE {quote('domain_id')} = (SELECT id FROM chosen) AND {quote('account_id')} + 0 = %s "
              f"AND {quote('day')} >= %s AND {quote('day')} <= %s")
-    if mailbox_type:
-        where += f" AND {quote('mailbox_type')} = %s"
+    # Without a mailbox type, every type but the one shown apart (SIMULATOR_MAILBOX), as AccountDay.
+    where += f" AND {quote('mailbox_type')} {'=' if mailbox_type else '<>'} %s"
     return columns, where + f" GROUP BY {quote('day')}"
 
 
@@ -186,13 +191,16 @@ def _rollup_sql(mailbox_type: str | None) -> tuple[str, str]:
     return columns, where
 
 
-def _range_params(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None) -> list:
-    """The parameters of _domain_sql's and _rollup_sql's WHERE: account, first and last day, and the
-    mailbox type when there is one."""
+def _range_params(account: Account, start: dt.date, end: dt.date, mailbox_type: str | None, *,
+                  domain: bool = False) -> list:
+    """The parameters of _domain_sql's (`domain`) and _rollup_sql's WHERE: account, first and last
+    day, and the mailbox type when there is one (for _domain_sql without one: the type it leaves out)."""
     adapt = connection.ops.adapt_datefield_value
     params = [account.pk, adapt(start), adapt(end)]
     if mailbox_type:
         params.append(mailbox_type_key(account, mailbox_type))
+    elif domain:
+        params.append(SIMULATOR_MAILBOX)
     return params
 
 
@@ -239,7 +247,7 @@ def statistics_page(
     sql = _page_sql(bool(domain), bool(mailbox_type), with_mailbox_types)
     params = [account.pk, account.pk] if with_mailbox_types else []  # _TYPES_CTE's
     if domain:
-        params += [*_chosen_params(account, domain), *_range_params(account, start, end, mailbox_type)]
+        params += [*_chosen_params(account, domain), *_range_params(account, start, end, mailbox_type, domain=True)]
     else:
         params += _range_params(account, start, end, mailbox_type)
     rows = _fetchall_planned_once(sql, params)

@@ -10,7 +10,10 @@
                        PostgreSQL does the reservation and all its statistics in one statement
 
 The invariant, which the tests check after real traffic: every AccountDay row is the sum of the
-account's DailyVolume rows of that day, every AccountMailboxDay row the sum over its domains. A
+account's DailyVolume rows of that day whose mailbox type counts for reputation (all but the
+mailbox simulator's when its mail does not count: domains.reputation.rules.counts_for_reputation),
+so the freeze rules can read it as the account's day totals; every AccountMailboxDay row is the sum
+over its domains, of every mailbox type (the simulator's too: statistics show it apart). A
 rollup is changed by exactly what DailyVolume changed by, so a clamped first insert (a late bounce
 for a row that did not exist yet) moves both the same way.
 
@@ -27,13 +30,15 @@ from collections.abc import Iterable
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 
+from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
 from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 COUNTERS = DailyVolume.COUNTERS
 
 
 def add_volume(domain, day: dt.date, mailbox_counts: dict[str, dict[str, int]]) -> None:
-    """Add `{mailbox_type: {counter: n}}` of one domain and day to DailyVolume and the rollups."""
+    """Add `{mailbox_type: {counter: n}}` of one domain and day to DailyVolume and the rollups (to
+    AccountDay only the mailbox types that count for reputation)."""
     applied: dict[str, dict[str, int]] = {}
     with transaction.atomic(savepoint=False):
         for mailbox_type in sorted(mailbox_counts):
@@ -46,6 +51,8 @@ def add_volume(domain, day: dt.date, mailbox_counts: dict[str, dict[str, int]]) 
         day_total: dict[str, int] = {}
         for mailbox_type, delta in applied.items():
             _upsert(AccountMailboxDay, {"account_id": account_id, "mailbox_type": mailbox_type, "day": day}, delta)
+            if not counts_for_reputation(mailbox_type):
+                continue
             for name, n in delta.items():
                 day_total[name] = day_total.get(name, 0) + n
         _upsert(AccountDay, {"account_id": account_id, "day": day}, day_total)
@@ -102,7 +109,8 @@ def add_sent(domain, day: dt.date, counts: dict[str, int], returning: tuple[str,
     them (same rows, same lock order), but only increments, so each row is one upsert and no clamp applies.
 
     Returns the `returning` counters of the account's day row as this write left it (the caller's
-    transaction holds that row's lock, so they are the account's totals at this moment)."""
+    transaction holds that row's lock, so they are the account's totals at this moment); None when
+    none of the messages counts for reputation (the row is not written)."""
     with transaction.atomic(savepoint=False):
         for mailbox_type in sorted(counts):
             _upsert(DailyVolume, {"domain_id": domain.pk, "mailbox_type": mailbox_type, "day": day},
@@ -111,7 +119,7 @@ def add_sent(domain, day: dt.date, counts: dict[str, int], returning: tuple[str,
         for mailbox_type in sorted(counts):
             _upsert(AccountMailboxDay, {"account_id": domain.account_id, "mailbox_type": mailbox_type, "day": day},
                     {"requested": counts[mailbox_type], "sent": counts[mailbox_type]})
-        total = sum(counts.values())
+        total = sum(n for mailbox_type, n in counts.items() if counts_for_reputation(mailbox_type))
         return _upsert(AccountDay, {"account_id": domain.account_id, "day": day},
                        {"requested": total, "sent": total}, returning=returning)
 
@@ -120,7 +128,8 @@ def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returnin
     """add_sent as PostgreSQL data-modifying CTEs that write only if the CTE `after` returned a row.
 
     Returns (the CTE list to put after `after`'s, its named parameters — all named `vol_…` — and the
-    name of the CTE returning the account day row's `returning` counters). Each CTE reads the one
+    name of the CTE returning the account day row's `returning` counters, which returns no row when
+    none of the messages counts for reputation, as add_sent). Each CTE reads the one
     before, so the rows are locked in add_volume's order: the domain's volume rows by mailbox type,
     the account's mailbox rows by type, then the account's day row.
 
@@ -132,6 +141,7 @@ def sent_ctes(after: str, domain, day: dt.date, counts: dict[str, int], returnin
     for i, mailbox_type in enumerate(sorted(counts)):
         params[f"vol_type{i}"] = mailbox_type
         params[f"vol_n{i}"] = counts[mailbox_type]
+        params[f"vol_counted{i}"] = counts_for_reputation(mailbox_type)
     return _sent_ctes_sql(after, len(counts), tuple(returning)), params, "vol_account"
 
 
@@ -144,11 +154,12 @@ def _sent_ctes_sql(after: str, n_types: int, returning: tuple[str, ...]) -> str:
     other_columns = ", ".join(quote(name) for name in others)
     sets = {table: ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("requested", "sent"))
             for table in (volume, mailbox, account_day)}
-    rows = ", ".join(f"(%(vol_type{i})s::text, %(vol_n{i})s::bigint)" for i in range(n_types))
+    rows = ", ".join(f"(%(vol_type{i})s::text, %(vol_n{i})s::bigint, %(vol_counted{i})s::boolean)"
+                     for i in range(n_types))
     mt = quote("mailbox_type")
     account, domain, day = "%(vol_account)s::bigint", "%(vol_domain)s::bigint", "%(vol_day)s::date"
     return (
-        f"vol_counts ({mt}, n) AS (VALUES {rows}), "
+        f"vol_counts ({mt}, n, counted) AS (VALUES {rows}), "
         f"vol_volume AS (INSERT INTO {volume} (account_id, domain_id, {mt}, day, requested, sent, {other_columns}) "
         f"SELECT {account}, {domain}, c.{mt}, {day}, c.n, c.n, {zeros} FROM {after} CROSS JOIN vol_counts c "
         f"ORDER BY c.{mt} "
@@ -159,7 +170,7 @@ def _sent_ctes_sql(after: str, n_types: int, returning: tuple[str, ...]) -> str:
         f"ON CONFLICT (account_id, {mt}, day) DO UPDATE SET {sets[mailbox]} RETURNING {mailbox}.{mt}), "
         f"vol_account AS (INSERT INTO {account_day} (account_id, day, requested, sent, {other_columns}) "
         f"SELECT {account}, {day}, SUM(c.n), SUM(c.n), {zeros} FROM vol_mailbox m JOIN vol_counts c USING ({mt}) "
-        f"HAVING COUNT(*) > 0 "
+        f"WHERE c.counted HAVING COUNT(*) > 0 "
         f"ON CONFLICT (account_id, day) DO UPDATE SET {sets[account_day]} "
         f"RETURNING {', '.join(f'{account_day}.{quote(name)}' for name in returning)})"
     )
@@ -180,11 +191,21 @@ def subtract_domain(domain_id: int) -> None:
             key_list = ", ".join(quote(k) for k in keys)
             sets = ", ".join(f"{quote(name)} = {table}.{quote(name)} - gone.{quote(name)}" for name in COUNTERS)
             matches = " AND ".join(f"{table}.{quote(k)} = gone.{quote(k)}" for k in keys)
+            where, params = _counted_only(model, quote)
             cursor.execute(
                 f"UPDATE {table} SET {sets} FROM (SELECT {key_list}, {sums} FROM {source} "
-                f"WHERE {quote('domain_id')} = %s GROUP BY {key_list}) AS gone WHERE {matches}",
-                [domain_id],
+                f"WHERE {quote('domain_id')} = %s{where} GROUP BY {key_list}) AS gone WHERE {matches}",
+                [domain_id, *params],
             )
+
+
+def _counted_only(model, quote) -> tuple[str, list]:
+    """The condition (` AND …`, its parameters) that keeps a rollup's sums to the DailyVolume rows it
+    holds: AccountDay only the mailbox types that count for reputation (rules.counts_for_reputation:
+    all but SIMULATOR_MAILBOX), AccountMailboxDay all of them."""
+    if model._meta.db_table != AccountDay._meta.db_table:
+        return "", []
+    return f" AND {quote('mailbox_type')} <> %s", [SIMULATOR_MAILBOX]
 
 
 def rebuild(account_ids: Iterable[int] | None = None, *, daily_volume=DailyVolume, account_day=AccountDay,
@@ -211,8 +232,11 @@ def rebuild(account_ids: Iterable[int] | None = None, *, daily_volume=DailyVolum
             table = quote(model._meta.db_table)
             cursor.execute(f"DELETE FROM {table}{where}", params)
             key_list = ", ".join(quote(k) for k in keys)
+            counted, counted_params = _counted_only(model, quote)
+            if counted and not where:
+                counted = " WHERE" + counted[len(" AND"):]
             cursor.execute(
                 f"INSERT INTO {table} ({key_list}, {counters}) "
-                f"SELECT {key_list}, {sums} FROM {source}{where} GROUP BY {key_list}",
-                params,
+                f"SELECT {key_list}, {sums} FROM {source}{where}{counted} GROUP BY {key_list}",
+                [*params, *counted_params],
             )

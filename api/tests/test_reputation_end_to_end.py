@@ -22,6 +22,10 @@ from sending.tests.send_fixtures import SENDER
 sender = send_fixtures.sender
 template = send_fixtures.template
 
+# These tests rehearse the rules with simulator mail, so it counts for reputation here (as in the
+# demo); with the default (it does not count) see test_simulator_reputation.py.
+pytestmark = pytest.mark.usefixtures("simulator_counts")
+
 SIM = "simulator.sesconsole.invalid"
 NOON = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 DATA = json.dumps({"name": "Ann", "code": "4711"})

@@ -21,7 +21,7 @@ def ses(live_server, key, clock):
     return sdk_client(live_server, api_key.secret_id, secret)
 
 
-def test_the_sdk_reads_the_known_traffic_as_volumes(ses, account, sender, template):
+def test_the_sdk_reads_the_known_traffic_as_volumes(ses, account, sender, template, simulator_counts):
     send_to_simulator(account, template, MAILBOXES)
     got = ses.GetStatisticsReport(request(models.GetStatisticsReportRequest, StartDate="2026-05-31",
                                           EndDate=TODAY.isoformat(), Domain="mail.alice.example"))

@@ -49,6 +49,20 @@ class DayMetrics:
         )
 
 
+# The mailbox type of messages that do not count for reputation: mail to the mailbox simulator while
+# SES_SIMULATOR_COUNTS_FOR_REPUTATION is off (services.mailbox_type_of gives it when the message is
+# admitted). Not a domain name (no dot), so no recipient address that send_email accepts has it.
+SIMULATOR_MAILBOX = "simulator"
+
+
+def counts_for_reputation(mailbox_type: str) -> bool:
+    """Whether mail of this mailbox type counts for reputation: in a rate, the upgrade volume, the
+    freeze and downgrade totals (SPEC §4.4). The one place that decides it: the reservation, the
+    outcomes (services) and the account's rollup (stats.rollups) all ask it. Such mail still counts
+    against the daily cap, as `sent` of the day row and also as its `simulated` (see metrics_of)."""
+    return mailbox_type != SIMULATOR_MAILBOX
+
+
 def percent(numerator: int, denominator: int) -> Fraction:
     """numerator / denominator as an exact percentage; 0 when the denominator is 0 (SPEC §3.1)."""
     if denominator <= 0:

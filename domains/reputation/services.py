@@ -6,6 +6,8 @@
     check_freeze    SPEC §3.4, on the account's day totals
     close_day       SPEC §3.3, downgrades for the next day and freeze bookkeeping; idempotent
     close_due_days  closes, in order, every past day not closed yet (the scheduler may have been down)
+    mailbox_type_of a recipient's mailbox type as admitted: SIMULATOR_MAILBOX for simulator mail that
+                    does not count for reputation (SPEC §4.4; rules.counts_for_reputation)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -25,6 +28,8 @@ from accounts.models import Account, AccountFreeze
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
 from domains.reputation import levels, rules
+from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
+from sending import simulator
 from sesconsole.prepared import execute_prepared
 from stats import rollups
 
@@ -55,9 +60,11 @@ def start_of_day(day: dt.date) -> dt.datetime:
 
 
 def metrics_of(row: DomainDay | dict) -> rules.DayMetrics:
+    """The metrics the rules see in a day row (or a dict of its counters): `sent` without the
+    simulated messages, which count against the cap only (their outcomes never reach the row)."""
     get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name))
     return rules.DayMetrics(
-        sent=get("sent") or 0,
+        sent=(get("sent") or 0) - (get("simulated") or 0),
         delivered=get("delivered") or 0,
         invalid=get("invalid") or 0,
         spam=get("spam") or 0,
@@ -85,7 +92,21 @@ def _add_volume(domain: SenderDomain, day: dt.date, mailbox_counts: dict[str, di
 
 
 def mailbox_type_of(address: str) -> str:
-    """The receiving mailbox type of SPEC §5: the recipient's domain, e.g. gmail.com."""
+    """The receiving mailbox type of SPEC §5: the recipient's domain, e.g. gmail.com; SIMULATOR_MAILBOX
+    for a mailbox-simulator address when simulator mail does not count for reputation.
+
+    The type is decided once, when the message is admitted: the reservation counts it and the
+    Message keeps it (Message.mailbox_type), and every later outcome of the message follows the
+    type it kept (record_event). So when SES_SIMULATOR_COUNTS_FOR_REPUTATION changes during a day
+    (a restart with the new value), each message counts wholly one way or the other: those admitted
+    before the change as the old value said, those after it as the new value says, and the day's
+    counters stay consistent (`simulated` never exceeds `sent`, no outcome is taken from a counter
+    it was never added to).
+    """
+    if not settings.SES_SIMULATOR_COUNTS_FOR_REPUTATION and simulator.is_simulator_address(
+        address, settings.SES_SIMULATOR_DOMAIN
+    ):
+        return SIMULATOR_MAILBOX
     return address.rsplit("@", 1)[-1].strip().lower()
 
 
@@ -98,16 +119,19 @@ class Reservation:
 
 
 # What the reservation statement reads back, in this order: the day row's counters as it left them
-# (rules.DayMetrics' fields), its cap and level, the domain's level, then the account's day totals
-# from its rollup (stats.AccountDay, written in the same statement/transaction; DayMetrics' fields).
+# and as the rules see them (rules.DayMetrics' fields; `sent` without the simulated messages, as
+# metrics_of), its cap and level, the domain's level, its whole `sent` (the cap's count), then the
+# account's day totals from its rollup (stats.AccountDay, written in the same statement/transaction;
+# DayMetrics' fields; it holds only mail that counts for reputation).
 _TOTAL_FIELDS = rules.COUNTER_ORDER
 _N = len(_TOTAL_FIELDS)
 
 
 class _Taken(NamedTuple):
-    day: tuple[int, ...]  # the day row's counters, in _TOTAL_FIELDS order
+    day: tuple[int, ...]  # the day row's counters as the rules see them, in _TOTAL_FIELDS order
     cap: int
     level: int
+    sent: int  # the day row's `sent`, simulated messages included: what the cap counts
     account: tuple[int, ...] | None  # the account's day totals, in _TOTAL_FIELDS order (None: no rollup row)
 
 
@@ -119,8 +143,16 @@ def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
     return counts
 
 
-def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int]) -> _Taken | None:
+def _uncounted(counts: dict[str, int]) -> int:
+    """How many of a reservation's `{mailbox_type: n}` do not count for reputation."""
+    return sum(k for mailbox_type, k in counts.items() if not counts_for_reputation(mailbox_type))
+
+
+def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int], simulated: int) -> _Taken | None:
     """The conditional UPDATE (`sent + n <= cap`) of the day row and, if it matched, the statistics.
+
+    Of the n messages, the `simulated` ones (_uncounted) are also added to the row's `simulated`,
+    in the same write: the cap counts every message, the rules only the others.
 
     On PostgreSQL one statement: UPDATE … RETURNING, then the statistics as data-modifying CTEs that
     write only when the UPDATE returned the row (stats.rollups.sent_ctes), so the hot day row is
@@ -132,15 +164,15 @@ def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int]) ->
     """
     if connection.vendor == "postgresql":
         ctes, params, _ = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
-        params.update(n=n, domain=domain.pk, day=day)
+        params.update(n=n, simulated=simulated, domain=domain.pk, day=day)
         found = _execute_prepared(_reservation_sql(ctes), params)
         if found is None:
             return None
-        account = found[_N + 3:]
+        account = found[_N + 4:]
     else:
         with transaction.atomic(savepoint=False):
             with connection.cursor() as cursor:
-                cursor.execute(_update_sql(), [n, n, domain.pk, day, n])
+                cursor.execute(_update_sql(), [n, n, simulated, domain.pk, day, n])
                 found = cursor.fetchone()
             if found is None:
                 return None
@@ -151,26 +183,31 @@ def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int]) ->
     # concurrent upgrade that committed after the snapshot leaves the domain's level one behind,
     # which only makes a check run that was not needed (the level only stops the upgrade rules at
     # the top level), never skips one; a concurrent downgrade shows in the locked row.
-    cap, row_level, domain_level = found[_N:_N + 3]
-    return _Taken(found[:_N], cap, min(row_level, domain_level),
+    cap, row_level, domain_level, sent = found[_N:_N + 4]
+    return _Taken(found[:_N], cap, min(row_level, domain_level), sent,
                   tuple(account) if account and account[0] is not None else None)
 
 
 def _returning(table: str) -> str:
     """What the reservation reads back from the day row `table` (an alias or the quoted table name)."""
     quote = connection.ops.quote_name
-    returned = ", ".join(f"{table}.{quote(name)}" for name in (*_TOTAL_FIELDS, "cap", "level"))
+    sent, simulated = f"{table}.{quote('sent')}", f"{table}.{quote('simulated')}"
+    returned = ", ".join(
+        f"{sent} - {simulated}" if name == "sent" else f"{table}.{quote(name)}"  # as metrics_of
+        for name in (*_TOTAL_FIELDS, "cap", "level")
+    )
     domains = quote(SenderDomain._meta.db_table)
-    return f"{returned}, (SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level"
+    return (f"{returned}, (SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level, "
+            f"{sent} AS all_sent")
 
 
 @functools.cache
 def _update_sql() -> str:
-    """SQLite: the day row's conditional UPDATE (parameters n, n, domain id, day, n), returning its
-    counters, cap and level and the domain's level."""
+    """SQLite: the day row's conditional UPDATE (parameters n, n, simulated, domain id, day, n),
+    returning what _returning lists."""
     table = connection.ops.quote_name(DomainDay._meta.db_table)
     return (
-        f"UPDATE {table} SET sent = sent + %s, requested = requested + %s "
+        f"UPDATE {table} SET sent = sent + %s, requested = requested + %s, simulated = simulated + %s "
         f"WHERE domain_id = %s AND day = %s AND sent <= cap - %s RETURNING {_returning(table)}"
     )
 
@@ -188,18 +225,22 @@ def _take_sql() -> str:
     statistics CTE again): about an eighth of the statement's server time with 4 processes on one
     domain (bench/quota.py). The proposed values are never stored: a row that went between the
     existence check and the write went with its domain, whose foreign key then fails the statement.
-    Parameters %(n)s, %(domain)s, %(day)s, cast so one plan serves whatever Python types they come as.
+    Parameters %(n)s, %(simulated)s (how many of the n are simulated: reserve_quota), %(domain)s,
+    %(day)s, cast so one plan serves whatever Python types they come as.
     """
     quote = connection.ops.quote_name
     table = quote(DomainDay._meta.db_table)
-    counters = DomainDay.COUNTERS  # with domain_id, day, level and cap: every NOT NULL column, as an INSERT needs
+    # With domain_id, day, level and cap: every NOT NULL column, as an INSERT needs.
+    counters = (*DomainDay.COUNTERS, "simulated")
     columns = ", ".join(quote(name) for name in ("domain_id", "day", *counters, "level", "cap"))
     zeros = ", ".join("0" for _ in counters)
-    n, domain, day = "%(n)s::bigint", "%(domain)s::bigint", "%(day)s::date"
+    n, simulated = "%(n)s::bigint", "%(simulated)s::bigint"
+    domain, day = "%(domain)s::bigint", "%(day)s::date"
     return (
         f"INSERT INTO {table} AS dd ({columns}) SELECT {domain}, {day}, {zeros}, 1, 0 "
         f"WHERE EXISTS (SELECT FROM {table} WHERE domain_id = {domain} AND day = {day}) "
-        f"ON CONFLICT (domain_id, day) DO UPDATE SET sent = dd.sent + {n}, requested = dd.requested + {n} "
+        f"ON CONFLICT (domain_id, day) DO UPDATE SET sent = dd.sent + {n}, requested = dd.requested + {n}, "
+        f"simulated = dd.simulated + {simulated} "
         f"WHERE dd.sent <= dd.cap - {n} RETURNING {_returning('dd')}"
     )
 
@@ -226,7 +267,7 @@ def _rollup_serves_freeze() -> bool:
     """Whether the account's day rollup holds exactly the counters the freeze rules read.
 
     AccountDay is written with every change of DomainDay in the same transaction, by the same
-    amounts, except that a decrement meeting a missing statistics row is clamped at 0 (stats.rollups):
+    amounts (both leave out mail that does not count for reputation), except that a decrement meeting a missing statistics row is clamped at 0 (stats.rollups):
     the counters an outcome can decrement are therefore not exact there. Computed once per freeze
     rule table (settings; a test that swaps the table gets a new answer).
     """
@@ -286,36 +327,40 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
        freeze check (SPEC §3.4) run when their rules, applied to the counters the reservation read
        back, would fire (the same pure rules the checks apply; a check that would decide "no" is
        skipped). The upgrade rules read the day row, locked by the reservation; the freeze rules
-       read the account's day rollup, locked by it too (when the rollup is exact for them).
+       read the account's day rollup, locked by it too (when the rollup is exact for them). A
+       reservation of simulated messages only (counts_for_reputation) changed nothing the rules read,
+       and runs neither.
     """
     n = len(recipients)
     if n <= 0:
         raise ValueError("reserve at least one message")
     day = _today()
     counts = _counts_by_mailbox(recipients)
+    simulated = _uncounted(counts)
     upgraded_to = None
-    taken = _take(domain, day, n, counts)
+    taken = _take(domain, day, n, counts, simulated)
     if taken is None:
         row = get_day(domain, day)  # the row may not exist yet, or it is full
         if row.sent + n <= row.cap:
-            taken = _take(domain, day, n, counts)
+            taken = _take(domain, day, n, counts, simulated)
         if taken is None:
             upgraded_to = check_upgrade(domain.pk, day)
             if upgraded_to is not None:
-                taken = _take(domain, day, n, counts)
+                taken = _take(domain, day, n, counts, simulated)
         if taken is None:
             row.refresh_from_db(fields=["sent", "cap"])
             return Reservation(False, row.sent, row.cap, upgraded_to)
     upgraded = None
-    # rules.upgrade and rules.freeze on the counters read back, as _rules_hold evaluates them.
-    if taken.level < levels.top_level() and _rules_hold(levels.upgrade_rules(), with_cap=True)(taken.day, taken.cap):
-        upgraded = check_upgrade(domain.pk, day)
-    if taken.account is None or not _rollup_serves_freeze() or _rules_hold(levels.freeze_rules())(taken.account):
-        check_freeze(domain.account_id, day)  # "sent > 300" may have just become true
+    if simulated < n:
+        # rules.upgrade and rules.freeze on the counters read back, as _rules_hold evaluates them.
+        if taken.level < levels.top_level() and _rules_hold(levels.upgrade_rules(), with_cap=True)(taken.day, taken.cap):
+            upgraded = check_upgrade(domain.pk, day)
+        if taken.account is None or not _rollup_serves_freeze() or _rules_hold(levels.freeze_rules())(taken.account):
+            check_freeze(domain.account_id, day)  # "sent > 300" may have just become true
     cap = taken.cap
     if upgraded is not None:
         cap = DomainDay.objects.filter(domain=domain, day=day).values_list("cap", flat=True).get()
-    return Reservation(True, taken.day[0], cap, upgraded or upgraded_to)
+    return Reservation(True, taken.sent, cap, upgraded or upgraded_to)
 
 
 def reserve_up_to(domain: SenderDomain, recipients: list[str]) -> int:
@@ -338,19 +383,29 @@ def reserve_up_to(domain: SenderDomain, recipients: list[str]) -> int:
     return 0
 
 
-def record_outcome(domain: SenderDomain, day: dt.date, outcome: str, recipient: str, n: int = 1) -> None:
+def record_outcome(
+    domain: SenderDomain, day: dt.date, outcome: str, recipient: str, n: int = 1, *, mailbox_type: str | None = None
+) -> None:
     """Add an outcome of a message sent on `day` to that day's counters, then run the checks.
 
+    `mailbox_type` is the message's as it was admitted (Message.mailbox_type; default: the
+    recipient's now). An outcome of mail that does not count for reputation (counts_for_reputation)
+    goes to the statistics only: the day row and the rules never see it.
     A check whose rules read none of the counters that moved would decide as it did last time, so
     it is skipped (a delivery cannot freeze an account: F1 and F2 read sent, invalid and spam).
     """
     increments = {name: delta * n for name, delta in OUTCOME_COUNTERS[outcome].items()}
+    if mailbox_type is None:
+        mailbox_type = mailbox_type_of(recipient)
+    counted = counts_for_reputation(mailbox_type)
     # Joins the caller's transaction when there is one: a worker commits a reply and all it triggers once.
     updates = {name: F(name) + d for name, d in increments.items()}
     with transaction.atomic(savepoint=False):
-        if not DomainDay.objects.filter(domain=domain, day=day).update(**updates):
+        if counted and not DomainDay.objects.filter(domain=domain, day=day).update(**updates):
             DomainDay.objects.filter(pk=get_day(domain, day).pk).update(**updates)
-        _add_volume(domain, day, {mailbox_type_of(recipient): increments})
+        _add_volume(domain, day, {mailbox_type: increments})
+        if not counted:
+            return
         if increments.keys() & rules.counters_read_by(levels.upgrade_rules()):
             check_upgrade(domain.pk, day)
         if increments.keys() & rules.counters_read_by(levels.freeze_rules()):
@@ -404,7 +459,7 @@ def _change_level(
 
 def account_metrics(account_id: int, day: dt.date) -> rules.DayMetrics:
     totals = DomainDay.objects.filter(domain__account_id=account_id, day=day).aggregate(
-        sent=Sum("sent"), delivered=Sum("delivered"), invalid=Sum("invalid"), spam=Sum("spam"),
+        sent=Sum("sent"), simulated=Sum("simulated"), delivered=Sum("delivered"), invalid=Sum("invalid"), spam=Sum("spam"),
         complaints=Sum("complaints"), opened=Sum("opened"),
     )
     return metrics_of(totals)

@@ -194,3 +194,24 @@ def test_a_freeze_rule_on_a_counter_the_rollup_may_clamp_is_checked_on_the_domai
     assert not AccountFreeze.objects.exists()
     reserve_quota(verified_domain, ["b@gmail.com"])
     assert AccountFreeze.objects.get(account=account).rule == "F9"  # 2 sent, 0 delivered
+
+
+def test_simulator_mail_fills_the_cap_but_never_the_upgrade_volume_and_runs_no_check(
+    verified_domain, django_assert_num_queries
+):
+    # The default: simulator mail counts against the cap only (SPEC §4.4).
+    cap = verified_domain.daily_cap
+    needed = least_sent_for_an_upgrade(cap)
+    get_day(verified_domain)
+    simulated = [f"success+{i}@simulator.sesconsole.invalid" for i in range(cap - needed)]
+    # One statement as ever, and no check: nothing the rules read has moved. (SQLite: no account row.)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        assert reserve_quota(verified_domain, simulated).sent == cap - needed
+    reserve_quota(verified_domain, recipients(needed - 1))
+    record_outcome(verified_domain, NOON.date(), "delivered", "x@gmail.com", n=needed - 1)  # perfect quality
+    assert level_of(verified_domain) == 1  # cap - 1 sent, only needed - 1 of them counted
+
+    reservation = reserve_quota(verified_domain, recipients(1, start=needed))  # exactly `needed` counted
+    assert (reservation.ok, reservation.sent, reservation.upgraded_to) == (True, cap, 2)
+    assert LevelChange.objects.get(domain=verified_domain).metrics["sent"] == str(needed)
+    assert AccountDay.objects.get(account=verified_domain.account).sent == needed

@@ -1,4 +1,5 @@
-"""Simulator recipients never leave the platform and count exactly like real mail (SPEC §4.4)."""
+"""Simulator recipients never leave the platform; with SES_SIMULATOR_COUNTS_FOR_REPUTATION on they
+count exactly like real mail, off (the default) only against the cap, shown apart (SPEC §4.4)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from sending.delivery import deliver_messages
 from sending.models import Message, Suppression
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
+from stats.models import DailyVolume
 
 SIM = "simulator.sesconsole.invalid"
 
 
+NAMES = ("sent", "delivered", "invalid", "spam", "bounced", "complaints", "opened", "clicked", "unsubscribed")
+
+
 def counters(domain) -> dict:
     row = DomainDay.objects.get(domain=domain)
-    names = ("sent", "delivered", "invalid", "spam", "bounced", "complaints", "opened", "clicked", "unsubscribed")
-    return {n: getattr(row, n) for n in names if getattr(row, n)}
+    return {n: getattr(row, n) for n in (*NAMES, "simulated") if getattr(row, n)}
 
 
-@pytest.mark.parametrize(
+OUTCOMES = pytest.mark.parametrize(
     "local, status, outcome, counted",
     [
         ("success", Message.DELIVERED, "delivered", {"delivered": 1}),
@@ -32,8 +36,12 @@ def counters(domain) -> dict:
         ("unsubscribe", Message.DELIVERED, "delivered", {"delivered": 1, "unsubscribed": 1}),
     ],
 )
+
+
+@OUTCOMES
 def test_each_simulator_mailbox_produces_its_outcome_without_reaching_the_relay(
-    smtp_sink, sender, template, account, verified_domain, local, status, outcome, counted  # noqa: F811
+    smtp_sink, sender, template, account, verified_domain, local, status, outcome, counted,  # noqa: F811
+    simulator_counts,
 ):
     [message] = send(account, template, f"{local}+7@{SIM}")
 
@@ -45,8 +53,25 @@ def test_each_simulator_mailbox_produces_its_outcome_without_reaching_the_relay(
     assert smtp_sink.received == [] and smtp_sink.connections == 0
 
 
+@OUTCOMES
+def test_by_default_each_simulator_outcome_is_counted_apart_and_never_for_reputation(
+    smtp_sink, sender, template, account, verified_domain, local, status, outcome, counted  # noqa: F811
+):
+    [message] = send(account, template, f"{local}+7@{SIM}")
+
+    deliver_messages([message.pk])
+
+    message.refresh_from_db()
+    assert (message.status, message.outcome, message.mailbox_type) == (status, outcome, "simulator")
+    # The cap counts it; the rules see none of it (sent - simulated = 0, no outcome).
+    assert counters(verified_domain) == {"sent": 1, "simulated": 1}
+    apart = DailyVolume.objects.get(domain=verified_domain, mailbox_type="simulator")
+    assert {n: getattr(apart, n) for n in NAMES if getattr(apart, n)} == {"sent": 1, **counted}
+    assert smtp_sink.received == [] and smtp_sink.connections == 0
+
+
 def test_simulated_mail_counts_exactly_like_the_same_replies_from_a_real_server(
-    smtp_sink, sender, template, account, verified_domain  # noqa: F811
+    smtp_sink, sender, template, account, verified_domain, simulator_counts  # noqa: F811
 ):
     from tests.smtpsink import SPAM, USER_UNKNOWN
 

@@ -14,6 +14,7 @@ import time_machine
 from django.db.models import Sum
 
 from domains.models import DomainDay
+from domains.reputation.rules import SIMULATOR_MAILBOX
 from domains.services import create_domain, delete_domain
 from sending import services
 from sending.models import Message
@@ -42,9 +43,13 @@ def _nonzero(rows, keys) -> dict[tuple, dict[str, int]]:
     return {key: counts for key, counts in counted.items() if any(counts.values())}
 
 
-def volume_sums(account, *keys) -> dict[tuple, dict[str, int]]:
-    """DailyVolume summed by `keys`, the way a rollup must hold it."""
-    rows = DailyVolume.objects.filter(account=account).values(*keys).annotate(**{n: Sum(n) for n in COUNTERS})
+def volume_sums(account, *keys, counted_only: bool = False) -> dict[tuple, dict[str, int]]:
+    """DailyVolume summed by `keys`, the way a rollup must hold it (`counted_only`: without the mail
+    that does not count for reputation, as AccountDay)."""
+    rows = DailyVolume.objects.filter(account=account)
+    if counted_only:
+        rows = rows.exclude(mailbox_type=SIMULATOR_MAILBOX)
+    rows = rows.values(*keys).annotate(**{n: Sum(n) for n in COUNTERS})
     return _nonzero(rows.order_by(), keys)
 
 
@@ -53,7 +58,7 @@ def rollup(model, account, *keys) -> dict[tuple, dict[str, int]]:
 
 
 def assert_rollups_match(account) -> None:
-    assert rollup(AccountDay, account, "day") == volume_sums(account, "day")
+    assert rollup(AccountDay, account, "day") == volume_sums(account, "day", counted_only=True)
     assert rollup(AccountMailboxDay, account, "mailbox_type", "day") == volume_sums(account, "mailbox_type", "day")
 
 
@@ -82,7 +87,7 @@ def test_simulator_traffic_adds_up_in_both_rollups(known_traffic, account):
 
 
 def test_several_mailbox_types_domains_late_bounces_and_a_day_boundary(clock, account, sender, template,
-                                                                       verified_domain):
+                                                                       verified_domain, simulator_counts):
     second = create_domain(account, "news.alice.example")
     second.status = second.VERIFIED
     second.save(update_fields=["status"])
@@ -207,3 +212,37 @@ def test_concurrent_outcomes_of_one_account_keep_the_rollups_exact(account, send
     assert_rollups_match(account)
     day = AccountDay.objects.get(account=account, day=TODAY)
     assert (day.sent, day.delivered, day.invalid, day.spam) == (24, 12, 6, 6)
+
+
+def test_simulator_mail_that_does_not_count_is_kept_apart_by_every_rollup_write(
+    clock, account, sender, template, verified_domain
+):
+    # The default: simulator mail does not count for reputation. Its statistics have the mailbox
+    # type "simulator"; the account's day rollup (what the freeze rules read) leaves it out.
+    traffic.send_to_simulator(account, template, {"success": 3, "bounce": 2, "open": 1})
+    gmail = send(account, template, ["ann@gmail.com", "bob@gmail.com"])
+    assert record_event(gmail[0], "delivered", {"reply": "250 OK"})
+    assert record_event(gmail[1], "invalid", {"reply": "550 5.1.1 no such user"})
+    assert_rollups_match(account)
+
+    assert queries.mailbox_types(account) == ["gmail.com", SIMULATOR_MAILBOX]
+    simulated = queries.overall(account, TODAY, TODAY, mailbox_type=SIMULATOR_MAILBOX)
+    assert (simulated.accepted, simulated.delivered, simulated.opened, simulated.invalid) == (6, 4, 1, 2)
+    everything = queries.overall(account, TODAY, TODAY)
+    assert (everything.accepted, everything.delivered, everything.opened, everything.invalid) == (2, 1, 0, 1)
+    assert queries.overall(account, TODAY, TODAY, domain=verified_domain.name) == everything
+    day = DomainDay.objects.get(domain=verified_domain, day=TODAY)
+    assert (day.sent, day.simulated, day.delivered, day.invalid, day.opened) == (8, 6, 1, 1, 0)
+
+    kept = (rollup(AccountDay, account, "day"), rollup(AccountMailboxDay, account, "mailbox_type", "day"))
+    rollups.rebuild([account.pk])
+    assert (rollup(AccountDay, account, "day"), rollup(AccountMailboxDay, account, "mailbox_type", "day")) == kept
+
+    second = create_domain(account, "news.alice.example")
+    traffic.volume(account, second, SIMULATOR_MAILBOX, TODAY, requested=4, sent=4, delivered=4)
+    traffic.volume(account, second, "gmail.com", TODAY, requested=1, sent=1)
+    assert_rollups_match(account)
+    delete_domain(second)
+    assert_rollups_match(account)
+    assert queries.overall(account, TODAY, TODAY) == everything
+    assert queries.overall(account, TODAY, TODAY, mailbox_type=SIMULATOR_MAILBOX) == simulated

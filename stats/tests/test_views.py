@@ -239,3 +239,18 @@ def test_an_outsider_gets_no_suggestion_of_another_accounts_domains(known_traffi
     assert options(client.get("/stats/domains/", {"domain": "alice"})) == []
     client.logout()
     assert client.get("/stats/domains/", {"domain": "alice"}).status_code == 302
+
+
+def test_simulator_mail_that_does_not_count_is_shown_apart_from_the_rules_figures(
+    clock, account, sender, template, verified_domain, signed_in
+):
+    # The default: simulator mail counts against the cap only (SPEC §4.4).
+    traffic.send_to_simulator(account, template, traffic.MAILBOXES)
+
+    apart = signed_in.get("/stats/", {"mailbox_type": "simulator"})
+    assert '<option value="simulator" selected>' in apart.content.decode()
+    assert table(apart)[-1][:4] == ["total", "19", "19", "16"]
+    # Everything else, and the rates drawn against the thresholds, hold none of it.
+    for everything in (signed_in.get("/stats/"), signed_in.get("/stats/", {"domain": verified_domain.name})):
+        assert table(everything)[-1][:4] == ["total", "0", "0", "0"]
+        assert all(values[-1] == 0 for values in series(chart(everything, "rate-chart-data")).values())

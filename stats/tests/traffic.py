@@ -58,7 +58,8 @@ def send_to_simulator(account, template, mailboxes: dict[str, int]) -> None:
 
 
 @pytest.fixture
-def known_traffic(clock, account, sender, template, verified_domain):
+def known_traffic(simulator_counts, clock, account, sender, template, verified_domain):
+    # Simulator mail counting for reputation, as in the demo: here it stands for real traffic.
     send_to_simulator(account, template, MAILBOXES)
     return verified_domain
 

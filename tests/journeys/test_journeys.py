@@ -194,7 +194,9 @@ def test_a_batch_pauses_at_the_cap_with_a_countdown(
     journey.check("paused")
 
 
-def test_read_the_statistics_and_export_them(journey, owner, account, verified_domain, worker, settings):
+def test_read_the_statistics_and_export_them(
+    journey, owner, account, verified_domain, worker, settings, simulator_counts  # simulator mail as real traffic
+):
     page = journey.page
     sim = settings.SES_SIMULATOR_DOMAIN
     sender = sending_services.create_sender_address(account, "news@mail.alice.example", "Alice News")
