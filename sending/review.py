@@ -13,7 +13,9 @@ Matching runs on a folded copy of each part and quotes the original text:
   full-width and other compatibility forms (ｗｅｃｈａｔ, ＱＱ：１２３, ①, ⓦ) and any casing
   (WeChat, wEcHaT) match their plain form;
 - invisible format characters (Unicode category Cf: zero-width space/joiners, soft hyphen, BOM,
-  bidi marks) are removed, so "we\u200bchat" is "wechat".
+  bidi marks) are removed, so "we\u200bchat" is "wechat";
+- a run of whitespace counts as its first character (rules allow any spacing, and a long run would
+  otherwise cost seconds to match).
 Not caught: look-alike letters from other scripts (Cyrillic "е" for Latin "e") and spelled-out
 evasions ("wee chat"); staff add such variants to the sensitive-word list.
 
@@ -151,16 +153,29 @@ class _Folded:
         return self.index[start], self.index[end - 1] + 1
 
 
+# A run of whitespace is matched as its first character: rules with several optional \s* in a row
+# would otherwise try every split of a long run (800 spaces in a variable took seconds).
+_SPACE_RUN = re.compile(r"\s\s")
+
+
 def _fold(text: str) -> _Folded:
     original = unicodedata.normalize("NFC", text)
-    if original.isascii():  # ASCII is its own NFKC form and has no Cf character: only the case changes
+    if original.isascii() and not _SPACE_RUN.search(original):
+        # ASCII is its own NFKC form and has no Cf character: only the case changes
         return _Folded(original, original.lower(), range(len(original)))
     chars: list[str] = []
     index: list[int] = []
+    space = False
     for position, char in enumerate(original):
         if unicodedata.category(char) == "Cf":
             continue
         for folded_char in unicodedata.normalize("NFKC", char).casefold():
+            if folded_char.isspace():
+                if space:
+                    continue
+                space = True
+            else:
+                space = False
             chars.append(folded_char)
             index.append(position)
     return _Folded(original, "".join(chars), tuple(index))
@@ -699,6 +714,8 @@ def _format_characters() -> re.Pattern[str]:
 def _folded_text(text: str) -> str:
     """_fold(text).folded without its index, at C speed for ASCII and for normalized text (NFKC text
     is NFC, and each of its characters is its own NFKC form)."""
+    if _SPACE_RUN.search(text):
+        return _fold(text).folded
     if text.isascii():
         return text.lower()
     if unicodedata.is_normalized("NFKC", text) and not _format_characters().search(text):

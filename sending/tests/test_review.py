@@ -537,3 +537,16 @@ def test_the_quick_fold_equals_the_full_one(text):
     from sending.review import _fold, _folded_text
 
     assert _folded_text(text) == _fold(text).folded
+
+
+@pytest.mark.parametrize("spaced", ["加" + " " * 3000 + "微信", "WeChat" + "\t " * 1500 + ": abc_123"])
+def test_a_long_run_of_whitespace_is_reviewed_at_once_and_still_matched(spaced):
+    # Several optional spaces in a row in one rule tried every split of the run: minutes for this.
+    import time
+
+    started = time.perf_counter()
+    template = review("Hi", "", spaced, transactional=True)
+    variable = review_send(RULES, {"note": spaced}, text="{{note}}")
+
+    assert time.perf_counter() - started < 2
+    assert rules_of(template) == {WECHAT} and rules_of(variable) == {WECHAT}
