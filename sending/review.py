@@ -690,14 +690,18 @@ def template_data_errors(data: object, gettext: Callable[[str], str] = _same) ->
 # this many characters of the value on either side.
 SEND_WINDOW = 120
 # Every text a contact rule (_CONTACT_RULES) matches holds one of these literals or matches one of
-# these looser patterns; the screen looks for them and for the sensitive words.
+# these looser patterns; the screen looks for them and for the sensitive words. The screen reads text
+# whose whitespace runs are not folded to one character: it takes a whole run where a rule allows a
+# space, possessively (a run is followed by something else), so it never tries a run's splits.
 _CONTACT_LITERALS = ("wechat", "weixin", "wx", "vx", "qq", "whatsapp", "discord", "扣扣")
 _CONTACT_ANCHORS = (
-    r"add\s+(?:me|us|my)", r"join\s+(?:our|my|the|us)", r"t\.me/", r"line\.me/",
-    *(rf"{char}\s?信" for char in "微威薇徽v"), r"企\s?[鹅鵝]",
-    r"加\s*(?:我|个|個|一下)?\s*(?:的)?\s*(?:[微威薇徽v]|wx|weixin|wechat|qq|扣扣)",
+    r"add\s++(?:me|us|my)", r"join\s++(?:our|my|the|us)", r"t\.me/", r"line\.me/",
+    *(rf"{char}\s*+信" for char in "微威薇徽v"), r"企\s*+[鹅鵝]",
+    r"加\s*+(?:(?:我|个|個|一下)\s*+)?(?:的\s*+)?(?:[微威薇徽v]|wx|weixin|wechat|qq|扣扣)",
     r"群(?![众眾体體岛島星落山集居芳英豪发發])",
 )
+# _WORD_SEPARATORS for the screen: a whitespace run counts as one separator.
+_SCREEN_SEPARATORS = r"(?:\s++|[.\-_*·•|/\\~+^'\"`]){0,2}"
 # Joins the values screened together: not a separator, a letter or a digit, so no lookaround and no
 # separator run of a rule passes it, and it is a control character no stored value holds.
 _VALUE_JOINER = "\x00"
@@ -712,10 +716,9 @@ def _format_characters() -> re.Pattern[str]:
 
 
 def _folded_text(text: str) -> str:
-    """_fold(text).folded without its index, at C speed for ASCII and for normalized text (NFKC text
-    is NFC, and each of its characters is its own NFKC form)."""
-    if _SPACE_RUN.search(text):
-        return _fold(text).folded
+    """_fold(text).folded without its index and with whitespace runs left whole (what the screen
+    reads), at C speed for ASCII and for normalized text (NFKC text is NFC, and each of its
+    characters is its own NFKC form)."""
     if text.isascii():
         return text.lower()
     if unicodedata.is_normalized("NFKC", text) and not _format_characters().search(text):
@@ -725,8 +728,9 @@ def _folded_text(text: str) -> str:
 
 def _trie(entries: Iterable[str]) -> list[str]:
     """The entries as the alternatives of a trie, one per first character (so the regex engine tries
-    one branch a position, not one per entry), up to two separators between two characters. An
-    entry another one starts with ends the branch: the screen needs only the shorter one."""
+    one branch a position, not one per entry), up to two separators between two characters (a
+    whitespace run is one). An entry another one starts with ends the branch: the screen needs only
+    the shorter one."""
     root: dict = {}
     for entry in entries:
         node = root
@@ -740,7 +744,7 @@ def _trie(entries: Iterable[str]) -> list[str]:
 
     def alternatives(node: dict) -> list[str]:
         return [
-            re.escape(char) + ("" if child.get("") is True else _WORD_SEPARATORS + branch(child))
+            re.escape(char) + ("" if child.get("") is True else _SCREEN_SEPARATORS + branch(child))
             for char, child in sorted(node.items())
         ]
 
