@@ -2,6 +2,10 @@
 
 Pure Python: no Django, no clock, no network. The template service calls `review()` on every create
 and edit and stores the verdict (approved → status 0, rejected → status 2, with the reasons).
+`review_send(send_rules(words), data, subject=, html=, text=)` reviews what one send carries: the
+template variables (SendEmail, the console's test send, each row of a recipient list as it is
+added) and what they form with the template once rendered (SendEmail, and each recipient again
+when a batch dispatches it); see its docstring.
 
 What is reviewed: the subject, the plain-text part, and the HTML part as a reader sees it — tags
 stripped, entities decoded, <script>/<style>/<template> content and comments dropped, the alt and
@@ -830,7 +834,8 @@ def review_send(
     template (subject, html, text: the template's parts, {{placeholders}} in them) once rendered.
 
     The template's own text is not judged again: its review, or staff's verdict, stands.
-    1. Each value on its own, by every text rule (the part is the variable's name).
+    1. Each value on its own, by every text rule (the part is the variable's name); given the
+       template, only the values it uses (the others are not sent).
     2. Each part rendered as a reader sees it (the HTML's visible text, as delivery escapes values):
        the text around each value by every text rule; a match counts when it takes in a value.
     3. The HTML's links and images whose attributes hold a placeholder, rendered: invitation links
@@ -838,14 +843,18 @@ def review_send(
     A cheap screen (SendRules.may_find) comes first: text it finds nothing in needs no rule.
     """
     collector = _Collector()
-    values = [(str(name), "" if value is None else str(value)) for name, value in data.items()]
+    templated = bool(subject or html or text)
+    used = placeholders(subject, html, text) if templated else set()
+    values = [
+        (str(name), "" if value is None else str(value)) for name, value in data.items() if not templated or name in used
+    ]
     if values and rules.may_find(_VALUE_JOINER.join(value for _name, value in values)):
         parts: list[_Part] = [
             (name if _PLACEHOLDER_NAME.fullmatch(name) else "variable", _fold(value), None)
             for name, value in values if rules.may_find(value)
         ]
         _match_text(collector, parts, rules.sensitive)
-    if not (subject or html or text):
+    if not templated:
         return ReviewResult(REJECTED if collector.findings else APPROVED, collector.findings)
 
     content = _template_html(html) if html else None

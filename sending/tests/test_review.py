@@ -558,3 +558,11 @@ def test_a_long_run_of_whitespace_is_reviewed_at_once_and_still_matched(spaced):
 
     assert time.perf_counter() - started < 2
     assert rules_of(template) == {WECHAT} and rules_of(variable) == {WECHAT}
+
+
+def test_given_the_template_only_the_values_it_uses_are_reviewed_they_alone_are_sent():
+    data = {"name": "Ann", "unused": "WeChat: abc_123"}
+
+    assert review_send(RULES, data).status == REJECTED  # a list row: any template may use it
+    assert review_send(RULES, data, text="Hello {{name}}").status == APPROVED
+    assert rules_of(review_send(RULES, data, text="Hello {{name}}, {{ unused }}")) == {WECHAT}
