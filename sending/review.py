@@ -789,26 +789,48 @@ def send_rules(sensitive_words: Iterable[str]) -> SendRules:
     return _compiled_rules(tuple(dict.fromkeys(sensitive_words)))
 
 
+@dataclass(frozen=True)
+class _SendTemplate:
+    """What review_send reads of a template, worked out once (a batch reviews each recipient)."""
+
+    used: frozenset[str]  # the placeholders' names
+    parts: tuple[tuple[str, list[str]], ...]  # (part, its text split at placeholders) where one is
+    links: tuple[list[str], ...]  # split targets of links with a placeholder and no invitation alone
+    images: tuple[dict[str, str], ...]  # images with a placeholder that are no QR image alone
+
+
 @functools.lru_cache(maxsize=8)
-def _template_html(html: str) -> _HtmlContent:
-    return _parse_html(html)
+def _send_template(subject: str, html: str, text: str) -> _SendTemplate:
+    content = _parse_html(html or "")
+    sources = (("subject", subject or ""), ("html", content.text), ("text", text or ""))
+    decoder = installed_qr_decoder()
+    return _SendTemplate(
+        used=frozenset(placeholders(subject, html, text)),
+        parts=tuple((part, _PLACEHOLDER.split(source)) for part, source in sources if "{{" in source),
+        links=tuple(
+            _PLACEHOLDER.split(link.href) for link in content.links
+            if "{{" in link.href and not _INVITE_LINK.search(_fold_plain(link.href))
+        ),
+        images=tuple(
+            attributes for attributes in content.images
+            if any("{{" in value for value in attributes.values()) and not _qr_findings([attributes], decoder)
+        ),
+    )
 
 
-def _render(source: str, data: Mapping[str, object]) -> tuple[str, list[tuple[int, int]]]:
-    """`source` with each {{name}} replaced by its value ("" without one), and the values' spans."""
-    pieces, spans, length, position = [], [], 0, 0
-    for match in _PLACEHOLDER.finditer(source):
-        value = data.get(match.group(1))
+def _render(pieces: list[str], data: Mapping[str, object]) -> tuple[str, list[tuple[int, int]]]:
+    """A text split at its placeholders (literal, name, literal, …) with each name replaced by its
+    value ("" without one), and the values' spans."""
+    rendered, spans, length = [pieces[0]], [], len(pieces[0])
+    for at in range(1, len(pieces), 2):
+        value = data.get(pieces[at])
         value = "" if value is None else str(value)
-        pieces.append(source[position:match.start()])
-        length += match.start() - position
         if value:
-            pieces.append(value)
             spans.append((length, length + len(value)))
             length += len(value)
-        position = match.end()
-    pieces.append(source[position:])
-    return "".join(pieces), spans
+        rendered += (value, pieces[at + 1])
+        length += len(pieces[at + 1])
+    return "".join(rendered), spans
 
 
 def _windows(rendered: str, spans: list[tuple[int, int]]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
@@ -828,7 +850,6 @@ def _windows(rendered: str, spans: list[tuple[int, int]]) -> Iterator[tuple[str,
 
 def review_send(
     rules: SendRules, data: Mapping[str, object], *, subject: str = "", html: str = "", text: str = "",
-    qr_decoder: QrDecoder | None = None,
 ) -> ReviewResult:
     """Review what a send carries (SPEC §4.1): the template variables, and what they form with the
     template (subject, html, text: the template's parts, {{placeholders}} in them) once rendered.
@@ -843,10 +864,10 @@ def review_send(
     A cheap screen (SendRules.may_find) comes first: text it finds nothing in needs no rule.
     """
     collector = _Collector()
-    templated = bool(subject or html or text)
-    used = placeholders(subject, html, text) if templated else set()
+    template = _send_template(subject, html, text) if subject or html or text else None
     values = [
-        (str(name), "" if value is None else str(value)) for name, value in data.items() if not templated or name in used
+        (str(name), "" if value is None else str(value))
+        for name, value in data.items() if template is None or name in template.used
     ]
     if values and rules.may_find(_VALUE_JOINER.join(value for _name, value in values)):
         parts: list[_Part] = [
@@ -854,29 +875,20 @@ def review_send(
             for name, value in values if rules.may_find(value)
         ]
         _match_text(collector, parts, rules.sensitive)
-    if not templated:
-        return ReviewResult(REJECTED if collector.findings else APPROVED, collector.findings)
-
-    content = _template_html(html) if html else None
-    for part, source in (("subject", subject), ("html", content.text if content else ""), ("text", text)):
-        if "{{" not in source:
-            continue
-        rendered, spans = _render(source, data)
-        if not spans or not rules.may_find(rendered):
-            continue
-        for window, inside in _windows(rendered, spans):
-            if rules.may_find(window):
-                _match_text(collector, [(part, _fold(window), inside)], rules.sensitive)
-    if content is not None:
-        for link in content.links:
-            if "{{" in link.href and not _INVITE_LINK.search(_fold_plain(link.href)):
-                href, _spans = _render(link.href, data)
-                if _INVITE_LINK.search(_fold_plain(href)):
-                    collector.add(Finding(GROUP_INVITATION, href[:200], MESSAGES[GROUP_INVITATION], "html"))
-        decoder = qr_decoder if qr_decoder is not None else installed_qr_decoder()
-        for attributes in content.images:
-            if any("{{" in value for value in attributes.values()) and not _qr_findings([attributes], decoder):
-                rendered_attributes = {name: _render(value, data)[0] for name, value in attributes.items()}
-                for finding in _qr_findings([rendered_attributes], decoder):
-                    collector.add(finding)
+    if template is not None:
+        for part, pieces in template.parts:
+            rendered, spans = _render(pieces, data)
+            if not spans or not rules.may_find(rendered):
+                continue
+            for window, inside in _windows(rendered, spans):
+                if rules.may_find(window):
+                    _match_text(collector, [(part, _fold(window), inside)], rules.sensitive)
+        for pieces in template.links:
+            href, _spans = _render(pieces, data)
+            if _INVITE_LINK.search(_fold_plain(href)):
+                collector.add(Finding(GROUP_INVITATION, href[:200], MESSAGES[GROUP_INVITATION], "html"))
+        for attributes in template.images:
+            rendered_attributes = {name: _render(_PLACEHOLDER.split(value), data)[0] for name, value in attributes.items()}
+            for finding in _qr_findings([rendered_attributes], installed_qr_decoder()):
+                collector.add(finding)
     return ReviewResult(REJECTED if collector.findings else APPROVED, collector.findings)
