@@ -682,9 +682,8 @@ def import_csv(
                         # cannot reach the limit, passes _clean_data's checks: they are skipped.
                         if "<" in line or plain_bound + 6 * len(line) > MAX_TEMPLATE_DATA_BYTES or _CONTROL.search(line):
                             _clean_data(dict(zip(variables, values, strict=True)))
-                        # Unquoted, the line after the first comma holds the values as written: when the
-                        # screen finds nothing there, the review has nothing to refuse (see may_find).
-                        if '"' in line or rules.may_find(line.partition(",")[2]):
+                        # When the screen finds nothing in the values, the review has nothing to refuse.
+                        if rules.may_find("\t".join(values)):
                             _review_data(rules, dict(zip(variables, values, strict=True)))
                         # PostgreSQL takes the JSON text as json.dumps writes it, made here without a dict.
                         data = ("{" + ", ".join(map(_concat, keys, map(_json_string, values))) + "}" if as_text

@@ -767,8 +767,9 @@ class SendRules:
     screen: re.Pattern[str]  # finds something in every text a rule matches (and in some others)
 
     def may_find(self, text: str) -> bool:
-        """False only when no rule can match `text`, or any part of it: values that all lie within
-        `text` (and are within it as written, not quoted) are surely approved by review_send."""
+        """False only when no rule can match `text`, or any part of it: values joined into `text`
+        (by any character but 众眾体體岛島星落山集居芳英豪发發, which a rule looks past 群 for) are
+        surely approved by review_send."""
         return self.screen.search(_folded_text(text)) is not None
 
 
