@@ -706,8 +706,7 @@ _CONTACT_ANCHORS = (
 )
 # _WORD_SEPARATORS for the screen: a whitespace run counts as one separator.
 _SCREEN_SEPARATORS = r"(?:\s++|[.\-_*·•|/\\~+^'\"`]){0,2}"
-# Joins the values screened together: not a separator, a letter or a digit, so no lookaround and no
-# separator run of a rule passes it, and it is a control character no stored value holds.
+# Joins the values screened together (any character the 群 anchor does not look past would do).
 _VALUE_JOINER = "\x00"
 _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
