@@ -30,7 +30,9 @@ from django.utils.translation import gettext as _
 from accounts.models import Account
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
 from sending import addresses
-from sending.review import template_data_errors
+from sending.review import SendRules, review_send, template_data_errors
+from sending.review_text import translate_reason
+from sending.services import current_send_rules
 
 # Rows per transaction of an upload: a million rows is 40 commits (each also writes the progress the
 # console polls, about every megabyte), and a batch held in memory stays a few megabytes.
@@ -267,6 +269,13 @@ def _clean_data(data: dict) -> dict:
     if errors:
         raise _RowError(" ".join(errors).rstrip("."))
     return data
+
+
+def _review_data(rules: SendRules, data: dict) -> None:
+    """The content review of the row's variables (SPEC §4.1), as SendEmail reviews TemplateData."""
+    verdict = review_send(rules, data)
+    if not verdict.approved:
+        raise _RowError(translate_reason(verdict.reason).replace("\n", " "))
 
 
 def _clip(text: str) -> str:
@@ -609,7 +618,8 @@ def import_csv(
 
     1. The first row is a header when its first cell is not an address (email / 邮箱 …); its other
        cells name the template variables. Without a header, a row is one address and nothing else.
-    2. Each row is checked: column count, address, variables (no HTML, at most 800 bytes as JSON).
+    2. Each row is checked: column count, address, variables (no HTML, at most 800 bytes as JSON,
+       nothing the content review refuses, with the sensitive-word list read once at the start).
        A bad row becomes a ReceiverListError with its line number; the good rows load.
     3. Rows go in by BATCH_SIZE; duplicates — in the file or already in the list — are dropped and
        counted; after each batch the list's counts and bytes_done are updated for the console, and
@@ -630,6 +640,7 @@ def import_csv(
             status=ReceiverList.UPLOADING, bytes_total=size, bytes_done=0, upload_error="",
         )
     empty = not Receiver.objects.filter(receiver_list=receiver_list).exists()
+    rules = current_send_rules()
     loader = _Loader(receiver_list, direct=empty)
     variables: list[str] | None = None
     plain_bound = 0  # _fits_template_data_limit's bound for a line of no characters (see below)
@@ -671,6 +682,9 @@ def import_csv(
                         # cannot reach the limit, passes _clean_data's checks: they are skipped.
                         if "<" in line or plain_bound + 6 * len(line) > MAX_TEMPLATE_DATA_BYTES or _CONTROL.search(line):
                             _clean_data(dict(zip(variables, values, strict=True)))
+                        # When the screen finds nothing in the values, the review has nothing to refuse.
+                        if rules.may_find("\t".join(values)):
+                            _review_data(rules, dict(zip(variables, values, strict=True)))
                         # PostgreSQL takes the JSON text as json.dumps writes it, made here without a dict.
                         data = ("{" + ", ".join(map(_concat, keys, map(_json_string, values))) + "}" if as_text
                                 else dict(zip(variables, values, strict=True)))
@@ -717,6 +731,7 @@ def add_receivers(receiver_list: ReceiverList, rows: Iterable[tuple[str, dict]])
             _("One call adds at most %(MAX_API_RECIPIENTS)s recipients; this one has %(count)s.") % {"MAX_API_RECIPIENTS": MAX_API_RECIPIENTS, "count": len(rows)},
         )
     result = ImportResult()
+    rules = current_send_rules()
     wanted: dict[str, dict] = {}
     for index, (raw, data) in enumerate(rows):
         if not isinstance(raw, str) or not raw.strip():
@@ -725,16 +740,19 @@ def add_receivers(receiver_list: ReceiverList, rows: Iterable[tuple[str, dict]])
         if len(raw.strip()) > MAX_EMAIL_LENGTH:
             result.too_long += 1
             continue
+        code = "InvalidParameterValue.ReceiverEmailInvalid"
         try:
             email = _clean_email(raw)
             if data and len(json.dumps(data, ensure_ascii=False).encode()) > MAX_TEMPLATE_DATA_BYTES:
                 result.too_long += 1
                 continue
+            # A reason quoting a value may say "address": the code follows the check, not the words.
+            code = "InvalidParameterValue.InValidTemplateData"
             data = _clean_data(data or {})
+            if data:
+                _review_data(rules, data)
         except _RowError as exc:
-            code = ("InvalidParameterValue.ReceiverEmailInvalid" if "address" in exc.reason
-                    else "InvalidParameterValue.InValidTemplateData")
-            raise ListError(code, _("Recipient %(value)s: %(reason)s.") % {"value": index + 1, "reason": exc.reason}) from None
+            raise ListError(code, _("Recipient %(value)s: %(reason)s.") % {"value": index + 1, "reason": exc.reason.rstrip(".")}) from None
         if email in wanted:
             result.duplicates += 1
         else:

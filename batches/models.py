@@ -110,7 +110,7 @@ class BatchTask(models.Model):
     status = models.PositiveSmallIntegerField(choices=STATUSES, default=PENDING)
     request_count = models.PositiveIntegerField(default=0)  # recipients in the list at the start
     send_count = models.PositiveIntegerField(default=0)  # messages counted against the cap and queued
-    skipped_count = models.PositiveIntegerField(default=0)  # suppressed / unsubscribed recipients
+    skipped_count = models.PositiveIntegerField(default=0)  # suppressed, unsubscribed, refused by the review
     failed_count = models.PositiveIntegerField(default=0)  # recipients failed (frozen account, cancel)
     cache_count = models.PositiveIntegerField(default=0)  # recipients still waiting
     cursor = models.BigIntegerField(default=0)  # last Receiver.id dispatched
@@ -129,3 +129,22 @@ class BatchTask(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.get_status_display()})"
+
+
+class BatchSkip(models.Model):
+    """A recipient a task skipped because the content review refused what it would have received
+    (its variables, or what they form with the template): why, for the task's page. Not counted
+    against the cap; in the task's skipped_count. The first MAX_KEPT of a task are kept."""
+
+    MAX_KEPT = 1000
+
+    task = models.ForeignKey(BatchTask, on_delete=models.CASCADE, related_name="skips")
+    email = models.CharField(max_length=254)
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.reason}"

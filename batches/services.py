@@ -28,14 +28,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountFreeze
-from batches.models import BatchTask, Receiver, ReceiverList
+from batches.models import BatchSkip, BatchTask, Receiver, ReceiverList
 from domains.models import DomainDay
 from domains.reputation.services import domains_today, mailbox_type_of, platform_today, reserve_up_to
 from sending import services as sending
 from sending.delivery import ENQUEUE_CHUNK
 from sending.models import Message, MessageEvent, SensitiveWord, Suppression, Template
 from sending.recording import message_event
-from sending.review import review
+from sending.review import review, review_send
 from sending.review_text import translate_reason
 from sending.tasks import enqueue
 
@@ -190,7 +190,9 @@ def dispatch_chunk(task_id: int) -> str:
 
     1. Claim the task row (select_for_update; the cursor update below is conditional too, for
        databases without row locks); only a sending task dispatches.
-    2. The next SES_BATCH_CHUNK receivers after the cursor; suppressed ones are skipped and counted.
+    2. The next SES_BATCH_CHUNK receivers after the cursor; suppressed ones, and those whose content
+       the review refuses (their variables, or what they form with the template: review_send), are
+       skipped and counted, the review's reason kept (BatchSkip).
     3. reserve_up_to counts as many as the cap allows (the upgrade check runs when there is no room).
     4. One Message + "queued" event per granted receiver, cursor and counts — one transaction —
        and the messages go to delivery after the commit.
@@ -248,6 +250,8 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
         .values_list("email", flat=True)
     )
     candidates = [r for r in receivers if r.email.lower() not in suppressed]
+    refused = _refused_by_review(task, candidates)
+    candidates = [r for r in candidates if r.id not in refused]
     granted = reserve_up_to(task.domain, [r.email for r in candidates]) if candidates else 0
     sending_now = candidates[:granted]
     if granted < len(candidates):
@@ -260,6 +264,8 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
     new_cursor = passed[-1].id if passed else task.cursor
 
     messages = _write_messages(task, sending_now, now) if sending_now else []
+    # Those past the stop are reviewed again when the task resumes, with the list of that day.
+    _keep_skips(task, [(r, refused[r.id]) for r in passed if r.id in refused], now)
     changes = dict(
         cursor=new_cursor, send_count=F("send_count") + granted, skipped_count=F("skipped_count") + skipped,
         cache_count=_minus(task.cache_count, granted + skipped), updated_at=now,
@@ -280,6 +286,34 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
         _notify_paused(task)
         return PAUSED, []
     return MORE, [m.pk for m in messages]
+
+
+def _refused_by_review(task: BatchTask, receivers: list[Receiver]) -> dict[int, str]:
+    """Receiver id → the review's reason, for each receiver whose mail the content review refuses
+    (SPEC §4.1): its variables with today's sensitive-word list (read once a chunk), and what they
+    form with the task's subject and the template."""
+    if not receivers:
+        return {}
+    rules = sending.current_send_rules()
+    template = task.template
+    refused = {}
+    for receiver in receivers:
+        data = receiver.template_data if isinstance(receiver.template_data, dict) else {}
+        verdict = review_send(rules, data, subject=task.subject, html=template.html, text=template.text)
+        if not verdict.approved:
+            refused[receiver.id] = verdict.reason
+    return refused
+
+
+def _keep_skips(task: BatchTask, skips: list[tuple[Receiver, str]], now: dt.datetime) -> None:
+    """The reasons of the task's first BatchSkip.MAX_KEPT skips (a list of junk cannot fill the disk)."""
+    if not skips:
+        return
+    room = BatchSkip.MAX_KEPT - BatchSkip.objects.filter(task=task).count()
+    BatchSkip.objects.bulk_create([
+        BatchSkip(task=task, email=receiver.email, reason=reason[:500], created_at=now)
+        for receiver, reason in skips[:max(room, 0)]
+    ])
 
 
 def _minus(value: int, n: int) -> int:

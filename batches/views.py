@@ -20,6 +20,7 @@ from accounts.views import account_required
 from batches import services
 from batches.forms import BatchTaskForm
 from batches.models import BatchTask
+from sending.review_text import translate_reason
 
 TASK_PAGE_SIZE = 50
 RECENT_MESSAGES = 20
@@ -108,6 +109,10 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "poll": POLL if task.status == BatchTask.SENDING else "",
         "runs": task.runs.order_by("-created_at", "-id")[:RECENT_MESSAGES],
         "recent_messages": task.messages.order_by("-created_at", "-id")[:RECENT_MESSAGES],
+        "skips": [
+            (skip.email, translate_reason(skip.reason).splitlines())
+            for skip in task.skips.order_by("id")[:RECENT_MESSAGES]
+        ],
     }
     if request.htmx:
         content = render_to_string("batches/task_detail.html#progress", context, request=request)

@@ -2,6 +2,10 @@
 
 Pure Python: no Django, no clock, no network. The template service calls `review()` on every create
 and edit and stores the verdict (approved → status 0, rejected → status 2, with the reasons).
+`review_send(send_rules(words), data, subject=, html=, text=)` reviews what one send carries: the
+template variables (SendEmail, the console's test send, each row of a recipient list as it is
+added) and what they form with the template once rendered (SendEmail, and each recipient again
+when a batch dispatches it); see its docstring.
 
 What is reviewed: the subject, the plain-text part, and the HTML part as a reader sees it — tags
 stripped, entities decoded, <script>/<style>/<template> content and comments dropped, the alt and
@@ -13,7 +17,9 @@ Matching runs on a folded copy of each part and quotes the original text:
   full-width and other compatibility forms (ｗｅｃｈａｔ, ＱＱ：１２３, ①, ⓦ) and any casing
   (WeChat, wEcHaT) match their plain form;
 - invisible format characters (Unicode category Cf: zero-width space/joiners, soft hyphen, BOM,
-  bidi marks) are removed, so "we\u200bchat" is "wechat".
+  bidi marks) are removed, so "we\u200bchat" is "wechat";
+- a run of whitespace counts as its first character (rules allow any spacing, and a long run would
+  otherwise cost seconds to match).
 Not caught: look-alike letters from other scripts (Cyrillic "е" for Latin "e") and spelled-out
 evasions ("wee chat"); staff add such variants to the sensitive-word list.
 
@@ -59,7 +65,7 @@ import binascii
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
@@ -145,20 +151,35 @@ class ReviewResult:
 class _Folded:
     original: str
     folded: str
-    index: tuple[int, ...]  # folded position -> original position
+    index: Sequence[int]  # folded position -> original position
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         return self.index[start], self.index[end - 1] + 1
 
 
+# A run of whitespace is matched as its first character: rules with several optional \s* in a row
+# would otherwise try every split of a long run (800 spaces in a variable took seconds).
+_SPACE_RUN = re.compile(r"\s\s")
+
+
 def _fold(text: str) -> _Folded:
     original = unicodedata.normalize("NFC", text)
+    if original.isascii() and not _SPACE_RUN.search(original):
+        # ASCII is its own NFKC form and has no Cf character: only the case changes
+        return _Folded(original, original.lower(), range(len(original)))
     chars: list[str] = []
     index: list[int] = []
+    space = False
     for position, char in enumerate(original):
         if unicodedata.category(char) == "Cf":
             continue
         for folded_char in unicodedata.normalize("NFKC", char).casefold():
+            if folded_char.isspace():
+                if space:
+                    continue
+                space = True
+            else:
+                space = False
             chars.append(folded_char)
             index.append(position)
     return _Folded(original, "".join(chars), tuple(index))
@@ -460,6 +481,12 @@ def _sensitive_pattern(entry: str) -> re.Pattern[str] | None:
     return re.compile(before + body + after)
 
 
+def _sensitive_patterns(sensitive_words: Iterable[str]) -> list[tuple[str, re.Pattern[str]]]:
+    """(entry, pattern) of each distinct entry that has one (an entry of separators only has none)."""
+    patterns = ((entry, _sensitive_pattern(entry)) for entry in dict.fromkeys(sensitive_words))
+    return [(entry, pattern) for entry, pattern in patterns if pattern is not None]
+
+
 # --- review ----------------------------------------------------------------------------------------
 
 
@@ -492,6 +519,33 @@ class _Collector:
         self.findings.append(finding)
 
 
+# A part to match: its name, its folded text and the spans (in the original text) a match must overlap
+# to count; None: every match counts.
+_Part = tuple[str, _Folded, list[tuple[int, int]] | None]
+
+
+def _match_text(collector: _Collector, parts: list[_Part], sensitive: list[tuple[str, re.Pattern[str]]]) -> None:
+    """The text rules (sensitive words, WeChat, QQ, group invitations) on each part."""
+
+    def add(rule: str, part: str, folded: _Folded, spans, match: re.Match, message: str) -> None:
+        if spans is not None:
+            start, end = folded.original_span(match.start(), match.end())
+            if not any(start < e and s < end for s, e in spans):
+                return
+        collector.add_match(rule, part, folded, match.start(), match.end(), message)
+
+    for entry, pattern in sensitive:
+        message = SENSITIVE_WORD_MESSAGE % {"word": entry.strip()}
+        for part, folded, spans in parts:
+            for match in pattern.finditer(folded.folded):
+                add(SENSITIVE_WORD, part, folded, spans, match, message)
+    for rule, rule_patterns in _CONTACT_RULES:
+        for part, folded, spans in parts:
+            for pattern in rule_patterns:
+                for match in pattern.finditer(folded.folded):
+                    add(rule, part, folded, spans, match, MESSAGES[rule])
+
+
 def review(
     subject: str,
     html: str,
@@ -514,25 +568,10 @@ def review(
         ("text", _fold(text or "")),
     ]
     collector = _Collector()
-
-    patterns = [(entry, _sensitive_pattern(entry)) for entry in dict.fromkeys(sensitive_words)]
-    for entry, pattern in patterns:
-        if pattern is None:
-            continue
-        message = SENSITIVE_WORD_MESSAGE % {"word": entry.strip()}
-        for part, folded in parts:
-            for match in pattern.finditer(folded.folded):
-                collector.add_match(SENSITIVE_WORD, part, folded, match.start(), match.end(), message)
-
-    for rule, rule_patterns in _CONTACT_RULES:
-        for part, folded in parts:
-            for pattern in rule_patterns:
-                for match in pattern.finditer(folded.folded):
-                    collector.add_match(rule, part, folded, match.start(), match.end(), MESSAGES[rule])
-        if rule == GROUP_INVITATION:
-            for link in content.links:
-                if _INVITE_LINK.search(_fold_plain(link.href)):
-                    collector.add(Finding(rule, link.href[:200], MESSAGES[rule], "html"))
+    _match_text(collector, [(part, folded, None) for part, folded in parts], _sensitive_patterns(sensitive_words))
+    for link in content.links:
+        if _INVITE_LINK.search(_fold_plain(link.href)):
+            collector.add(Finding(GROUP_INVITATION, link.href[:200], MESSAGES[GROUP_INVITATION], "html"))
 
     for name in sorted(placeholders(subject, html, text)):
         words = set(re.split(r"[^a-z0-9]+", _fold_plain(_camel_split(name).replace(" ", "_"))))
@@ -647,3 +686,209 @@ def template_data_errors(data: object, gettext: Callable[[str], str] = _same) ->
         elif _HTML_START.search(value):
             errors.append(gettext("%(key)s: the value must not contain HTML.") % {"key": key})
     return errors
+
+
+# --- what a send carries ---------------------------------------------------------------------------
+
+# A rule's match is a few dozen characters: a phrase a value forms with the template's text lies within
+# this many characters of the value on either side.
+SEND_WINDOW = 120
+# Every text a contact rule (_CONTACT_RULES) matches holds one of these literals or matches one of
+# these looser patterns; the screen looks for them and for the sensitive words. The screen reads text
+# whose whitespace runs are not folded to one character: it takes a whole run where a rule allows a
+# space, possessively (a run is followed by something else), so it never tries a run's splits.
+_CONTACT_LITERALS = ("wechat", "weixin", "wx", "vx", "qq", "whatsapp", "discord", "扣扣")
+_CONTACT_ANCHORS = (
+    r"add\s++(?:me|us|my)", r"join\s++(?:our|my|the|us)", r"t\.me/", r"line\.me/",
+    *(rf"{char}\s*+信" for char in "微威薇徽v"), r"企\s*+[鹅鵝]",
+    r"加\s*+(?:(?:我|个|個|一下)\s*+)?(?:的\s*+)?(?:[微威薇徽v]|wx|weixin|wechat|qq|扣扣)",
+    r"群(?![众眾体體岛島星落山集居芳英豪发發])",
+)
+# _WORD_SEPARATORS for the screen: a whitespace run counts as one separator.
+_SCREEN_SEPARATORS = r"(?:\s++|[.\-_*·•|/\\~+^'\"`]){0,2}"
+# Joins the values screened together (any character the 群 anchor does not look past would do).
+_VALUE_JOINER = "\x00"
+_PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+@functools.cache
+def _format_characters() -> re.Pattern[str]:
+    """Unicode category Cf (what _fold removes), as a character class; built on first use."""
+    chars = (chr(code) for code in range(0x110000) if unicodedata.category(chr(code)) == "Cf")
+    return re.compile("[" + "".join(re.escape(char) for char in chars) + "]")
+
+
+def _folded_text(text: str) -> str:
+    """_fold(text).folded without its index and with whitespace runs left whole (what the screen
+    reads), at C speed for ASCII and for normalized text (NFKC text is NFC, and each of its
+    characters is its own NFKC form)."""
+    if text.isascii():
+        return text.lower()
+    if unicodedata.is_normalized("NFKC", text) and not _format_characters().search(text):
+        return text.casefold()
+    return _fold(text).folded
+
+
+def _trie(entries: Iterable[str]) -> list[str]:
+    """The entries as the alternatives of a trie, one per first character (so the regex engine tries
+    one branch a position, not one per entry), up to two separators between two characters (a
+    whitespace run is one). An entry another one starts with ends the branch: the screen needs only
+    the shorter one."""
+    root: dict = {}
+    for entry in entries:
+        node = root
+        for char in entry:
+            if node.get("") is True:
+                break
+            node = node.setdefault(char, {})
+        else:
+            node.clear()
+            node[""] = True
+
+    def alternatives(node: dict) -> list[str]:
+        return [
+            re.escape(char) + ("" if child.get("") is True else _SCREEN_SEPARATORS + branch(child))
+            for char, child in sorted(node.items())
+        ]
+
+    def branch(node: dict) -> str:
+        found = alternatives(node)
+        return found[0] if len(found) == 1 else "(?:" + "|".join(found) + ")"
+
+    return alternatives(root)
+
+
+@dataclass(frozen=True, eq=False)
+class SendRules:
+    """The rules review_send applies, compiled once for one sensitive-word list (send_rules)."""
+
+    sensitive: list[tuple[str, re.Pattern[str]]]
+    screen: re.Pattern[str]  # finds something in every text a rule matches (and in some others)
+
+    def may_find(self, text: str) -> bool:
+        """False only when no rule can match `text`, or any part of it: values joined into `text`
+        (by any character but 众眾体體岛島星落山集居芳英豪发發, which a rule looks past 群 for) are
+        surely approved by review_send."""
+        return self.screen.search(_folded_text(text)) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_rules(words: tuple[str, ...]) -> SendRules:
+    sensitive = _sensitive_patterns(words)
+    separator = re.compile(_WORD_SEPARATORS.replace("{0,2}", ""))
+    entries = [*_CONTACT_LITERALS]
+    for entry, _pattern in sensitive:
+        entries.append("".join(char for char in _fold_plain(entry) if not separator.fullmatch(char)))
+    # Every alternative starts with a character, so the engine skips the positions no alternative
+    # can start at (its charset prefix): most of the text is never tried.
+    return SendRules(sensitive, re.compile("|".join([*_trie(entries), *_CONTACT_ANCHORS])))
+
+
+def send_rules(sensitive_words: Iterable[str]) -> SendRules:
+    """The rules for the current sensitive-word list, compiled once per distinct list (a few kept)."""
+    return _compiled_rules(tuple(dict.fromkeys(sensitive_words)))
+
+
+@dataclass(frozen=True)
+class _SendTemplate:
+    """What review_send reads of a template, worked out once (a batch reviews each recipient)."""
+
+    used: frozenset[str]  # the placeholders' names
+    parts: tuple[tuple[str, list[str]], ...]  # (part, its text split at placeholders) where one is
+    links: tuple[list[str], ...]  # split targets of links with a placeholder and no invitation alone
+    images: tuple[dict[str, str], ...]  # images with a placeholder that are no QR image alone
+
+
+@functools.lru_cache(maxsize=8)
+def _send_template(subject: str, html: str, text: str) -> _SendTemplate:
+    content = _parse_html(html or "")
+    sources = (("subject", subject or ""), ("html", content.text), ("text", text or ""))
+    decoder = installed_qr_decoder()
+    return _SendTemplate(
+        used=frozenset(placeholders(subject, html, text)),
+        parts=tuple((part, _PLACEHOLDER.split(source)) for part, source in sources if "{{" in source),
+        links=tuple(
+            _PLACEHOLDER.split(link.href) for link in content.links
+            if "{{" in link.href and not _INVITE_LINK.search(_fold_plain(link.href))
+        ),
+        images=tuple(
+            attributes for attributes in content.images
+            if any("{{" in value for value in attributes.values()) and not _qr_findings([attributes], decoder)
+        ),
+    )
+
+
+def _render(pieces: list[str], data: Mapping[str, object]) -> tuple[str, list[tuple[int, int]]]:
+    """A text split at its placeholders (literal, name, literal, …) with each name replaced by its
+    value ("" without one), and the values' spans."""
+    rendered, spans, length = [pieces[0]], [], len(pieces[0])
+    for at in range(1, len(pieces), 2):
+        value = data.get(pieces[at])
+        value = "" if value is None else str(value)
+        if value:
+            spans.append((length, length + len(value)))
+            length += len(value)
+        rendered += (value, pieces[at + 1])
+        length += len(pieces[at + 1])
+    return "".join(rendered), spans
+
+
+def _windows(rendered: str, spans: list[tuple[int, int]]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """The text around the values (SEND_WINDOW characters each side; overlapping ones merged), each
+    with the values' spans in it."""
+    merged: list[list] = []
+    for start, end in spans:
+        begin, finish = max(0, start - SEND_WINDOW), min(len(rendered), end + SEND_WINDOW)
+        if merged and begin <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], finish)
+            merged[-1][2].append((start, end))
+        else:
+            merged.append([begin, finish, [(start, end)]])
+    for begin, finish, inside in merged:
+        yield rendered[begin:finish], [(start - begin, end - begin) for start, end in inside]
+
+
+def review_send(
+    rules: SendRules, data: Mapping[str, object], *, subject: str = "", html: str = "", text: str = "",
+) -> ReviewResult:
+    """Review what a send carries (SPEC §4.1): the template variables, and what they form with the
+    template (subject, html, text: the template's parts, {{placeholders}} in them) once rendered.
+
+    The template's own text is not judged again: its review, or staff's verdict, stands.
+    1. Each value on its own, by every text rule (the part is the variable's name); given the
+       template, only the values it uses (the others are not sent).
+    2. Each part rendered as a reader sees it (the HTML's visible text, as delivery escapes values):
+       the text around each value by every text rule; a match counts when it takes in a value.
+    3. The HTML's links and images whose attributes hold a placeholder, rendered: invitation links
+       and QR images the template alone did not have.
+    A cheap screen (SendRules.may_find) comes first: text it finds nothing in needs no rule.
+    """
+    collector = _Collector()
+    template = _send_template(subject, html, text) if subject or html or text else None
+    values = [
+        (str(name), "" if value is None else str(value))
+        for name, value in data.items() if template is None or name in template.used
+    ]
+    if values and rules.may_find(_VALUE_JOINER.join(value for _name, value in values)):
+        parts: list[_Part] = [
+            (name if _PLACEHOLDER_NAME.fullmatch(name) else "variable", _fold(value), None)
+            for name, value in values if rules.may_find(value)
+        ]
+        _match_text(collector, parts, rules.sensitive)
+    if template is not None:
+        for part, pieces in template.parts:
+            rendered, spans = _render(pieces, data)
+            if not spans or not rules.may_find(rendered):
+                continue
+            for window, inside in _windows(rendered, spans):
+                if rules.may_find(window):
+                    _match_text(collector, [(part, _fold(window), inside)], rules.sensitive)
+        for pieces in template.links:
+            href, _spans = _render(pieces, data)
+            if _INVITE_LINK.search(_fold_plain(href)):
+                collector.add(Finding(GROUP_INVITATION, href[:200], MESSAGES[GROUP_INVITATION], "html"))
+        for attributes in template.images:
+            rendered_attributes = {name: _render(_PLACEHOLDER.split(value), data)[0] for name, value in attributes.items()}
+            for finding in _qr_findings([rendered_attributes], installed_qr_decoder()):
+                collector.add(finding)
+    return ReviewResult(REJECTED if collector.findings else APPROVED, collector.findings)

@@ -205,6 +205,11 @@ def _validate_template(name: str, subject: str, html: str, text: str) -> None:
         raise SendError("InvalidParameterValue.TemplateContentIsWrong", " ".join(errors))
 
 
+def current_send_rules() -> review.SendRules:
+    """The rules review.review_send applies, for the sensitive-word list as it is now (one query)."""
+    return review.send_rules(SensitiveWord.objects.values_list("word", flat=True))
+
+
 def _apply_review(template: Template) -> None:
     words = list(SensitiveWord.objects.values_list("word", flat=True))
     result = review.review(
@@ -414,7 +419,7 @@ def _clean_recipients(destinations, cc, bcc) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def _clean_template_data(data: object, needed: set[str], sensitive_words: list[str]) -> dict[str, str]:
+def _clean_template_data(data: object, needed: set[str], rules: review.SendRules) -> dict[str, str]:
     if isinstance(data, str):
         try:
             data = json.loads(data) if data.strip() else {}
@@ -434,7 +439,7 @@ def _clean_template_data(data: object, needed: set[str], sensitive_words: list[s
     if errors:
         raise SendError("InvalidParameterValue.InValidTemplateData", " ".join(errors))
     # Values go into approved content: they must not carry what the review refuses in a template.
-    verdict = review.review("", "", "\n".join(data.values()), sensitive_words=sensitive_words, transactional=True)
+    verdict = review.review_send(rules, data)
     if not verdict.approved:
         raise SendError("InvalidParameterValue.InValidTemplateData", review_text.translate_reason(verdict.reason).replace("\n", " "))
     missing = sorted(name for name in needed if name not in data and not platform_placeholder(name))
@@ -611,7 +616,8 @@ def send_email(
     """One send of an approved template to up to 50 (+20 Cc, +20 Bcc) recipients (SPEC §4, §3.5).
 
     1. Check, in order, each with the SDK's code: the sender address and its verified domain; the
-       template (the account's, approved); the template data; the subject; the recipients; the
+       template (the account's, approved); the template data (its values reviewed); the subject;
+       the content filled in (review.review_send: what the values form with it); the recipients; the
        account not frozen; no recipient blacklisted; no recipient unsubscribed (an address with both
        rows is refused as blacklisted).
     2. In one transaction: reserve the quota for every recipient (all or none; the upgrade check
@@ -646,8 +652,9 @@ def send_email(
 
     subject_source = (subject or "").strip() or template.subject
     words = facts.sensitive_words
+    rules = review.send_rules(words)
     needed = review.placeholders(subject_source, template.html, template.text)
-    data = _clean_template_data(template_data, needed, words)
+    data = _clean_template_data(template_data, needed, rules)
 
     rendered_subject = render_placeholders(subject_source, data).strip()
     if not rendered_subject or len(rendered_subject) > MAX_SUBJECT or "\n" in rendered_subject or "\r" in rendered_subject:
@@ -659,6 +666,14 @@ def send_email(
         verdict = review.review(subject_source, "", "", sensitive_words=words, transactional=True)
         if not verdict.approved:
             raise SendError("InvalidParameterValue", gettext("The subject breaks a content rule: %(reason)s") % {"reason": review_text.translate_reason(verdict.reason)})
+    # What the values form with the template around them, as the recipient reads it.
+    verdict = review.review_send(rules, data, subject=subject_source, html=template.html, text=template.text)
+    if not verdict.approved:
+        raise SendError(
+            "InvalidParameterValue.InValidTemplateData",
+            gettext("Filled in, the template breaks a content rule: %(reason)s")
+            % {"reason": review_text.translate_reason(verdict.reason).replace("\n", " ")},
+        )
 
     if unsubscribe not in UNSUBSCRIBE_OPTIONS:
         raise SendError("InvalidParameterValue", gettext("Unsubscribe must be 0 (none) to 12."))

@@ -167,3 +167,41 @@ def test_an_outsider_gets_404_on_every_list_page(client, outsider, account):
 def test_signed_out_visitors_are_sent_to_sign_in(client):
     response = client.get(reverse("lists"))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_an_uploaded_row_whose_variables_the_review_refuses_is_listed_with_its_line_and_reason(
+    signed_in, uploads, monkeypatch, django_capture_on_commit_callbacks,
+):
+    from sending.models import SensitiveWord
+
+    SensitiveWord.objects.create(word="gambling")
+    csv = (
+        "email,name,note\n"
+        "ann@example.com,Ann,see you soon\n"
+        "bob@example.com,Bob,Best gambling odds\n"  # line 3
+        "cy@example.com,Cy,WeChat: abc_123\n"
+        'dee@example.com,Dee,"加微信 abc123"\n'
+        "eve@example.com,Eve,https://t.me/joinchat/AbCdEf\n"  # line 6
+        "fay@example.com,Fay,the address book\n"
+    ).encode()
+    queued = []
+    monkeypatch.setattr(import_list, "delay", lambda *args: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_in.post(reverse("lists"), {"name": "Leads", "file": SimpleUploadedFile("leads.csv", csv, "text/csv")})
+    [(list_id, path)] = queued
+
+    import_list(list_id, path)  # the worker, run here
+
+    rl = ReceiverList.objects.get(pk=list_id)
+    assert (rl.status, rl.count, rl.invalid_count) == (ReceiverList.DONE, 2, 4)
+    assert sorted(Receiver.objects.filter(receiver_list=rl).values_list("email", flat=True)) == [
+        "ann@example.com", "fay@example.com",
+    ]
+    refused = {e.line: e.reason for e in ReceiverListError.objects.filter(receiver_list=rl)}
+    assert sorted(refused) == [3, 4, 5, 6]
+    assert refused[3].startswith('[sensitive_word] (note) Contains "gambling" from the sensitive-word list.')
+    assert refused[4].startswith("[wechat] (note)") and refused[5].startswith("[wechat] (note)")
+    assert refused[6].startswith("[group_invitation] (note)")
+    page = signed_in.get(reverse("list-detail", args=[rl.pk])).content.decode()
+    assert "Refused rows" in page and "WeChat contact details are not allowed." in page
+    assert "Contains &quot;gambling&quot; from the sensitive-word list." in page

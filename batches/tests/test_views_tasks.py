@@ -251,3 +251,25 @@ def test_cancel_needs_a_post_to_act(signed_in, paused_task):
     services_before = BatchTask.objects.get(pk=paused_task.pk).status
     assert signed_in.put(f"/batches/{paused_task.pk}/cancel/").status_code == 405
     assert BatchTask.objects.get(pk=paused_task.pk).status == services_before
+
+
+def test_the_detail_lists_the_recipients_the_content_review_skipped_with_the_reason(
+    signed_in, client, outsider, account, sender, template,
+):
+    from sending.models import SensitiveWord
+
+    receivers = make_list(account, 3)
+    receivers.receivers.filter(email="user1@inbox.example").update(template_data={"name": "Casino Bob", "code": "1"})
+    SensitiveWord.objects.create(word="casino")  # after the list was loaded
+    task = new_task(account, receivers, template)
+    drain(task)
+
+    page = signed_in.get(f"/batches/{task.pk}/").content.decode()
+
+    assert 'data-count="skipped">1<' in page and 'data-count="sent">2<' in page
+    assert "Skipped by the content review" in page
+    skipped = page.split('id="task-skips"', 1)[1].split("</table>", 1)[0]
+    assert "user1@inbox.example" in skipped and "user0@inbox.example" not in skipped
+    assert "Contains &quot;casino&quot; from the sensitive-word list." in skipped and "Casino Bob" in skipped
+    client.force_login(outsider)
+    assert client.get(f"/batches/{task.pk}/").status_code == 404

@@ -255,6 +255,21 @@ def test_a_rejected_template_cannot_be_test_sent(client, owner, account, sender)
     assert Message.objects.count() == 0
 
 
+def test_a_test_send_reviews_the_template_filled_in_with_the_variables(client, owner, account, sender):
+    contact = services.create_template(account, name="Contact", subject="Hi {{name}}",
+                                       text="Questions? WeChat: {{contact}}", transactional=True)
+    assert contact.status == Template.APPROVED
+    client.force_login(owner)
+
+    response = send(client, contact, template_data='{"name": "Ann", "contact": "abc_123"}')
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "InvalidParameterValue.InValidTemplateData" in html and "WeChat contact details are not allowed." in html
+    assert Message.objects.count() == 0
+    assert send(client, contact, template_data='{"name": "Ann", "contact": "the desk"}').status_code == 200
+
+
 def test_a_blacklisted_recipient_is_refused_with_its_code(client, owner, account, template, sender):
     Suppression.objects.create(account=account, email="gone@example.org", reason=Suppression.BLACKLIST)
     client.force_login(owner)

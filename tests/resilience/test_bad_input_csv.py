@@ -12,6 +12,7 @@ clean template variables named by the header.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import uuid
@@ -28,7 +29,8 @@ from hypothesis import strategies as st
 from batches import lists
 from batches.models import Receiver, ReceiverList, ReceiverListError
 from batches.tasks_lists import import_list
-from sending.review import template_data_errors
+from sending.models import SensitiveWord
+from sending.review import review_send, send_rules, template_data_errors
 
 # SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
 FUZZ_SCALE = float(os.environ.get("SES_FUZZ_SCALE", "1"))
@@ -55,6 +57,11 @@ _values = st.one_of(
     st.sampled_from([
         "", "Ann", "<b>x</b>", "<script>alert(1)</script>", "a < b", '"', '""', 'say "hi"', "a,b", "\x00", "x\x07y",
         "\u202eevil", "x" * 900, "{{name}}", "=cmd|' /C calc'!A0", "\r", "😀",
+    ]),
+    # what the content review refuses (issue 12): a staff word, contact details, an invite
+    st.sampled_from([
+        "Best gambling odds", "g.a.m.b.l.i.n.g", "WeChat: abc_123", "加微信 abc123", "https://t.me/joinchat/AbC",
+        "QQ群 123456", 'say "WeChat: abc_123"', "ｗｅｃｈａｔ：ａｂｃ＿１２３",
     ]),
 )
 _headers = st.one_of(
@@ -112,9 +119,14 @@ csv_inputs = st.one_of(csv_files(), csv_files(), csv_files(), st.binary(max_size
 # --- the checks ----------------------------------------------------------------------------------
 
 
+WORDS = ["gambling"]
+REVIEW_RULES = send_rules(WORDS)
+
+
 @pytest.fixture
-def uploads(settings, tmp_path):
+def uploads(settings, tmp_path, db):
     settings.DATA_DIR = tmp_path
+    SensitiveWord.objects.bulk_create([SensitiveWord(word=word) for word in WORDS])
     return tmp_path / "uploads"
 
 
@@ -174,6 +186,7 @@ def check_import(receiver_list: ReceiverList, raw: bytes) -> None:
         assert receiver.email in source, "a recipient that is not in the file (or comes after its stopping line)"
         data = receiver.template_data
         assert not template_data_errors(data)
+        assert review_send(REVIEW_RULES, data).approved, f"a row the review refuses was loaded: {data!r}"
         assert not any(CONTROL.search(value) for value in data.values() if isinstance(value, str))
         assert names is None or set(data) <= names or not data
         names = names or (set(data) if data else None)
@@ -198,6 +211,43 @@ def test_the_import_task_loads_the_good_rows_and_lists_the_bad_ones(account, upl
 
         check_import(receiver_list, raw)
         assert not path.exists()
+        transaction.set_rollback(True)
+
+
+_REVIEWED = st.sampled_from([
+    "Best gambling odds", "g.a.m.b.l.i.n.g", "WeChat: abc_123", "加微信 abc123", "https://t.me/joinchat/AbC",
+    "QQ群 123456", "ｗｅｃｈａｔ：ａｂｃ＿１２３", "Ann", "Paris", "a, b", 'say "hi"', "the address book", "加油", "信息",
+])
+
+
+@st.composite
+def reviewed_files(draw) -> tuple[bytes, int]:
+    """Well-formed files whose variables are often what the review refuses; and their row count."""
+    rows = draw(st.lists(st.tuples(_REVIEWED, _REVIEWED, st.booleans()), min_size=1, max_size=12))
+    lines = ["email,name,note"] + [
+        f"r{n}@example.com," + ",".join(_cell(value, quote or '"' in value or "," in value) for value in (a, b))
+        for n, (a, b, quote) in enumerate(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode(), len(rows)
+
+
+@HYPOTHESIS
+@given(file=reviewed_files())
+def test_no_row_the_content_review_refuses_is_loaded_and_every_other_row_is(account, uploads, file):
+    raw, rows = file
+    with transaction.atomic():
+        receiver_list = lists.create_list(account, f"Reviewed {uuid.uuid4().hex}")
+        uploads.mkdir(parents=True, exist_ok=True)
+        path = uploads / f"fuzz-{uuid.uuid4().hex}.csv"
+        path.write_bytes(raw)
+        lists.begin_upload(receiver_list, len(raw))
+
+        import_list(receiver_list.pk, str(path))
+
+        check_import(receiver_list, raw)
+        values = [row[1:] for row in csv.reader(raw.decode().splitlines()[1:])]
+        refused = sum(not review_send(REVIEW_RULES, {"name": a, "note": b}).approved for a, b in values)
+        assert (receiver_list.count, receiver_list.invalid_count) == (rows - refused, refused)
         transaction.set_rollback(True)
 
 
