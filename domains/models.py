@@ -32,7 +32,8 @@ class SenderDomain(models.Model):
     FAILED = "failed"
     STATUSES = [(PENDING, gettext_lazy("Pending verification")), (VERIFIED, gettext_lazy("Verified")), (FAILED, gettext_lazy("Verification failed"))]
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="domains")
+    # No index of its own: the unique (account, name) leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="domains", db_index=False)
     # Not unique: an unverified claim must not block the domain's real owner (see the constraints).
     name = models.CharField(max_length=253, db_index=True)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)

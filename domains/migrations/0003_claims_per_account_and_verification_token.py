@@ -6,8 +6,10 @@ before stays verified (its SPF/DKIM/DMARC proved it then); the token is asked fo
 
 import secrets
 
-import domains.models
+import django.db.models.deletion
 from django.db import migrations, models
+
+import domains.models
 
 
 def give_each_claim_a_token(apps, schema_editor):
@@ -38,6 +40,12 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='senderdomain',
             constraint=models.UniqueConstraint(fields=('account', 'name'), name='one_claim_per_account_and_name'),
+        ),
+        # After the constraint: the unique (account, name) index serves the account's lookups.
+        migrations.AlterField(
+            model_name='senderdomain',
+            name='account',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='domains', to='accounts.account'),
         ),
         migrations.AddConstraint(
             model_name='senderdomain',
