@@ -56,16 +56,26 @@ class DomainError(Exception):
 
 
 class ClaimRemoved(DomainError):
-    """The claim was removed while being checked: another account verified the name, or it expired."""
+    """The claim is gone: another account verified the name (LOST), it expired (EXPIRED), or its own
+    account deleted it meanwhile (reason None)."""
 
-    def __init__(self, domain: SenderDomain, reason: str):
+    def __init__(self, domain: SenderDomain, reason: str | None):
         if reason == LOST:
             message = _("%(name)s has been verified by another account; your claim on it is removed.") % {"name": domain.name}
             super().__init__("InvalidParameterValue.CreatedByOther", message)
-        else:
+        elif reason == EXPIRED:
             message = _("%(name)s was not verified within %(days)s days of being added; it is removed. Add it again to get new DNS records.") % {"name": domain.name, "days": UNVERIFIED_CLAIM_LIFETIME.days}
             super().__init__("ResourceNotFound", message)
+        else:
+            super().__init__("ResourceNotFound", _("The sender domain does not exist."))
         self.reason = reason
+
+
+def _why_gone(domain: SenderDomain) -> str | None:
+    """Why a claim that was there a moment ago is not: for the message the caller gets."""
+    if SenderDomain.objects.filter(name=domain.name, status=SenderDomain.VERIFIED).exclude(account_id=domain.account_id).exists():
+        return LOST
+    return EXPIRED if domain.claim_expired(timezone.now()) else None
 
 
 def normalize_domain_name(raw: str) -> str:
@@ -164,8 +174,8 @@ def check_dns(domain: SenderDomain) -> SenderDomain:
         domain.status = SenderDomain.FAILED if domain.status == SenderDomain.FAILED or _seen_before(domain) else SenderDomain.PENDING
         checked["status"] = domain.status
     if not SenderDomain.objects.filter(pk=domain.pk).update(**checked):
-        # Removed while DNS was asked (another account verified the name, or the claim expired).
-        raise ClaimRemoved(domain, LOST)
+        # Removed while DNS was asked (another account verified the name, it expired, or was deleted).
+        raise ClaimRemoved(domain, _why_gone(domain))
     return domain
 
 
@@ -183,7 +193,7 @@ def take_ownership(domain: SenderDomain, fields: dict | None = None, *, refuse_i
     fields = fields or {}
     # Verified when its records were found (the check's time), or now when staff force it.
     verified_at = fields.get("last_checked_at") or timezone.now()
-    lost = False
+    lost = gone = False
     with transaction.atomic():
         claims = list(SenderDomain.objects.select_for_update().filter(name=domain.name).order_by("pk").only("pk", "account_id", "status", "name"))
         mine = next((claim for claim in claims if claim.pk == domain.pk), None)
@@ -191,10 +201,11 @@ def take_ownership(domain: SenderDomain, fields: dict | None = None, *, refuse_i
         if mine is None:
             if refuse_if_taken:
                 raise DomainError("ResourceNotFound", _("This claim on %(name)s was removed meanwhile.") % {"name": domain.name})
-            lost = True
+            gone = True
         elif mine.is_verified:
             if fields:
                 SenderDomain.objects.filter(pk=mine.pk).update(**fields)
+            _remove_claims(others, LOST)  # any that slipped in beside it (created during its verification)
         elif any(claim.is_verified for claim in others):
             if refuse_if_taken:
                 raise DomainError("OperationDenied", _("%(name)s is verified by another account already.") % {"name": domain.name})
@@ -213,6 +224,8 @@ def take_ownership(domain: SenderDomain, fields: dict | None = None, *, refuse_i
                 _remove_claims(others, LOST)
     if lost:
         raise ClaimRemoved(domain, LOST)
+    if gone:
+        raise ClaimRemoved(domain, _why_gone(domain))
     domain.refresh_from_db(fields=["status", "verified_at", "dns_results", "last_checked_at"])
     return domain
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from domains.models import SenderDomain, StaffActionLog
-from domains.services import ClaimRemoved, check_dns, create_domain, delete_domain, records_for
+from domains.services import ClaimRemoved, check_dns, create_domain, delete_domain, force_verify, records_for
 from notify.models import Notification
 from sesconsole import periodic
 
@@ -99,6 +99,25 @@ def test_both_tokens_published_verify_whoever_checks_first_and_the_other_check_f
 
     assert claims() == [("Alice Co", "verified")]
     assert removed.value.code == "InvalidParameterValue.CreatedByOther"
+
+
+def test_a_claim_its_own_account_deleted_during_the_check_is_reported_missing_not_lost(alices_claim, dns_stub):
+    SenderDomain.objects.filter(pk=alices_claim.pk).delete()  # the Delete button, while DNS was asked
+
+    with pytest.raises(ClaimRemoved) as removed:
+        check_dns(alices_claim)
+
+    assert (removed.value.code, removed.value.message) == ("ResourceNotFound", "The sender domain does not exist.")
+    assert Notification.objects.count() == 0
+
+
+def test_force_verifying_a_verified_domain_removes_a_claim_that_slipped_in_beside_it(alices_claim, charlies_claim):
+    SenderDomain.objects.filter(pk=alices_claim.pk).update(status=SenderDomain.VERIFIED)
+    alices_claim.refresh_from_db()
+
+    force_verify(alices_claim)
+
+    assert claims() == [("Alice Co", "verified")]
 
 
 def test_only_one_claim_per_name_can_be_verified_even_past_the_services(alices_claim, charlies_claim):

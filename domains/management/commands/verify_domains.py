@@ -45,7 +45,7 @@ class Command(BaseCommand):
             try:
                 check_dns(item)
             except ClaimRemoved as exc:
-                self.stdout.write(f"{item.name}: claim of account {item.account_id} removed ({exc.reason})")
+                self.stdout.write(f"{item.name}: claim of account {item.account_id} removed ({exc.reason or 'deleted'})")
                 continue
             self.stdout.write(self._line(item))
         if not checked:
