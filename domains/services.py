@@ -160,10 +160,13 @@ def check_dns(domain: SenderDomain) -> SenderDomain:
     the failing result is shown on its page. A domain verified before the verification record existed
     keeps its status the same way. ClaimRemoved when the claim lost the name or has expired.
     """
-    now = timezone.now()
-    if domain.claim_expired(now):
-        _remove_claim_if_unverified(domain.pk, EXPIRED)
-        raise ClaimRemoved(domain, EXPIRED)
+    if domain.claim_expired(timezone.now()):
+        if _remove_claim_if_unverified(domain.pk, EXPIRED):
+            raise ClaimRemoved(domain, EXPIRED)
+        try:  # verified meanwhile (this copy is older): checked as the verified domain it is
+            domain.refresh_from_db()
+        except SenderDomain.DoesNotExist:
+            raise ClaimRemoved(domain, _why_gone(domain)) from None
     results = dns.check_records(records_for(domain))
     domain.dns_results = {r.kind: r.as_dict() for r in results}
     domain.last_checked_at = timezone.now()

@@ -200,6 +200,16 @@ def test_a_check_at_7_days_removes_the_claim_instead_of_verifying_it(clock, alic
     assert dns_stub.queries == []
 
 
+def test_a_stale_copy_of_a_claim_verified_meanwhile_is_checked_as_verified_not_expired(clock, alices_claim, dns_stub):
+    SenderDomain.objects.filter(pk=alices_claim.pk).update(status=SenderDomain.VERIFIED)  # by another process
+    clock.move_to(CREATED + dt.timedelta(days=8))
+
+    check_dns(alices_claim)  # its copy still says pending
+
+    assert claims() == [("Alice Co", "verified")]
+    assert alices_claim.is_verified
+
+
 def test_the_expiry_job_is_registered_with_the_periodic_jobs():
     job = periodic.job_named("expire_domain_claims")
     assert job.interval <= dt.timedelta(minutes=10)
