@@ -146,6 +146,10 @@ def seed_demo(*, force: bool = False) -> list[str]:
 
     if SenderDomain.objects.filter(name=PENDING_DOMAIN).exists():
         return []
+    if ApiKey.objects.filter(account__domains__name=CLIMBING_DOMAIN).exists():
+        # Complete (its key is issued just before the pending domain); that unverified domain expired
+        # a week after the build (domains.models.UNVERIFIED_CLAIM_LIFETIME) or was deleted.
+        return []
     foreign = [] if force else foreign_data()
     if foreign:
         raise NotADemoDatabase(

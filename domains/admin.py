@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 
 from domains import workorders
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
-from domains.services import force_verify
+from domains.services import DomainError, force_verify
 from sesconsole.admin_search import IdnSearch
 
 
@@ -88,7 +88,7 @@ class SenderDomainAdmin(IdnSearch, admin.ModelAdmin):
     actions = ("force_verify_action",)
     readonly_fields = (
         "name", "account", "status", "level", "daily_cap", "custom_cap", "dkim_selector", "dkim_bits",
-        "dkim_public_key", "dns_results", "created_at", "verified_at", "last_checked_at",
+        "dkim_public_key", "verification_token", "dns_results", "created_at", "verified_at", "last_checked_at",
     )
     fields = readonly_fields
 
@@ -102,9 +102,20 @@ class SenderDomainAdmin(IdnSearch, admin.ModelAdmin):
 
     @admin.action(description="Force-verify selected domains (without DNS; logged)", permissions=["change"])
     def force_verify_action(self, request, queryset):
-        for domain in queryset:
-            force_verify(domain, request.user, reason="forced in admin")
-        self.message_user(request, f"Force-verified {len(queryset)} domain(s).", messages.SUCCESS)
+        # Like a DNS verification, each removes the other accounts' claims on its name; a name another
+        # account has verified is refused (so of two selected claims on one name, the first wins).
+        done, refused = 0, []
+        for domain in queryset.order_by("pk"):
+            try:
+                force_verify(domain, request.user, reason="forced in admin")
+            except DomainError as exc:
+                refused.append(f"{domain.name} (account {domain.account_id}): {exc.message}")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"Force-verified {done} domain(s).", messages.SUCCESS)
+        for text in refused:
+            self.message_user(request, f"Not verified: {text}", messages.ERROR)
 
 
 class WorkOrderApprovalForm(forms.Form):

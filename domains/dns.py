@@ -1,5 +1,8 @@
 """DNS: the records a sender domain publishes, and a live check of each with dnspython.
 
+expected_records lists SPF, DKIM, DMARC and the ownership record (VERIFICATION: a token of the
+claiming account at VERIFICATION_LABEL.<domain>); check_records looks each up and says if it matches.
+
 Where the resolver asks is settings (SES_DNS_NAMESERVERS / SES_DNS_PORT): the system resolver in
 production, a local stub server in tests.
 """
@@ -15,13 +18,17 @@ from django.conf import settings
 SPF = "SPF"
 DKIM = "DKIM"
 DMARC = "DMARC"
+VERIFICATION = "VERIFICATION"
+# The ownership record lives under its own label, so it never mixes with the domain's SPF TXT record.
+VERIFICATION_LABEL = "_sesconsole"
+VERIFICATION_PREFIX = "sesconsole-verification="
 
 
 @dataclass(frozen=True)
 class Record:
     """One TXT record the customer must publish."""
 
-    kind: str  # SPF, DKIM or DMARC
+    kind: str  # SPF, DKIM, DMARC or VERIFICATION
     host: str  # the full DNS name
     value: str  # what to publish
 
@@ -39,11 +46,12 @@ class CheckResult:
         return asdict(self)
 
 
-def expected_records(domain_name: str, selector: str, public_key_b64: str) -> list[Record]:
+def expected_records(domain_name: str, selector: str, public_key_b64: str, token: str) -> list[Record]:
     return [
         Record(SPF, domain_name, f"v=spf1 include:{settings.SES_SPF_INCLUDE} ~all"),
         Record(DKIM, f"{selector}._domainkey.{domain_name}", f"v=DKIM1; k=rsa; p={public_key_b64}"),
         Record(DMARC, f"_dmarc.{domain_name}", f"v=DMARC1; p=none; rua=mailto:dmarc@{domain_name}"),
+        Record(VERIFICATION, f"{VERIFICATION_LABEL}.{domain_name}", f"{VERIFICATION_PREFIX}{token}"),
     ]
 
 
@@ -90,6 +98,9 @@ def _matches(record: Record, txt: str) -> bool:
         return "".join(tags.get("p", "").split()) == expected["p"]
     if record.kind == DMARC:
         return value.replace(" ", "").upper().startswith("V=DMARC1;") or value.upper() == "V=DMARC1"
+    if record.kind == VERIFICATION:
+        # Exactly this account's token: another account's record at the same name proves nothing for it.
+        return value == record.value
     return False
 
 

@@ -1,23 +1,41 @@
+import datetime as dt
+import secrets
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
 from domains.reputation import levels
 
+# An unverified claim is removed this long after it was made (SPEC: unverified domains do not block others).
+UNVERIFIED_CLAIM_LIFETIME = dt.timedelta(days=7)
+
+
+def new_verification_token() -> str:
+    """128 random bits in hex: the ownership record's value cannot be guessed from the name or the account."""
+    return secrets.token_hex(16)
+
 
 class SenderDomain(models.Model):
-    """A domain an account proves it owns by DNS. Its level moves only by the rules (SPEC §3)."""
+    """An account's claim on a domain, which it proves by DNS. Its level moves only by the rules (SPEC §3).
+
+    Several accounts may claim one name; the first to publish its own verification token owns it and
+    the other claims are removed (domains.services.check_dns). The constraints hold that under
+    concurrency: one claim per account and name, and one verified claim per name.
+    """
 
     PENDING = "pending"
     VERIFIED = "verified"
     FAILED = "failed"
     STATUSES = [(PENDING, gettext_lazy("Pending verification")), (VERIFIED, gettext_lazy("Verified")), (FAILED, gettext_lazy("Verification failed"))]
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="domains")
-    # Unique across all accounts: nobody can claim a domain another tenant created.
-    name = models.CharField(max_length=253, unique=True)
+    # No index of its own: the unique (account, name) leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="domains", db_index=False)
+    # Not unique: an unverified claim must not block the domain's real owner (see the constraints).
+    name = models.CharField(max_length=253, db_index=True)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
     level = models.PositiveSmallIntegerField(default=1, editable=False)
     # Only at level 20, through an approved work order (SPEC §3).
@@ -27,12 +45,20 @@ class SenderDomain(models.Model):
     dkim_private_key_encrypted = models.TextField(editable=False)
     dkim_public_key = models.TextField(editable=False)  # base64 DER, as published in the p= tag
     dns_results = models.JSONField(default=dict, blank=True, editable=False)
+    # Random, per claim: published in the ownership TXT record, it proves this account controls the
+    # name (another account's token at the same DNS name verifies only that account's claim).
+    verification_token = models.CharField(max_length=64, editable=False, default=new_verification_token)
     created_at = models.DateTimeField(default=timezone.now)
     verified_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="one_claim_per_account_and_name"),
+            # Whoever verifies first owns the name: a second verified row fails here, even in a race.
+            models.UniqueConstraint(fields=["name"], condition=Q(status="verified"), name="one_verified_claim_per_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -44,6 +70,15 @@ class SenderDomain(models.Model):
     @property
     def daily_cap(self) -> int:
         return levels.cap_for(self.level, self.custom_cap)
+
+    @property
+    def claim_expires_at(self) -> dt.datetime | None:
+        """When this claim is removed unless verified before; None once verified."""
+        return None if self.is_verified else self.created_at + UNVERIFIED_CLAIM_LIFETIME
+
+    def claim_expired(self, now: dt.datetime) -> bool:
+        expires_at = self.claim_expires_at
+        return expires_at is not None and now >= expires_at
 
 
 class DayCounters(models.Model):

@@ -8,7 +8,7 @@ from django.db.models import F
 
 from domains.models import SenderDomain
 from domains.reputation.services import close_due_days
-from domains.services import check_dns
+from domains.services import ClaimRemoved, check_dns, expire_unverified_claims
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,25 @@ def verify_pending_domains() -> str:
     domains = SenderDomain.objects.filter(status__in=[SenderDomain.PENDING, SenderDomain.FAILED]).order_by(
         F("last_checked_at").asc(nulls_first=True), "pk"
     )[:VERIFY_BATCH]
-    checked = verified = 0
+    checked = verified = removed = 0
     for domain in domains:
         if time.monotonic() - started > VERIFY_SECONDS:
             break
-        check_dns(domain)
         checked += 1
+        try:
+            check_dns(domain)
+        except ClaimRemoved:  # another account verified the name first, or the claim expired
+            removed += 1
+            continue
         verified += domain.is_verified
     if not checked:
         return "no pending domain"
-    return f"checked {checked} domain(s), {verified} now verified"
+    summary = f"checked {checked} domain(s), {verified} now verified"
+    return f"{summary}, {removed} claim(s) removed" if removed else summary
+
+
+@shared_task(name="domains.expire_domain_claims")
+def expire_domain_claims() -> str:
+    """Remove the claims still unverified 7 days after they were made; their members are told."""
+    expired = expire_unverified_claims()
+    return f"removed {expired} expired domain claim(s)" if expired else "no expired domain claim"

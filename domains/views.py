@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import AccountFreeze
 from accounts.views import account_required
@@ -96,8 +98,17 @@ def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @account_required
 def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
-    """Look the DNS records up now; an htmx request gets only the records fragment back."""
-    domain = services.check_dns(_get_domain_for_account(request, pk))
+    """Look the DNS records up now; an htmx request gets only the records fragment back.
+
+    A claim removed by the check (another account verified the name first, or it expired) is gone:
+    the browser goes to the domain list, which says why."""
+    try:
+        domain = services.check_dns(_get_domain_for_account(request, pk))
+    except services.ClaimRemoved as exc:
+        messages.error(request, exc.message)
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("domains:list"))
+        return redirect("domains:list")
     if request.htmx:
         return render(request, "domains/detail.html#records", {"domain": domain, "records": _records(domain)})
     if domain.is_verified:

@@ -79,11 +79,15 @@ class Notification(models.Model):
     LEVEL_CHANGED = "level_changed"
     ACCOUNT_FROZEN = "account_frozen"
     BATCH_PAUSED = "batch_paused"
+    DOMAIN_CLAIM_LOST = "domain_claim_lost"
+    DOMAIN_CLAIM_EXPIRED = "domain_claim_expired"
     CAUSES = [
         (CAP_WARNING, gettext_lazy("Domain near its daily cap")),
         (LEVEL_CHANGED, gettext_lazy("Level changed")),
         (ACCOUNT_FROZEN, gettext_lazy("Account frozen")),
         (BATCH_PAUSED, gettext_lazy("Batch task paused")),
+        (DOMAIN_CLAIM_LOST, gettext_lazy("Domain verified by another account")),
+        (DOMAIN_CLAIM_EXPIRED, gettext_lazy("Unverified domain removed")),
     ]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notifications")

@@ -37,3 +37,11 @@ def _on_account_frozen(sender, freeze, **kwargs):
         services.notify_account_frozen(freeze)
     except Exception:
         log.exception("could not notify freeze %s", freeze.pk)
+
+
+@receiver(domain_signals.domain_claim_removed, dispatch_uid="notify.domain_claim_removed")
+def _on_domain_claim_removed(sender, account_id, name, reason, **kwargs):
+    try:
+        services.notify_domain_claim_removed(account_id, name, reason)
+    except Exception:
+        log.exception("could not notify the removed claim of account %s on %s", account_id, name)

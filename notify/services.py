@@ -29,7 +29,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from accounts.models import Account
-from domains.models import DomainDay
+from domains import signals as domain_signals
+from domains.models import UNVERIFIED_CLAIM_LIFETIME, DomainDay
 from domains.reputation import levels
 from domains.reputation.services import platform_today
 from notify import destinations, texts
@@ -395,6 +396,21 @@ def notify_account_frozen(freeze) -> Notification | None:
     return notify_members(
         freeze.account, Notification.ACCOUNT_FROZEN, "account", subject, text, day=freeze.day, params=params
     )
+
+
+def notify_domain_claim_removed(account_id: int, name: str, reason: str) -> Notification | None:
+    """Tell an account's members its claim on `name` is gone: lost to another account, or expired.
+
+    Which account won is not said: that is another tenant's business."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:  # the account itself was deleted meanwhile
+        return None
+    cause = Notification.DOMAIN_CLAIM_LOST if reason == domain_signals.CLAIM_LOST else Notification.DOMAIN_CLAIM_EXPIRED
+    params = {"domain": name, "days": UNVERIFIED_CLAIM_LIFETIME.days}
+    subject, text = texts.render(cause, params, settings.LANGUAGE_CODE)
+    # The name is the "about": a 253-character name would not fit the key, its digest does.
+    about = name if len(name) <= 64 else hashlib.sha256(name.encode()).hexdigest()
+    return notify_members(account, cause, about, subject, text, params=params)
 
 
 def _upgrade_share_of_cap() -> str:

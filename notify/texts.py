@@ -73,11 +73,31 @@ def _batch_paused(p: dict) -> tuple[str, str]:
     return subject, text
 
 
+def _domain_claim_lost(p: dict) -> tuple[str, str]:
+    subject = gettext("%(domain)s is verified by another account") % p
+    text = gettext(
+        "Another account proved control of %(domain)s in DNS first, so it owns the domain now and your "
+        "unverified claim on it is removed. If the domain is yours, check who can change its DNS records."
+    ) % p
+    return subject, text
+
+
+def _domain_claim_expired(p: dict) -> tuple[str, str]:
+    subject = gettext("%(domain)s was removed: not verified in time") % p
+    text = gettext(
+        "%(domain)s was not verified within %(days)s days of being added, so it is removed. To send from "
+        "it, add it again and publish the new DNS records it shows."
+    ) % p
+    return subject, text
+
+
 RENDERERS = {
     "level_changed": _level_changed,
     "account_frozen": _account_frozen,
     "cap_warning": _cap_warning,
     "batch_paused": _batch_paused,
+    "domain_claim_lost": _domain_claim_lost,
+    "domain_claim_expired": _domain_claim_expired,
 }
 
 

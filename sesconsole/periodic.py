@@ -40,6 +40,8 @@ JOBS: list[Job] = [
     # Closing a day only does work just after midnight; checking often keeps that "just after".
     Job("close_days", dt.timedelta(minutes=5), "domains.tasks.close_days"),
     Job("verify_pending_domains", dt.timedelta(minutes=10), "domains.tasks.verify_pending_domains"),
+    # Unverified domain claims are removed 7 days after they were made, so none blocks the name for long.
+    Job("expire_domain_claims", dt.timedelta(minutes=10), "domains.tasks.expire_domain_claims"),
     # Re-enqueues messages the broker or a dead worker lost, and deferred ones that are due.
     Job("sweep_stale_messages", dt.timedelta(minutes=1), "sending.delivery.sweep_stale_messages",
         timeout=dt.timedelta(minutes=10)),

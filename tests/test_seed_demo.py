@@ -32,7 +32,7 @@ from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, Staf
 from domains.reputation import levels
 from domains.reputation.rules import OPERATORS
 from domains.reputation.services import domains_today, platform_today
-from domains.services import create_domain
+from domains.services import create_domain, expire_unverified_claims
 from sending.models import Message
 from stats.queries import daily_volumes, mailbox_types
 
@@ -245,6 +245,18 @@ def test_the_day_the_platform_turned_during_the_build_has_its_mail(build, seeded
     (day, totals), = daily_volumes(demo_account, skipped, skipped)
     assert day == skipped and totals.accepted > 0
     assert ClosedDay.objects.filter(day=skipped).exists()  # the tick closed it when today began
+
+
+def test_a_run_a_week_later_after_the_pending_domain_expired_changes_nothing(seeded, db):
+    with time_machine.travel(timezone.now() + dt.timedelta(days=8), tick=False):
+        assert expire_unverified_claims() == 1
+    before = row_counts()
+
+    output = seed()
+
+    assert "The demo data is in place; nothing changed." in output
+    assert row_counts() == before
+    assert not SenderDomain.objects.filter(name=demo.PENDING_DOMAIN).exists()
 
 
 def test_a_second_run_changes_nothing(seeded, db):

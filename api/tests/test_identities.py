@@ -3,7 +3,7 @@
 import pytest
 
 from domains.models import SenderDomain
-from domains.services import create_domain, records_for
+from domains.services import create_domain, force_verify, records_for
 
 # The dns_stub fixture; harmless once the root conftest lists the plugin too.
 
@@ -22,7 +22,7 @@ def make_verified(account, name: str, level: int = 1, custom_cap=None) -> Sender
     return domain
 
 
-def test_creating_an_identity_returns_the_three_txt_records_to_publish(api):
+def test_creating_an_identity_returns_the_four_txt_records_to_publish(api):
     data = api("CreateEmailIdentity", {"EmailIdentity": "Mail.Alice.Example."})
 
     assert "Error" not in data
@@ -37,8 +37,9 @@ def test_creating_an_identity_returns_the_three_txt_records_to_publish(api):
         for r in records_for(domain)
     ]
     assert [a["SendDomain"] for a in data["Attributes"]] == [
-        NAME, f"sesconsole._domainkey.{NAME}", f"_dmarc.{NAME}"
+        NAME, f"sesconsole._domainkey.{NAME}", f"_dmarc.{NAME}", f"_sesconsole.{NAME}"
     ]
+    assert data["Attributes"][3]["ExpectedValue"] == f"sesconsole-verification={domain.verification_token}"
 
 
 def test_dkim_option_1_asks_for_a_2048_bit_key_as_the_sdk_documents(api):
@@ -58,7 +59,8 @@ def test_creating_the_same_identity_twice_is_refused(api, db_state):
     assert db_state() == before
 
 
-def test_it_rejects_a_domain_created_by_another_account(api, charlies_domain, db_state):
+def test_it_rejects_a_domain_verified_by_another_account(api, charlies_domain, db_state):
+    force_verify(charlies_domain)
     before = db_state()
 
     data = api("CreateEmailIdentity", {"EmailIdentity": "mail.charlie.example"})
@@ -80,7 +82,7 @@ def test_it_rejects_an_invalid_domain_name(api, db_state, name):
 
 def test_getting_an_identity_shows_what_the_last_check_found(api, dns_stub):
     domain = create_domain(api.key.account, NAME)
-    spf, dkim, _dmarc = records_for(domain)
+    spf, dkim, _dmarc, _verification = records_for(domain)
     dns_stub.set_txt(spf.host, "google-site-verification=abc", spf.value)
     dns_stub.set_txt(dkim.host, dkim.value)
     api("UpdateEmailIdentity", {"EmailIdentity": NAME})

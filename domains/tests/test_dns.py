@@ -24,7 +24,7 @@ def domain(account) -> SenderDomain:
     return create_domain(account, "mail.alice.example")
 
 
-def test_a_domain_with_all_three_records_published_is_verified_at_level_1(dns_stub, domain):
+def test_a_domain_with_all_four_records_published_is_verified_at_level_1(dns_stub, domain):
     dns_stub.publish(domain)
 
     check_dns(domain)
@@ -36,7 +36,7 @@ def test_a_domain_with_all_three_records_published_is_verified_at_level_1(dns_st
     assert domain.verified_at is not None
     assert domain.verified_at == domain.last_checked_at
     assert {kind: result["ok"] for kind, result in domain.dns_results.items()} == {
-        "SPF": True, "DKIM": True, "DMARC": True,
+        "SPF": True, "DKIM": True, "DMARC": True, "VERIFICATION": True,
     }
     # The answers came from the DNS server over the wire, not from a shortcut.
     assert {name for name, _ in dns_stub.queries} == set(hosts(domain).values())
@@ -120,6 +120,7 @@ def test_nothing_published_reports_nxdomain_for_every_record(dns_stub, domain):
         "SPF": "no such name (NXDOMAIN)",
         "DKIM": "no such name (NXDOMAIN)",
         "DMARC": "no such name (NXDOMAIN)",
+        "VERIFICATION": "no such name (NXDOMAIN)",
     }
     assert domain.status == SenderDomain.PENDING
 

@@ -40,7 +40,7 @@ def test_it_verifies_pending_domains_whose_records_are_published(dns_stub, pendi
     assert "pending.alice.example: verified (all records found)" in lines
     assert (
         "nothing.charlie.example: pending (SPF no such name (NXDOMAIN); DKIM no such name (NXDOMAIN); "
-        "DMARC no such name (NXDOMAIN))" in lines
+        "DMARC no such name (NXDOMAIN); VERIFICATION no such name (NXDOMAIN))" in lines
     )
 
 
@@ -67,7 +67,7 @@ def test_it_checks_only_the_named_domain_whatever_its_status(dns_stub, verified_
 
     assert output.splitlines() == [
         "mail.alice.example: verified (SPF no such name (NXDOMAIN); DKIM no such name (NXDOMAIN); "
-        "DMARC no such name (NXDOMAIN))"
+        "DMARC no such name (NXDOMAIN); VERIFICATION no such name (NXDOMAIN))"
     ]
     assert not [name for name, _ in dns_stub.queries if name.endswith(pending.name)]
 

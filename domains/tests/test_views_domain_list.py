@@ -76,7 +76,7 @@ def test_it_rejects_a_domain_created_by_another_account(client, outsider, verifi
     client.force_login(outsider)
     response = client.post("/domains/", {"name": "mail.alice.example", "dkim_option": "0"})
     assert response.status_code == 400
-    assert b"has been created by another account" in response.content
+    assert b"has been verified by another account" in response.content
     assert SenderDomain.objects.count() == 1
 
 

@@ -70,7 +70,7 @@ def pending_domain(account):
     return create_domain(account, "news.alice.example")
 
 
-def publish(stub: DnsStub, domain: SenderDomain, kinds=("SPF", "DKIM", "DMARC")):
+def publish(stub: DnsStub, domain: SenderDomain, kinds=("SPF", "DKIM", "DMARC", "VERIFICATION")):
     for record in records_for(domain):
         if record.kind in kinds:
             stub.txt[record.host] = [record.value]
@@ -79,7 +79,7 @@ def publish(stub: DnsStub, domain: SenderDomain, kinds=("SPF", "DKIM", "DMARC"))
 # --- DNS records and Check now -------------------------------------------------------------------
 
 
-def test_the_page_lists_the_three_records_to_publish(client, member, pending_domain):
+def test_the_page_lists_the_four_records_to_publish(client, member, pending_domain):
     client.force_login(member)
     html = client.get(f"/domains/{pending_domain.pk}/").content.decode()
     for record in records_for(pending_domain):
@@ -95,10 +95,10 @@ def test_check_now_stores_each_result_and_verifies_a_fully_published_domain(clie
     response = client.post(f"/domains/{pending_domain.pk}/check/", follow=True)
     pending_domain.refresh_from_db()
     assert pending_domain.is_verified
-    assert {kind: r["ok"] for kind, r in pending_domain.dns_results.items()} == {"SPF": True, "DKIM": True, "DMARC": True}
+    assert {kind: r["ok"] for kind, r in pending_domain.dns_results.items()} == {"SPF": True, "DKIM": True, "DMARC": True, "VERIFICATION": True}
     html = response.content.decode()
     assert "is verified" in html
-    assert html.count('<span class="badge badge-ok">ok</span>') == 3
+    assert html.count('<span class="badge badge-ok">ok</span>') == 4
 
 
 def test_check_now_shows_a_missing_record_and_a_wrong_one(client, member, pending_domain, dns_stub):
@@ -123,7 +123,7 @@ def test_an_htmx_check_returns_only_the_records_fragment(client, member, pending
     assert response.status_code == 200
     assert html.lstrip().startswith('<section class="card" id="dns-records">')
     assert "<html" not in html and "Level history" not in html
-    assert html.count('<span class="badge badge-ok">ok</span>') == 3
+    assert html.count('<span class="badge badge-ok">ok</span>') == 4
     assert "Verified" in html
 
 
