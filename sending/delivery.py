@@ -260,7 +260,7 @@ class DeliveryReport:
         self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
 
 
-def deliver_messages(message_ids: list[int]) -> DeliveryReport:
+def deliver_messages(message_ids: list[int], *, turn_seconds: float | None = None) -> DeliveryReport:
     """Deliver the messages with these ids over one SMTP connection to the relay.
 
     1. Each message is claimed with one conditional UPDATE (queued, or deferred and due, and its
@@ -270,9 +270,10 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     3. Simulator recipients never leave: their fixed outcome is recorded like a relay's reply.
     4. Others are built first (MIME, DKIM); then the claim commits smtp_started_at with it, the SMTP
        transaction runs, and its reply with all it triggers is recorded in one more commit.
-    5. After SES_DELIVERY_TURN_SECONDS the turn ends: the messages not reached yet (untouched,
-       still queued) are handed to the queues again (sending.tasks.enqueue), behind whatever other
-       accounts queued meanwhile, so no group holds a worker for long while others wait.
+    5. After `turn_seconds` the turn ends: the messages not reached yet (untouched, still queued)
+       are handed to the queues again (sending.tasks.enqueue), behind whatever other accounts
+       queued meanwhile, so no group holds a worker for long while others wait. The worker's task
+       passes SES_DELIVERY_TURN_SECONDS; None (a caller that is not a worker) delivers the whole group.
     """
     report = DeliveryReport()
     relay = Relay()
@@ -282,7 +283,7 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
     loaded = Message.objects.select_related("domain", "account", "template").in_bulk(list(message_ids))
     # One group for listeners too: e.g. the callback endpoint is looked up once per account, not per message.
     with event_group():
-        rest = _deliver_loaded(message_ids, loaded, relay, group, visible, report)
+        rest = _deliver_loaded(message_ids, loaded, relay, group, visible, report, turn_seconds)
     report.connections = relay.connections
     if rest:
         report.handed_back = len(rest)
@@ -291,10 +292,11 @@ def deliver_messages(message_ids: list[int]) -> DeliveryReport:
 
 
 def _deliver_loaded(
-    message_ids, loaded, relay: Relay, group: _Group, visible: dict, report: DeliveryReport
+    message_ids, loaded, relay: Relay, group: _Group, visible: dict, report: DeliveryReport,
+    turn_seconds: float | None,
 ) -> list[int]:
     """The group's messages in order until its turn ends; returns the ids it did not reach."""
-    turn_ends = time.monotonic() + settings.SES_DELIVERY_TURN_SECONDS
+    turn_ends = time.monotonic() + turn_seconds if turn_seconds is not None else float("inf")
     message_ids = list(message_ids)
     try:
         for index, pk in enumerate(message_ids):

@@ -13,9 +13,11 @@ from sesconsole import queues
 
 @shared_task(name="sending.deliver", acks_late=True)
 def deliver(message_ids: list[int]) -> None:
+    from django.conf import settings
+
     from sending.delivery import deliver_messages
 
-    deliver_messages(message_ids)
+    deliver_messages(message_ids, turn_seconds=settings.SES_DELIVERY_TURN_SECONDS)
 
 
 def enqueue(message_ids: list[int]) -> None:

@@ -44,7 +44,7 @@ def test_a_group_whose_turn_ends_hands_the_rest_back_untouched_and_it_is_deliver
     monkeypatch.setattr(delivery, "time", RelayClock(smtp_sink))
 
     with django_capture_on_commit_callbacks(execute=True):
-        report = deliver_messages([first.pk, second.pk, third.pk])
+        report = deliver_messages([first.pk, second.pk, third.pk], turn_seconds=settings.SES_DELIVERY_TURN_SECONDS)
 
     assert (report.outcomes, report.handed_back) == ({"delivered": 2}, 1)
     assert handed == [(queues.DELIVERY, [third.pk])]
@@ -67,7 +67,7 @@ def test_a_group_always_delivers_its_first_message_however_short_its_turn(
     monkeypatch.setattr(delivery, "time", clock)
 
     with django_capture_on_commit_callbacks(execute=True):
-        report = deliver_messages([m.pk for m in messages])
+        report = deliver_messages([m.pk for m in messages], turn_seconds=settings.SES_DELIVERY_TURN_SECONDS)
 
     assert (report.outcomes, report.handed_back) == ({"delivered": 1}, 1)
     assert handed == [(queues.DELIVERY, [messages[1].pk])]
