@@ -646,7 +646,7 @@ def template_data_errors(data: object, gettext: Callable[[str], str] = _same) ->
             errors.append(gettext("%(key)s: variable names must be strings.") % {"key": repr(key)})
         elif unusable.first(key) >= 0:
             errors.append(gettext("%(key)s: the variable name contains %(char)s, a character that cannot be used.") % {
-                "key": unusable.shown(key), "char": unusable.code_point(key[unusable.first(key)])})
+                "key": unusable.clipped(unusable.shown(key)), "char": unusable.code_point(key[unusable.first(key)])})
         elif not isinstance(value, str):
             errors.append(
                 gettext("%(key)s: the value must be a string, not %(type)s.") % {"key": key, "type": type(value).__name__}

@@ -27,6 +27,7 @@ base64: sending.services; CSV rows: batches.lists).
                                 values), with the path to it, or None
     code_point(char)            "U+0000": how a message names the character
     shown(text)                 the text with each unusable character written as \\uXXXX, to echo it
+    clipped(text)               a long name cut to its start and end, for a message
     exempt(view)                marks a machine endpoint that refuses them in its own format
 
 No Django here: sending.review, which must stay free of it, uses this module too (and so it is not
@@ -61,29 +62,28 @@ class Found:
     in_key: bool = False
 
     def name(self) -> str:
-        """The path as the API's messages write it ("Datas.0.Email"), each part safe to echo."""
-        return ".".join(shown(part) if isinstance(part, str) else str(part) for part in self.path)
+        """The path as the API's messages write it ("Datas.0.Email"), each part safe to echo, and
+        clipped: a key can be as long as the body."""
+        return clipped(".".join(shown(part) if isinstance(part, str) else str(part) for part in self.path))
 
 
 def find(value: object, path: tuple[str | int, ...] = ()) -> Found | None:
-    """The first unusable character in a value parsed from JSON, depth first in document order."""
-    if isinstance(value, str):
-        index = first(value)
-        return None if index < 0 else Found(path, index, value[index])
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                index = first(key)
-                if index >= 0:
-                    return Found((*path, key), index, key[index], in_key=True)
-            found = find(item, (*path, key))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for position, item in enumerate(value):
-            found = find(item, (*path, position))
-            if found is not None:
-                return found
+    """The first unusable character in a value parsed from JSON, in document order. Without
+    recursion: json parses arrays nested deeper than Python's recursion limit allows frames."""
+    stack: list[tuple[tuple[str | int, ...], object, bool]] = [(path, value, False)]
+    while stack:
+        path, value, is_key = stack.pop()
+        if isinstance(value, str):
+            index = first(value)
+            if index >= 0:
+                return Found(path, index, value[index], in_key=is_key)
+        elif isinstance(value, dict):
+            entries = []
+            for key, item in value.items():
+                entries += [((*path, key), key, True), ((*path, key), item, False)]
+            stack.extend(reversed(entries))
+        elif isinstance(value, list):
+            stack.extend(((*path, position), item, False) for position, item in reversed(list(enumerate(value))))
     return None
 
 
@@ -98,6 +98,11 @@ def _escape(match: re.Match) -> str:
 
 def shown(text: str) -> str:
     return UNUSABLE.sub(_escape, text)
+
+
+def clipped(text: str, limit: int = 120) -> str:
+    """A name as a message shows it: whole when short, else its start and its end."""
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-(limit // 2):]
 
 
 def exempt(view):

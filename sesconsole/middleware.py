@@ -31,7 +31,7 @@ def _first_unusable(request: HttpRequest) -> tuple[str, str] | None:
             for text in (key, *values):
                 index = unusable.first(text)
                 if index >= 0:
-                    return unusable.shown(key), text[index]
+                    return unusable.clipped(unusable.shown(key)), text[index]
     return None
 
 

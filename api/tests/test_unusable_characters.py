@@ -183,3 +183,14 @@ def test_a_nul_in_a_header_the_api_reads_as_a_value_is_refused(api, header):
     data = response.json()["Response"]
     assert error_code(data) == "InvalidParameterValue", data
     assert f"header {header}" in data["Error"]["Message"]
+
+
+def test_a_nul_at_the_bottom_of_arrays_nested_as_deep_as_json_parses_is_still_found(api):
+    # json parses nesting deeper than Python's recursion limit allows frames: the search must not recurse.
+    depth = 990
+    body = b'{"Offset": 0, "Limit": 10, "X": ' + b"[" * depth + b'"\\u0000"' + b"]" * depth + b"}"
+
+    data = call(api.client, api.secret_id, api.secret_key, "ListReceivers", body=body)
+
+    assert error_code(data) == "InvalidParameterValue", data
+    assert "parameter X.0.0" in data["Error"]["Message"]
