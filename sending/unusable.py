@@ -10,7 +10,8 @@ Unusable are:
 - lone surrogates (U+D800–U+DFFF): a JSON "\\ud800" escape parses into a Python str that has no
   UTF-8 form, so psycopg cannot send it, a log cannot write it and a reply cannot echo it;
 - the noncharacters (U+FDD0–U+FDEF and the last two code points of every plane, U+FFFE, U+FFFF,
-  U+1FFFE … U+10FFFF): never text, by Unicode's own definition (U+FFFE is a byte-swapped BOM).
+  U+1FFFE … U+10FFFF): reserved by Unicode for a program's own use, not for text people write or
+  send (U+FFFE is a byte-swapped BOM); HTML calls them parse errors too.
 
 TAB, LF and CR stay: templates, text bodies and list descriptions hold them. A value that must be
 one line (a subject, a sender name, anything that becomes a mail header) refuses CR and LF itself,
@@ -19,7 +20,8 @@ against header injection (sending.services).
 The API refuses them where the JSON body is parsed (api.views), the console where query strings,
 form fields and path segments arrive (sesconsole.middleware), and the services where a string is
 parsed again (TemplateData's JSON: sending.review.template_data_errors; template content from
-base64: sending.services; CSV rows: batches.lists).
+base64: sending.services; CSV rows: batches.lists). The MTA webhook refuses them in its JSON
+(sending.inbound_service); DSN/ARF reports are read leniently instead, NULs dropped (sending.inbound).
 
     UNUSABLE                    the character class, compiled
     first(text)                 the index of the first unusable character, or -1
