@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -23,6 +22,7 @@ from api.errors import (
     INTERNAL_ERROR,
     INVALID_ACTION,
     INVALID_PARAMETER,
+    INVALID_PARAMETER_VALUE,
     MISSING_PARAMETER,
     NO_SUCH_VERSION,
     REQUEST_LIMIT_EXCEEDED,
@@ -33,12 +33,14 @@ from api.errors import (
 from api.language import in_api_language
 from api.params import Params
 from api.registry import ACTIONS
+from sending import unusable
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2020-10-02"
 
 
+@unusable.exempt  # a bad character is refused in the envelope (_refuse_unusable), not with a page
 @csrf_exempt  # machines sign their requests (TC3); there is no session or cookie to protect
 @in_api_language  # error messages in X-TC-Language (en-US by default); codes never change
 def entry(request: HttpRequest) -> HttpResponse:
@@ -70,6 +72,7 @@ def _handle(request: HttpRequest) -> dict:
     """1. Refuse an oversized body before reading it. 2. Authenticate. 3. Check version and action.
     4. Parse the JSON object. 5. Run the action, turning its declared service errors into codes."""
     body = _read_body(request)
+    _refuse_unusable_headers(request)
     key = _authenticate_within_limits(request, body)
     version = request.headers.get("X-TC-Version", "")
     if version != API_VERSION:
@@ -152,10 +155,6 @@ def _read_body(request: HttpRequest) -> bytes:
     return body
 
 
-# A \uD800-\uDFFF escape in the body: JSON allows it, but a lone one is no character at all.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
 def _not_json_constant(name: str):
     # Python's json reads NaN and Infinity, which JSON does not have (nor PostgreSQL's jsonb).
     raise ApiError(INVALID_PARAMETER, _("The request body is not valid JSON (%(name)s is not a JSON value).") % {"name": name})
@@ -164,13 +163,6 @@ def _not_json_constant(name: str):
 def _parse_json_object(body: bytes) -> dict:
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_not_json_constant)
-        if _SURROGATE_ESCAPE.search(body):
-            # A lone surrogate cannot be stored, logged or echoed back as UTF-8: refuse it here.
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(
-            INVALID_PARAMETER, _("The request body has a \\u escape of a lone surrogate, which is not a character.")
-        ) from None
     except UnicodeDecodeError:
         raise ApiError(INVALID_PARAMETER, _("The request body is not UTF-8.")) from None
     except json.JSONDecodeError as exc:
@@ -183,4 +175,41 @@ def _parse_json_object(body: bytes) -> dict:
         raise ApiError(INVALID_PARAMETER, _("The request body has a number with too many digits.")) from None
     if not isinstance(data, dict):
         raise ApiError(INVALID_PARAMETER, _("The request body must be a JSON object of parameters."))
+    _refuse_unusable(data)
     return data
+
+
+VALUE_HEADERS = ("Authorization", "X-TC-Action", "X-TC-Version", "X-TC-Timestamp", "X-TC-Region", "X-TC-Language")
+
+
+def _refuse_unusable_headers(request: HttpRequest) -> None:
+    """The headers the API reads as values (the SecretId becomes a query parameter, the action and
+    version are echoed) are free of unusable characters too."""
+    for name in VALUE_HEADERS:
+        value = request.headers.get(name, "")
+        # WSGI hands header bytes over as Latin-1: read them as the UTF-8 a client sends, so that
+        # the bytes of "€" are not taken for C1 controls.
+        text = value.encode("latin-1", "replace").decode("utf-8", "replace")
+        index = unusable.first(text)
+        if index >= 0:
+            raise ApiError(INVALID_PARAMETER_VALUE, _(
+                "The header %(name)s contains %(char)s (character %(position)s): control characters, lone "
+                "surrogates and noncharacters cannot be used."
+            ) % {"name": name, "char": unusable.code_point(text[index]), "position": index + 1})
+
+
+def _refuse_unusable(data: dict) -> None:
+    """Every string of the body, at any depth, object keys included, is free of unusable characters
+    (sending.unusable): no action, service or database ever sees one. A JSON string that an
+    action parses again (TemplateData) is checked where it is parsed."""
+    found = unusable.find(data)
+    if found is None:
+        return
+    what = {"name": found.name(), "char": unusable.code_point(found.char), "position": found.index + 1}
+    if found.in_key:
+        message = _("The parameter name %(name)s contains %(char)s (character %(position)s): control characters "
+                    "other than tab and line breaks, lone surrogates and noncharacters cannot be used.") % what
+    else:
+        message = _("The parameter %(name)s contains %(char)s (character %(position)s): control characters "
+                    "other than tab and line breaks, lone surrogates and noncharacters cannot be used.") % what
+    raise ApiError(INVALID_PARAMETER_VALUE, message)

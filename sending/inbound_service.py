@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from sending import outcomes
+from sending import outcomes, unusable
 from sending.inbound import Finding, parse_report
 from sending.models import Message
 from sending.recording import record_event
@@ -195,14 +195,16 @@ def _parse_webhook(body: bytes) -> list[dict]:
         raise WebhookError(_("The body is nested too deeply.")) from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise WebhookError(_("The body has a number with too many digits.")) from None
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:  # a \ud800-style escape of half a character: no text can hold it
-        raise WebhookError(_("The body has a \\u escape of a lone surrogate, which is not a character.")) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:
         raise WebhookError("Expected a JSON list of events (or one event object).")
+    found = unusable.find(data)
+    if found is not None:  # PostgreSQL stores no NUL, and a lone surrogate has no UTF-8 form at all
+        raise WebhookError(_(
+            "Event %(index)s: %(name)s contains %(char)s; NUL, control characters (other than tab and line "
+            "breaks), lone surrogates and noncharacters cannot be used."
+        ) % {"index": found.path[0], "name": found.name().partition(".")[2], "char": unusable.code_point(found.char)})
     if len(data) > MAX_WEBHOOK_EVENTS:
         raise WebhookError(f"At most {MAX_WEBHOOK_EVENTS} events per request.")
     return [_parse_event(i, item) for i, item in enumerate(data)]
@@ -225,8 +227,6 @@ def _parse_event(index: int, item: object) -> dict:
     reply = item.get("reply") or ""
     if not isinstance(recipient, str) or not isinstance(reply, str):
         raise WebhookError(f"{where}: recipient and reply must be strings.")
-    if "\x00" in message_id + recipient + reply:  # no address or id has one, and PostgreSQL stores none
-        raise WebhookError(_("%(where)s: message_id, recipient and reply must not contain NUL characters.") % {"where": where})
     return {
         "message_id": message_id.strip(),
         "event": event,

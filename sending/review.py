@@ -70,6 +70,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
+from sending import unusable
+
 APPROVED = "approved"
 REJECTED = "rejected"
 
@@ -672,6 +674,8 @@ def template_data_errors(data: object, gettext: Callable[[str], str] = _same) ->
 
     The data must be a JSON object of strings; a value must not contain HTML, which is any "<"
     followed by a letter, "/", "!" or "?" (so "a < b" and "<3" are fine, "<b>" and "<!--" are not).
+    No name or value may hold an unusable character (sending.unusable): TemplateData is a JSON
+    string of its own, parsed after the request's body was checked. A name is echoed escaped.
     """
     if not isinstance(data, Mapping):
         return [gettext("TemplateData must be a JSON object.")]
@@ -679,10 +683,16 @@ def template_data_errors(data: object, gettext: Callable[[str], str] = _same) ->
     for key, value in data.items():
         if not isinstance(key, str):
             errors.append(gettext("%(key)s: variable names must be strings.") % {"key": repr(key)})
+        elif unusable.first(key) >= 0:
+            errors.append(gettext("%(key)s: the variable name contains %(char)s, a character that cannot be used.") % {
+                "key": unusable.clipped(unusable.shown(key)), "char": unusable.code_point(key[unusable.first(key)])})
         elif not isinstance(value, str):
             errors.append(
                 gettext("%(key)s: the value must be a string, not %(type)s.") % {"key": key, "type": type(value).__name__}
             )
+        elif unusable.first(value) >= 0:
+            errors.append(gettext("%(key)s: the value contains %(char)s, a character that cannot be used.") % {
+                "key": key, "char": unusable.code_point(value[unusable.first(value)])})
         elif _HTML_START.search(value):
             errors.append(gettext("%(key)s: the value must not contain HTML.") % {"key": key})
     return errors

@@ -26,7 +26,7 @@ from accounts.models import Account
 from domains.models import SenderDomain
 from domains.reputation.services import mailbox_type_of, platform_today, reserve_quota
 from domains.staff import log_staff_action
-from sending import review, review_text
+from sending import review, review_text, unusable
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tasks import enqueue
 from sesconsole.prepared import convert_row, execute_prepared, model_columns
@@ -46,8 +46,9 @@ MAX_TEMPLATE_CONTENT_BYTES = 1024 * 1024
 UNSUBSCRIBE_OPTIONS = range(0, 13)
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# Characters a mail header or PostgreSQL text cannot carry.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters no text may carry (NUL, controls, lone surrogates…); CR and LF are checked beside it
+# where a value becomes a mail header.
+_CONTROL = unusable.UNUSABLE
 
 
 class SendError(Exception):
@@ -198,8 +199,14 @@ def _validate_template(name: str, subject: str, html: str, text: str) -> None:
             "FailedOperation.TemplateContentToolarge",
             gettext("The template content is larger than %(value)s KiB.") % {"value": MAX_TEMPLATE_CONTENT_BYTES // 1024},
         )
-    if "\x00" in html or "\x00" in text or "\x00" in subject:
-        raise SendError("InvalidParameterValue.TemplateContentIsWrong", gettext("The template content contains a NUL character."))
+    # The API's HTML and text arrive base64-encoded, past the check of the request's strings.
+    for part in (subject, html, text):
+        if _CONTROL.search(part):
+            char = unusable.code_point(part[unusable.first(part)])
+            raise SendError(
+                "InvalidParameterValue.TemplateContentIsWrong",
+                gettext("The template content contains %(char)s, a character that cannot be used.") % {"char": char},
+            )
     errors = review.placeholder_errors(subject, html, text, gettext)
     if errors:
         raise SendError("InvalidParameterValue.TemplateContentIsWrong", " ".join(errors))
@@ -429,13 +436,12 @@ def _clean_template_data(data: object, needed: set[str], rules: review.SendRules
         data = {}
     if not isinstance(data, Mapping):
         raise SendError("InvalidParameterValue.TemplateDataError", gettext("TemplateData must be a JSON object."))
-    if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_TEMPLATE_DATA_BYTES:
+    # Measured before the names and values are checked: a lone surrogate, refused next, has no UTF-8.
+    if len(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_DATA_BYTES:
         raise SendError(
             "InvalidParameterValue.TemplateDataLenLimit", gettext("TemplateData is larger than %(MAX_TEMPLATE_DATA_BYTES)s bytes.") % {"MAX_TEMPLATE_DATA_BYTES": MAX_TEMPLATE_DATA_BYTES}
         )
     errors = review.template_data_errors(data, gettext)
-    errors += [f"{key}: the value contains a control character." for key, value in data.items()
-               if isinstance(value, str) and _CONTROL.search(value)]
     if errors:
         raise SendError("InvalidParameterValue.InValidTemplateData", " ".join(errors))
     # Values go into approved content: they must not carry what the review refuses in a template.

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from sending import unusable
 from sending.inbound import InboundError
 from sending.inbound_service import WebhookError, apply_report, apply_webhook, signature_matches
 
@@ -35,6 +36,7 @@ def _bearer_token_matches(request: HttpRequest, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+@unusable.exempt
 @csrf_exempt
 @require_POST
 def inbound_report(request: HttpRequest) -> JsonResponse:
@@ -54,6 +56,7 @@ def inbound_report(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"results": [r.as_dict() for r in results]})
 
 
+@unusable.exempt
 @csrf_exempt
 @require_POST
 def inbound_events(request: HttpRequest) -> JsonResponse:

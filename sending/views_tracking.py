@@ -21,7 +21,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from sending import tracking
+from sending import tracking, unusable
 from sending.models import Message
 from sending.recording import record_event
 
@@ -54,6 +54,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+@unusable.exempt
 @require_GET
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     try:
@@ -67,6 +68,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     return _no_store(HttpResponse(PIXEL, content_type="image/gif"))
 
 
+@unusable.exempt
 @require_GET
 def click(request: HttpRequest, token: str) -> HttpResponse:
     """Redirect to the URL inside the signed token, never to one taken from the request."""
@@ -83,6 +85,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     return _no_store(HttpResponseRedirect(url))
 
 
+@unusable.exempt
 @csrf_exempt  # RFC 8058: mail clients POST one-click unsubscribes without any page or cookie
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:

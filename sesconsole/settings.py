@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # NUL, controls, lone surrogates in a path, query string or form: a 400 page (sending.unusable).
+    "sesconsole.middleware.UnusableInputMiddleware",
     "accounts.middleware.ConsoleAuthenticationMiddleware",  # Django's, the user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

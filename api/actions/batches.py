@@ -21,6 +21,7 @@ from api.registry import action
 from batches import services
 from batches.models import BatchTask
 from batches.services import BatchError
+from sending import unusable
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_LIMIT = 100
@@ -77,6 +78,11 @@ def _check_template_data(template: Params) -> None:
         data = None
     if not isinstance(data, dict):
         raise ApiError("InvalidParameterValue.TemplateDataError", _("Template.TemplateData must be a JSON object."))
+    found = unusable.find(data)
+    if found is not None:
+        raise ApiError("InvalidParameterValue.InValidTemplateData", _(
+            "Template.TemplateData: %(name)s contains %(char)s, a character that cannot be used."
+        ) % {"name": found.name(), "char": unusable.code_point(found.char)})
 
 
 @action("BatchSendEmail", errors=(BatchError,))

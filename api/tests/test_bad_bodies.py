@@ -17,17 +17,18 @@ def send(api, body: bytes, action="CreateEmailIdentity", extra_headers=None):
     return response.json()["Response"]
 
 
-@pytest.mark.parametrize("body", [
-    b'{"EmailIdentity": "\\ud800"}',  # a lone surrogate, echoed back in the refusal, could not be encoded
-    b'{"EmailIdentity": "mail.bob.example", "X": ["\\uDFFF"]}',
+@pytest.mark.parametrize(("body", "name"), [
+    (b'{"EmailIdentity": "\\ud800"}', "EmailIdentity"),  # echoed back in the refusal, it could not be encoded
+    (b'{"EmailIdentity": "mail.bob.example", "X": ["\\uDFFF"]}', "X.0"),
 ])
-def test_a_lone_surrogate_escape_is_invalid_parameter(api, db_state, body):
+def test_a_lone_surrogate_escape_is_invalid_parameter_value_naming_the_parameter(api, db_state, body, name):
     before = db_state()
 
     data = send(api, body)
 
-    assert error_code(data) == "InvalidParameter"
-    assert "surrogate" in data["Error"]["Message"]
+    assert error_code(data) == "InvalidParameterValue"
+    assert f"parameter {name} contains U+D" in data["Error"]["Message"]
+    assert "surrogates" in data["Error"]["Message"]
     assert db_state() == before
 
 

@@ -236,6 +236,9 @@ def test_the_from_choices_are_the_accounts_sender_addresses(client, owner, templ
         ({"template_data": '["Ann"]'}, "must be a JSON object"),
         ({"template_data": '{"name": "<b>Ann</b>"}'}, "InvalidParameterValue.InValidTemplateData"),
         ({"template_data": "{}"}, "InvalidParameterValue.TemplateNotMatchData"),
+        # JSON's own escape of a NUL passes the console's check of the field: the service refuses it.
+        ({"template_data": '{"na\\u0000me": "Ann"}'}, "na\\u0000me: the variable name contains U+0000"),
+        ({"template_data": '{"name": "A\\u0000"}'}, "name: the value contains U+0000"),
     ],
 )
 def test_bad_test_send_input_shows_the_error_and_sends_nothing(client, owner, template, sender, overrides, shown):

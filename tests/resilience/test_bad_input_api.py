@@ -9,10 +9,17 @@ compared before and after).
 The actions are read from api.registry.ACTIONS, so a new module in api/actions/ is covered without
 touching this file; each action's parameter names come from the official SDK's request model (and
 the names its source reads), so the generated bodies use the names the action looks for.
+
+Unusable characters (sending.unusable: NUL, controls, lone surrogates, noncharacters) are not left to
+chance (issue 12): every string parameter of every action, found in the SDK's request model with
+its nested objects and arrays (string_parameters), gets a drawn one in an otherwise valid request,
+and must be InvalidParameterValue naming that parameter; TemplateData, a JSON string parsed later,
+gets one in a variable's name or value too.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
@@ -26,7 +33,7 @@ import tencentcloud.ses.v20201002.models as ses_models
 from django.apps import apps
 from django.db import connection, transaction
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from tencentcloud.common.abstract_model import AbstractModel
 
@@ -39,6 +46,7 @@ from batches import lists
 from batches.models import BatchTask, ReceiverList
 from domains.models import SenderDomain
 from sending import services as sending_services
+from sending import unusable
 from sending.models import SenderAddress, Suppression, Template
 
 # --- what counts as a documented refusal ---------------------------------------------------------
@@ -87,6 +95,57 @@ NESTED_NAMES = sorted(
 def action_fields(name: str) -> list[str]:
     """The request's parameter names per the SDK; an action the SDK does not know gets every name."""
     return _sdk_fields(f"{name}Request") or NESTED_NAMES
+
+
+_RTYPE = re.compile(r":rtype:\s*(?::class:`[\w.]*\.)?([\w ]+)`?")
+
+
+def _sdk_types(model_name: str) -> dict[str, str]:
+    """Each field of an SDK model with the type its property documents: "str", "list of str",
+    "Template" (a nested model), "list of ReceiverInputData"…"""
+    model = getattr(ses_models, model_name)
+    types = {}
+    for name in _sdk_fields(model_name):
+        match = _RTYPE.search(getattr(model, name).__doc__ or "")
+        if match:
+            types[name] = match.group(1).strip()
+    return types
+
+
+def string_parameters(model_name: str, prefix: tuple = ()) -> list[tuple]:
+    """The path of every string a request of the SDK's model can carry: ("Subject",),
+    ("Destination", 0), ("Template", "TemplateData"), ("Datas", 0, "Email")."""
+    paths = []
+    for name, kind in _sdk_types(model_name).items():
+        listed = kind.startswith("list of ")
+        item = kind.removeprefix("list of ")
+        path = (*prefix, name, 0) if listed else (*prefix, name)
+        if item == "str":
+            paths.append(path)
+        elif isinstance(getattr(ses_models, item, None), type) and len(prefix) < 4:
+            paths += string_parameters(item, path)
+    return paths
+
+
+def put(data: dict, path: tuple, value) -> dict:
+    """A copy of `data` with `value` at `path`, the objects and arrays on the way made as needed."""
+    data = copy.deepcopy(data)
+    node = data
+    for part, following in zip(path, path[1:], strict=False):
+        kind = list if isinstance(following, int) else dict
+        if isinstance(part, int):
+            while len(node) <= part:
+                node.append(kind())
+            if not isinstance(node[part], kind):
+                node[part] = kind()
+        elif not isinstance(node.get(part), kind):
+            node[part] = kind()
+        node = node[part]
+    if isinstance(path[-1], int):
+        while len(node) <= path[-1]:
+            node.append(None)
+    node[path[-1]] = value
+    return data
 
 
 # --- the database, before and after --------------------------------------------------------------
@@ -191,7 +250,15 @@ def world(client, account, verified_domain) -> World:
 _odd_text = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40,
 )
-_control_text = st.text(alphabet=st.sampled_from("\x00\x01\x07\x08\x0b\x0c\x1b\x7f\r\n\t\u2028\u202e\ufeff"), min_size=1, max_size=8)
+# Every unusable character (sending.unusable), each kind drawn as often as the others; NUL first,
+# so that a failure shrinks to it.
+_CONTROLS = [chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"]
+_NONCHARACTERS = [chr(c) for c in range(0xFDD0, 0xFDF0)] + [chr(p + c) for p in range(0, 0x110000, 0x10000) for c in (0xFFFE, 0xFFFF)]
+unusable_chars = st.one_of(
+    st.sampled_from(_CONTROLS), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), st.sampled_from(_NONCHARACTERS),
+)
+_usable_text = st.text(alphabet=st.sampled_from("aZ0 .@_-é中😀\t"), max_size=4)
+_control_text = st.text(alphabet=st.one_of(unusable_chars, st.sampled_from("\r\n\t\u2028\u202e\ufeff")), min_size=1, max_size=8)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -213,6 +280,11 @@ junk = st.recursive(
     ),
     max_leaves=12,
 )
+
+
+def as_json(data) -> bytes:
+    # UTF-8 as the SDK sends it; a lone surrogate, which has no UTF-8, as the \\u escape JSON has for it.
+    return json.dumps(data, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def bodies(world: World, action: str):
@@ -238,7 +310,7 @@ def bodies(world: World, action: str):
         st.lists(junk, max_size=3), scalars, st.just([fields]),
     )
     return st.one_of(one_bad, one_bad, objects, objects, non_objects).map(
-        lambda data: json.dumps(data, ensure_ascii=False).encode("utf-8")
+        lambda data: as_json(data)
     )
 
 
@@ -286,6 +358,76 @@ def test_generated_bodies_get_the_envelope_and_refusals_write_nothing(world, act
                 assert_refusal_is_documented(data)
                 assert db_snapshot() == before, (raw[:500], data)
             transaction.set_rollback(True)
+
+    run()
+
+
+# --- unusable characters in every string parameter ------------------------------------------------
+
+# Every action's string parameters, from the SDK's model of its request.
+STRING_PARAMETERS = {action: string_parameters(f"{action}Request") for action in sorted(ACTIONS)}
+# The JSON strings an action parses again: an unusable character may hide in their own JSON.
+JSON_STRINGS = {"TemplateData"}
+# Each example already names the parameter and the character it failed on: no shrinking, which
+# would repeat the example's dozens of requests.
+UNUSABLE_HYPOTHESIS = settings(
+    HYPOTHESIS, max_examples=max(1, round(2 * FUZZ_SCALE)), phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+
+
+def test_every_action_has_its_string_parameters_from_the_sdk():
+    assert ("Subject",) in STRING_PARAMETERS["SendEmail"]
+    assert ("Template", "TemplateData") in STRING_PARAMETERS["SendEmail"]
+    assert ("Destination", 0) in STRING_PARAMETERS["SendEmail"]
+    assert ("Datas", 0, "Email") in STRING_PARAMETERS["CreateReceiverDetailWithData"]
+    assert ("MessageId",) in STRING_PARAMETERS["GetSendEmailStatus"]
+    assert ("KeyWord",) in STRING_PARAMETERS["ListReceivers"]
+    # An action with no string parameter in the SDK still gets one in an extra field.
+    assert all(action in STRING_PARAMETERS for action in ACTIONS)
+
+
+def _name(path: tuple) -> str:
+    return ".".join(map(str, path))
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_an_unusable_character_in_any_string_parameter_is_invalid_parameter_value_naming_it(world, action, settings):
+    """Each example puts a drawn unusable character, between drawn usable text, into every string
+    parameter of the action in turn, the others valid, plus a field the SDK does not have."""
+    settings.SES_RATE_LIMITS = {**settings.SES_RATE_LIMITS, "api_secret_id": (10**6, 60)}  # a burst, not a test of limits
+    fields = action_fields(action)
+    valid = {name: value for name, value in world.hints().items() if name in fields}
+    paths = [*STRING_PARAMETERS[action], ("NotAnSdkField",)]
+
+    def refused(body: dict) -> dict:
+        data = check_envelope(world.send(action, as_json(body)))
+        assert "Error" in data, (body, data)
+        assert_refusal_is_documented(data)
+        return data
+
+    @UNUSABLE_HYPOTHESIS
+    @given(data=st.data())
+    def run(data):
+        # One snapshot around all of the example's requests: a write by any of them stays until the end.
+        before = db_snapshot()
+        for path in paths:
+            head = data.draw(_usable_text, label="before")
+            char = data.draw(unusable_chars, label="char")
+            text = head + char + data.draw(_usable_text, label="after")
+            reply = refused(put(valid, path, text))
+            where = f"parameter {_name(path)} contains {unusable.code_point(char)} (character {len(head) + 1})"
+            assert reply["Error"]["Code"] == "InvalidParameterValue", (where, reply)
+            assert where in reply["Error"]["Message"], reply
+            if path[-1] in JSON_STRINGS:
+                # In a variable's name or its value: the service that parses the JSON refuses it.
+                as_name = data.draw(st.booleans(), label="in the name")
+                inner = {text: "x"} if as_name else {"name": text}
+                reply = refused(put(valid, path, json.dumps(inner)))
+                assert reply["Error"]["Code"].startswith("InvalidParameterValue"), reply
+                assert unusable.code_point(char) in reply["Error"]["Message"], reply
+                if as_name:
+                    assert unusable.shown(text) in reply["Error"]["Message"], reply
+        assert db_snapshot() == before
 
     run()
 

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from batches import lists
 from batches.models import Receiver, ReceiverList, ReceiverListError
 from batches.tasks_lists import import_list
+from sending import unusable
 from sending.models import SensitiveWord
 from sending.review import review_send, send_rules, template_data_errors
 
@@ -38,7 +39,8 @@ HYPOTHESIS = settings(
     max_examples=round(40 * FUZZ_SCALE), deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What no loaded value may hold: the one definition (NUL, controls, lone surrogates, noncharacters).
+CONTROL = unusable.UNUSABLE
 
 # --- generated files -----------------------------------------------------------------------------
 
@@ -56,7 +58,8 @@ _values = st.one_of(
     st.text(max_size=20),
     st.sampled_from([
         "", "Ann", "<b>x</b>", "<script>alert(1)</script>", "a < b", '"', '""', 'say "hi"', "a,b", "\x00", "x\x07y",
-        "\u202eevil", "x" * 900, "{{name}}", "=cmd|' /C calc'!A0", "\r", "😀",
+        "\u202eevil", "x" * 900, "{{name}}", "=cmd|' /C calc'!A0", "\r", "😀", "\x85", "a\x9fb", "\ufffe", "\ufdd0",
+        "\U0010ffff",
     ]),
     # what the content review refuses (issue 12): a staff word, contact details, an invite
     st.sampled_from([
@@ -249,6 +252,28 @@ def test_no_row_the_content_review_refuses_is_loaded_and_every_other_row_is(acco
         refused = sum(not review_send(REVIEW_RULES, {"name": a, "note": b}).approved for a, b in values)
         assert (receiver_list.count, receiver_list.invalid_count) == (rows - refused, refused)
         transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x85", "\ufffe", "\U0001ffff"])
+def test_an_unusable_character_makes_its_row_bad_with_its_line_number(account, uploads, char):
+    receiver_list = lists.create_list(account, "Unusable")
+    path = uploads / "unusable.csv"
+    uploads.mkdir(parents=True, exist_ok=True)
+    text = f"email,name\nann@example.com,Ann\nbob@example.com,B{char}b\ncy{char}@example.com,Cy\ndee@example.com,Dee\n"
+    path.write_bytes(text.encode())
+    lists.begin_upload(receiver_list, path.stat().st_size)
+
+    import_list(receiver_list.pk, str(path))  # never raises, on PostgreSQL either
+
+    receiver_list.refresh_from_db()
+    assert (receiver_list.status, receiver_list.count, receiver_list.invalid_count) == (ReceiverList.DONE, 2, 2)
+    assert sorted(Receiver.objects.filter(receiver_list=receiver_list).values_list("email", flat=True)) == [
+        "ann@example.com", "dee@example.com",
+    ]
+    errors = ReceiverListError.objects.filter(receiver_list=receiver_list).order_by("line")
+    assert [error.line for error in errors] == [3, 4]
+    assert unusable.code_point(char) in errors[0].reason
+    assert not any(CONTROL.search(error.content + error.reason) for error in errors)  # stored as "?"
 
 
 def test_a_bad_header_refuses_the_file_and_loads_nothing(account, uploads):

@@ -6,6 +6,10 @@ submission (400) changes nothing in the database and shows an error; the sign-in
 
 Machine endpoints (the signed API at /, /inbound/, the tracking links under /t/) and the Django
 admin are not console forms: test_bad_input_api and test_bad_input_inbound cover the first two.
+
+Unusable characters (sending.unusable: NUL, controls, lone surrogates, noncharacters) are not left to
+chance (issue 12): every query parameter and every form field of every page gets a drawn one, and
+the answer must be the 400 page that names it, with nothing changed.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import os
 import re
 from html.parser import HTMLParser
+from urllib.parse import unquote
 
 import pytest
 from django.apps import apps
 from django.db import connection, transaction
 from django.urls import URLPattern, URLResolver, get_resolver
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import ApiKey
@@ -27,6 +32,7 @@ from batches.models import BatchTask
 from batches.services import create_task
 from notify.models import CallbackDelivery
 from sending import services as sending_services
+from sending import unusable
 from sending.tests.inbound_fixtures import make_message
 
 # SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
@@ -165,6 +171,15 @@ junk_values = st.one_of(
 )
 
 
+# Every unusable character (sending.unusable), each kind drawn as often as the others; NUL first, so
+# that a failure shrinks to it. (A form or a query string is UTF-8: a lone surrogate cannot be sent.)
+_CONTROLS = [chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"]
+_NONCHARACTERS = [chr(c) for c in range(0xFDD0, 0xFDF0)] + [chr(p + c) for p in range(0, 0x110000, 0x10000) for c in (0xFFFE, 0xFFFF)]
+unusable_chars = st.one_of(st.sampled_from(_CONTROLS), st.sampled_from(_NONCHARACTERS))
+_usable_text = st.text(alphabet=st.sampled_from("aZ0 .@_-é中😀\t\n"), max_size=4)
+_usable_name = st.text(alphabet=st.sampled_from("aZ0.@_-é中😀"), max_size=4)  # a multipart name loses its edge spaces
+
+
 def submissions(names: list[str]):
     field_names = st.sampled_from(names) if names else st.nothing()
     values = st.one_of(junk_values, st.lists(junk_values, min_size=2, max_size=3))
@@ -219,7 +234,48 @@ def test_generated_posts_and_query_strings_never_fail_and_a_refusal_changes_noth
     get()
 
 
-PATH_JUNK = ["9" * 30, "a%00b", "%F0%9F%98%80", "%ff%fe", "x" * 3000, "..%2F..%2Fetc"]
+# The query parameters any page may read (forms read more: the names come from the page too).
+QUERY_NAMES = ["page", "errors", "status", "start", "end", "domain", "mailbox_type", "day", "message_id", "q", "next"]
+# Each example already names the field and the character it failed on: no shrinking, which would
+# repeat the example's dozens of requests.
+UNUSABLE_HYPOTHESIS = settings(
+    HYPOTHESIS, max_examples=max(1, round(2 * FUZZ_SCALE)), phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+
+
+def _assert_refused_naming(response, name: str, char: str) -> None:
+    assert response.status_code == 400, (name, char, response.status_code)
+    assert f"<strong>{unusable.shown(name)}</strong> contains {unusable.code_point(char)}" in response.content.decode()
+
+
+@pytest.mark.parametrize("route", console_routes())
+def test_an_unusable_character_in_any_query_parameter_or_form_field_is_a_400_naming_it(world, route):
+    """Each example puts a drawn unusable character, between drawn usable text, into every query
+    parameter and form field of the page in turn (the others left out), and into a name."""
+    urls = world.urls(route)
+    names = sorted({name for url in urls for name in form_field_names(world.client, url)})
+    before_all = db_snapshot()
+
+    @UNUSABLE_HYPOTHESIS
+    @given(url=st.sampled_from(urls), data=st.data())
+    def run(url, data):
+        for method, name in [*[("get", name) for name in sorted({*names, *QUERY_NAMES})],
+                             *[("post", name) for name in names], ("post", "")]:
+            char = data.draw(unusable_chars, label="char")
+            usable = _usable_text if name else _usable_name
+            text = data.draw(usable, label="before") + char + data.draw(usable, label="after")
+            if name:
+                response = getattr(world.client, method)(url, {name: text})
+                _assert_refused_naming(response, name, char)
+            else:  # the character in a field's name
+                response = world.client.post(url, {text: "1"})
+                _assert_refused_naming(response, text, char)
+        assert db_snapshot() == before_all
+
+    run()
+
+
+PATH_JUNK = ["9" * 30, "a%00b", "%F0%9F%98%80", "%ff%fe", "x" * 3000, "..%2F..%2Fetc", "%01", "a%7F", "%C2%85", "%EF%BF%BE", "%ED%A0%80"]
 
 
 def _routes_with_parameters() -> list[str]:
@@ -236,6 +292,8 @@ def test_junk_in_the_path_is_a_404_not_a_500(world, route):
             before = db_snapshot()
             response = method(url)
             assert response.status_code < 500, url
+            if "<str:" in route and not route.startswith("t/") and unusable.first(unquote(junk)) >= 0:
+                assert response.status_code == 400, url  # the console's refusal, not a 404 by chance
             assert db_snapshot() == before, url
 
 
