@@ -9,16 +9,20 @@ under our name.
 
 from __future__ import annotations
 
+import bisect
 import html as html_lib
 import ipaddress
 import re
 import urllib.parse
 
-# <a href="…">text</a>, quoted either way or unquoted.
-_LINK = re.compile(
-    r"""<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))[^>]*>(.*?)</a\s*>""",
-    re.IGNORECASE | re.DOTALL,
-)
+# <a …> tags (at most MAX_TAG characters long), their href quoted either way or unquoted, and the
+# closing </a> tags. Found separately and paired by position, so a template of unclosed <a> tags
+# costs linear time, not a scan to its end from every tag (staff open the template list).
+MAX_TAG = 2000
+MAX_TEXT = 500  # of a link's text: enough to show a web address
+_OPENING = re.compile(rf"<a\b[^>]{{0,{MAX_TAG}}}>", re.IGNORECASE)
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+_CLOSING = re.compile(r"</a\s*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 # Link text that itself names a web address ("www.bank.example", "https://bank.example/login").
 _SHOWN_HOST = re.compile(r"^(?:https?://)?((?:[\w-]+\.)+[a-z]{2,})(?:[/:?#]\S*)?$", re.IGNORECASE)
@@ -65,12 +69,27 @@ def _why(url: str, text: str) -> str:
 
 def suspicious_links(html: str) -> list[tuple[str, str]]:
     """(link, why) for every link of the HTML whose shape phishing uses; [] when none does."""
+    html = html or ""
+    closings = [match.start() for match in _CLOSING.finditer(html)]
+    openings = list(_OPENING.finditer(html))
     found = []
-    for match in _LINK.finditer(html or ""):
-        url = html_lib.unescape(next(g for g in match.groups()[:3] if g is not None)).strip()
+    for index, opening in enumerate(openings):
+        href = _HREF.search(opening.group(0))
+        if href is None:
+            continue
+        url = html_lib.unescape(next(g for g in href.groups() if g is not None)).strip()
         if "{{" in url:
             continue  # filled in per recipient (the unsubscribe URL, a tenant's own variables)
-        text = html_lib.unescape(_TAG.sub("", match.group(4))).strip()
+        # A link's text ends at its </a>, or where the next link begins (links do not nest: a
+        # browser closes one when the next opens), or at the end of the text.
+        end = opening.end() + MAX_TEXT
+        following = bisect.bisect_left(closings, opening.end())
+        if following < len(closings):
+            end = min(end, closings[following])
+        if index + 1 < len(openings):
+            end = min(end, openings[index + 1].start())
+        shown = html[opening.end():end]
+        text = html_lib.unescape(_TAG.sub("", shown)).strip()
         why = _why(url, text)
         if why:
             found.append((url, why))

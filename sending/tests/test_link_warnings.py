@@ -43,6 +43,21 @@ def test_ordinary_links_are_not_pointed_out(html):
     assert suspicious_links(html) == []
 
 
+def test_unclosed_links_end_where_the_next_link_begins_as_in_a_browser():
+    # A template of unclosed <a> tags (up to the 1 MB a template may hold) once made the changelist
+    # scan to the end of the text from every tag; tags and closings are now paired by position.
+    html = '<a href="http://203.0.113.7/">' * 20_000 + '<a href="https://evil.example/">www.bank.example</a>'
+
+    found = suspicious_links(html)
+
+    assert len(found) == 20_001
+    assert set(found[:-1]) == {("http://203.0.113.7/", "the address is a bare IP address")}
+    assert found[-1] == ("https://evil.example/", "the text shows www.bank.example but the link goes to evil.example")
+    assert suspicious_links('<a href="https://evil.example/">www.bank.example <a href="/x">more</a>') == [
+        ("https://evil.example/", "the text shows www.bank.example but the link goes to evil.example")
+    ]
+
+
 def test_staff_see_the_suspicious_links_on_the_template_page_escaped(client, staff_user, account):
     template = services.create_template(
         account, name="Verify", subject="Verify your account",
