@@ -42,6 +42,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # The IPv6 ranges whose addresses carry an IPv4 address in their last 32 bits.
 _COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible (RFC 4291 §2.5.5.1)
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765 §2.1, SIIT)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
 # Local-use NAT64 (RFC 8215): the operator picks the prefix length, so the IPv4 address may sit in
 # any place RFC 6052 §2.2 allows for a /48 or longer prefix; every such place must be public.
@@ -86,12 +87,12 @@ def _rfc6052(value: int, prefix: int) -> ipaddress.IPv4Address:
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses `ip` carries: mapped, compatible, NAT64, 6to4 and Teredo (server and client)."""
+    """The IPv4 addresses `ip` carries: mapped, translated, compatible, NAT64, 6to4 and Teredo (server and client)."""
     value = int(ip)
     found = []
     if ip.ipv4_mapped is not None:
         found.append(ip.ipv4_mapped)
-    if ip in _COMPATIBLE or ip in _NAT64:
+    if ip in _COMPATIBLE or ip in _NAT64 or ip in _TRANSLATED:
         found.append(_ipv4(value))
     if ip in _NAT64_LOCAL:
         found += [_rfc6052(value, length) for length in _NAT64_LOCAL_LENGTHS]
@@ -189,21 +190,33 @@ class _PinnedConnection(http.client.HTTPConnection):
     def __init__(self, destination: Destination, timeout: float):
         super().__init__(destination.host, destination.port, timeout=timeout)
         self.pinned = destination.addresses
+        self.deadline = time.monotonic() + timeout  # of the whole attempt, every address included
+        self.aborted = False
 
     def _connect_pinned(self) -> socket.socket:
         error: OSError | None = None
         for address in self.pinned:  # never a name: nothing is resolved again
+            left = self.deadline - time.monotonic()
+            if left <= 0 or self.aborted:
+                raise TimeoutError("the attempt's time ran out while connecting")
             try:
-                return socket.create_connection((address, self.port), timeout=self.timeout)
+                sock = socket.create_connection((address, self.port), timeout=min(self.timeout, left))
             except OSError as exc:
                 error = exc
+                continue
+            if self.aborted:  # the watchdog fired while we connected, before there was a socket to shut
+                sock.close()
+                raise TimeoutError("the attempt's time ran out while connecting")
+            return sock
         raise error or OSError("no address to connect to")
 
     def connect(self) -> None:
         self.sock = self._connect_pinned()
 
     def abort(self) -> None:
-        """Shut the socket from another thread: the read in progress returns at once."""
+        """Shut the socket from another thread: the read in progress returns at once (and a connect
+        still in progress gives up once it returns)."""
+        self.aborted = True
         sock = self.sock
         if sock is not None:
             try:
@@ -221,6 +234,8 @@ class _PinnedTLSConnection(_PinnedConnection):
         # The original name for SNI and the certificate check; the handshake after self.sock is
         # set, so that abort() can end a receiver that drips its handshake too.
         self.sock = _tls_context().wrap_socket(raw, server_hostname=self.host, do_handshake_on_connect=False)
+        if self.aborted:
+            raise TimeoutError("the attempt's time ran out while connecting")
         self.sock.do_handshake()
 
 
@@ -254,7 +269,7 @@ def post(destination: Destination, body: bytes, headers: dict[str, str]) -> tupl
         response = connection.getresponse()
         return response.status, response.reason
     except Exception as exc:
-        if state["aborted"]:
+        if state["aborted"] or time.monotonic() >= connection.deadline:
             raise TooSlow(f"no answer within {timeout} s (took {time.monotonic() - started:.1f} s)") from exc
         raise
     finally:

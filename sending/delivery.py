@@ -271,8 +271,8 @@ def deliver_messages(message_ids: list[int], *, turn_seconds: float | None = Non
     4. Others are built first (MIME, DKIM); then the claim commits smtp_started_at with it, the SMTP
        transaction runs, and its reply with all it triggers is recorded in one more commit.
     5. After `turn_seconds` the turn ends: the messages not reached yet (untouched, still queued)
-       are handed to the queues again (sending.tasks.enqueue), behind whatever other accounts
-       queued meanwhile, so no group holds a worker for long while others wait. The worker's task
+       are handed to the backlog queue (sending.tasks.enqueue_backlog), behind whatever other
+       accounts queued meanwhile, so no group holds a worker for long while others wait. The worker's task
        passes SES_DELIVERY_TURN_SECONDS; None (a caller that is not a worker) delivers the whole group.
     """
     report = DeliveryReport()
@@ -287,7 +287,7 @@ def deliver_messages(message_ids: list[int], *, turn_seconds: float | None = Non
     report.connections = relay.connections
     if rest:
         report.handed_back = len(rest)
-        tasks.enqueue(rest)
+        tasks.enqueue_backlog(rest)  # a group may mix accounts (the sweeper's): never in front of another's next message
     return report
 
 

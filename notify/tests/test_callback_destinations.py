@@ -51,6 +51,7 @@ def send_one_event(verified_domain, capture) -> CallbackDelivery:
         "2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:c0a8:101::1",  # 6to4 (global to Python)
         "2001:0:7f00:1::f7f7:f7f7",  # Teredo with a loopback server
         "2001:0:808:808:0:0:80ff:fffe",  # Teredo with a loopback client (stored inverted)
+        "::ffff:0:7f00:1", "::ffff:0:a00:1",  # IPv4-translated (SIIT; global to Python)
     ],
 )
 def test_an_address_that_is_or_carries_a_non_public_ipv4_address_is_refused(address):
@@ -294,6 +295,31 @@ def test_a_receiver_that_drips_its_answer_cannot_hold_a_worker_past_the_timeout(
     assert result.status == CallbackDelivery.PENDING and result.last_status_code is None
     assert "no answer within 1 s" in result.last_error
     assert result.next_attempt_at is not None  # retried later, like any unreachable receiver
+
+
+def test_addresses_that_drop_the_connection_share_the_attempt_s_one_time_budget(drip_receiver, settings, monkeypatch):
+    # A customer's DNS may answer several addresses that never answer a SYN, then a receiver that
+    # drips: each address used to get a whole timeout, and the drip after them no bound at all.
+    settings.SES_CALLBACK_TIMEOUT_SECONDS = 1
+    connect = socket.create_connection
+
+    def unanswered_then_real(address, timeout=None, **kwargs):
+        if address[0].startswith("192.0.2."):  # TEST-NET-1: stands in for a host that drops SYNs
+            time.sleep(timeout)
+            raise TimeoutError("timed out")
+        return connect(address, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", unanswered_then_real)
+    port = int(drip_receiver.url.split(":")[2].split("/")[0])
+    target = destinations.Destination("http", "hooks.example", port, "/hooks/ses", ("192.0.2.1", "192.0.2.2", "127.0.0.1"))
+
+    started = time.monotonic()
+    with pytest.raises(destinations.TooSlow):
+        destinations.post(target, b"{}", {"Content-Type": "application/json"})
+    seconds = time.monotonic() - started
+
+    assert drip_receiver.connections == 0  # the budget was spent before the third address
+    assert seconds < 2.5
 
 
 # --- https: the original name for SNI and the certificate ----------------------------------------

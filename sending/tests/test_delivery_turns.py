@@ -47,7 +47,7 @@ def test_a_group_whose_turn_ends_hands_the_rest_back_untouched_and_it_is_deliver
         report = deliver_messages([first.pk, second.pk, third.pk], turn_seconds=settings.SES_DELIVERY_TURN_SECONDS)
 
     assert (report.outcomes, report.handed_back) == ({"delivered": 2}, 1)
-    assert handed == [(queues.DELIVERY, [third.pk])]
+    assert handed == [(queues.DELIVERY_BACKLOG, [third.pk])]
     third.refresh_from_db()
     assert (third.status, third.claimed_at, third.smtp_started_at, third.attempts) == (Message.QUEUED, None, None, 0)
 
@@ -70,4 +70,4 @@ def test_a_group_always_delivers_its_first_message_however_short_its_turn(
         report = deliver_messages([m.pk for m in messages], turn_seconds=settings.SES_DELIVERY_TURN_SECONDS)
 
     assert (report.outcomes, report.handed_back) == ({"delivered": 1}, 1)
-    assert handed == [(queues.DELIVERY, [messages[1].pk])]
+    assert handed == [(queues.DELIVERY_BACKLOG, [messages[1].pk])]
