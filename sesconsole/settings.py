@@ -9,6 +9,7 @@ from pathlib import Path
 
 import plotly
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from sesconsole import queues
 from sesconsole.env import database_from_url, env_bool, env_int, env_list, env_str
@@ -242,6 +243,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Which queue each task goes to, and what each kind of worker consumes: sesconsole/queues.py.
 CELERY_TASK_ROUTES = queues.ROUTES
 CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
+# Every queue declared: a worker started without -Q (the command of earlier versions, a quick test
+# install) consumes them all instead of only the default one; a role's worker narrows it with -Q.
+CELERY_TASK_QUEUES = [Queue(name) for name in queues.ALL]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # How often beat runs `tick` (seconds); each periodic job decides for itself whether it is due.
@@ -333,7 +337,9 @@ if SES_SWEEP_CLAIM_TIMEOUT_SECONDS <= 6 * EMAIL_TIMEOUT:
 SES_DELIVERY_FAIR_SHARE = env_int("SES_DELIVERY_FAIR_SHARE", 100, minimum=1)
 # The same for event callbacks (notify/services.py): an account with more than this many callbacks
 # pending (its receiver is slow or down) has its next ones POSTed from the callbacks backlog queue.
-SES_CALLBACK_FAIR_SHARE = env_int("SES_CALLBACK_FAIR_SHARE", 50, minimum=1)
+# Small, about the background worker's threads: each pending callback of a hung receiver may hold a
+# thread for SES_CALLBACK_TIMEOUT_SECONDS, and at 50 another account's callback waited two minutes.
+SES_CALLBACK_FAIR_SHARE = env_int("SES_CALLBACK_FAIR_SHARE", 4, minimum=1)
 # A delivery task's turn (sending/delivery.py): after this many seconds it hands the messages it has
 # not reached back to the queues, so a worker is never held long by one account's group.
 SES_DELIVERY_TURN_SECONDS = env_int("SES_DELIVERY_TURN_SECONDS", 1, minimum=1)

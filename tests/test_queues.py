@@ -49,6 +49,12 @@ def test_callbacks_and_imports_are_consumed_by_a_worker_that_does_not_deliver():
     assert len(queues.ALL) == len(set(queues.ALL))
 
 
+def test_a_worker_started_without_queues_consumes_every_queue():
+    # The worker command of earlier versions had no -Q: after an upgrade it must still deliver,
+    # not consume only the default queue while the others fill up.
+    assert set(celery_app.amqp.queues.consume_from or celery_app.amqp.queues) == set(queues.ALL)
+
+
 def test_the_worker_commands_read_their_queues_from_one_place():
     def run(*args):
         return subprocess.run([sys.executable, "-m", "sesconsole.queues", *args], capture_output=True, text=True,
