@@ -24,7 +24,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mass_mail
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -310,11 +311,17 @@ def post_signed(url: str, body: bytes, secret: str) -> tuple[int | None, str]:
 
 
 def retry_due_callbacks() -> str:
-    """Attempt every due delivery, oldest first, within a time budget; the next run continues."""
+    """Attempt every due delivery within a time budget; the next run continues.
+
+    The accounts take turns: each account's oldest due delivery first, then each one's second, and
+    so on (oldest first within a round), so an account whose receiver hangs, with many deliveries
+    due, does not hold back another account's retry for more than a round of attempts.
+    """
     started = time.monotonic()
+    turn = Window(RowNumber(), partition_by=[F("account_id")], order_by=[F("next_attempt_at").asc(), F("pk").asc()])
     due = CallbackDelivery.objects.filter(
         status=CallbackDelivery.PENDING, next_attempt_at__lte=timezone.now()
-    ).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:RETRY_BATCH]
+    ).annotate(turn=turn).order_by("turn", "next_attempt_at", "pk").values_list("pk", flat=True)[:RETRY_BATCH]
     delivered = failed = attempted = 0
     for pk in list(due):
         if time.monotonic() - started > RETRY_SECONDS:

@@ -140,6 +140,30 @@ def test_a_receiver_that_recovers_gets_the_callback_on_the_next_retry(
     assert CallbackDelivery.objects.get().status == CallbackDelivery.DELIVERED
 
 
+def test_the_retry_takes_accounts_in_turns_so_a_hung_receiver_does_not_hold_back_another_account(
+    account, other_account, receiver, failing_receiver, verified_domain, monkeypatch
+):
+    from domains.models import SenderDomain
+    from domains.services import create_domain
+
+    bobs_domain = create_domain(other_account, "mail.bob.example")
+    SenderDomain.objects.filter(pk=bobs_domain.pk).update(status=SenderDomain.VERIFIED)
+    bobs_domain.refresh_from_db()
+    services.save_endpoint(other_account, failing_receiver.url)  # Bob's receiver is down
+    services.save_endpoint(account, receiver.url)
+    for n in range(5):  # queued without a commit: no first attempt, every row is due
+        services.queue_callback(make_message(bobs_domain, f"reader{n}@example.org", delivered=False), "opened", {})
+    services.queue_callback(make_message(verified_domain, "reader@example.org", delivered=False), "opened", {})
+    CallbackDelivery.objects.update(next_attempt_at=timezone.now() - dt.timedelta(minutes=1))
+    CallbackDelivery.objects.filter(account=account).update(next_attempt_at=timezone.now())  # Alice's is the newest
+    monkeypatch.setattr(services, "RETRY_BATCH", 2)  # a run that has room for two attempts
+
+    services.retry_due_callbacks()
+
+    assert CallbackDelivery.objects.get(account=account).status == CallbackDelivery.DELIVERED
+    assert len(receiver.requests) == 1 and len(failing_receiver.requests) == 1
+
+
 def test_an_unreachable_url_is_retried_too(account, verified_domain, django_capture_on_commit_callbacks):
     services.save_endpoint(account, "http://127.0.0.1:9/nothing-listens-here")
     with django_capture_on_commit_callbacks(execute=True):
