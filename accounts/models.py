@@ -120,12 +120,14 @@ class AcceptedSignature(models.Model):
     """A signature the API accepted (api/replay.py) when the cache is not Redis, or Redis is down.
 
     `key` is the hashed SecretId and signature: one INSERT … ON CONFLICT DO NOTHING records it, and
-    inserts nothing for a replay. The periodic job `delete_expired_signatures` deletes the rows
+    inserts nothing for a signature seen before; `read_only` then says whether its first use was a
+    read (a read may repeat it, nothing else may). The periodic job `delete_expired_signatures` deletes the rows
     once their request's timestamp has left the window (a replay is refused as expired then).
     """
 
     key = models.CharField(max_length=120, primary_key=True)
     expires_at = models.DateTimeField(db_index=True)
+    read_only = models.BooleanField()
 
     def __str__(self) -> str:
         return f"{self.key} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

@@ -10,8 +10,9 @@ The client signs (tencentcloud.common.abstract_client._get_tc3_signature):
 and sends `Authorization: TC3-HMAC-SHA256 Credential=SecretId/Date/ses/tc3_request,
 SignedHeaders=content-type;host, Signature=…`.
 
-Neither X-TC-Action nor a nonce is signed, so a verified signature is accepted once (api/replay.py):
-a request sent again, as it was or as another action, is refused while its timestamp is still valid.
+Neither X-TC-Action nor a nonce is signed, so a verified signature is recorded (api/replay.py): a
+request that changes something is accepted once, a read may be repeated within the window; a request
+sent again as a write, or as another action that writes, is refused while its timestamp is valid.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from api.errors import (
     INVALID_PARAMETER_VALUE,
     MISSING_PARAMETER,
     ApiError,
+    ReplayError,
 )
 from sesconsole.prepared import convert_row, model_columns
 
@@ -150,8 +152,9 @@ def authenticate(request: HttpRequest, body: bytes) -> ApiKey:
     2. The credential scope must name the timestamp's UTC date and this service.
     3. Look the SecretId up (a disabled key is reported like a missing one, as the cloud does).
     4. Recompute the signature with the decrypted SecretKey; compare in constant time.
-    5. Record the signature (api.replay): one already recorded is a replay, refused. Only now, so
-       that requests nobody signed cannot fill the store or use up a real client's signature.
+    5. Record the signature (api.replay): one already recorded is a replay, refused (ReplayError),
+       unless both uses are reads of a signed payload. Only now, so that requests nobody signed
+       cannot fill the store or use up a real client's signature.
     """
     auth = parse_authorization(request.headers.get("Authorization", ""))
     raw_timestamp, timestamp = _timestamp(request)
@@ -179,9 +182,10 @@ def authenticate(request: HttpRequest, body: bytes) -> ApiKey:
             AUTH_SIGNATURE_FAILURE,
             _("The signature does not match. Check the SecretKey and that the request is signed as the SDK does."),
         )
-    if not replay.accept_once(key.secret_id, auth.signature, timestamp):
-        raise ApiError(
-            AUTH_SIGNATURE_FAILURE,
+    action = request.headers.get("X-TC-Action", "")
+    payload_signed = request.headers.get("X-TC-Content-SHA256") != UNSIGNED_PAYLOAD
+    if not replay.accept(key.secret_id, auth.signature, timestamp, action, payload_signed):
+        raise ReplayError(
             _(
                 "This signature was already used: the request is a replay and was not run. Requests with "
                 "the same body signed in the same second carry the same signature, whatever their action: "

@@ -32,3 +32,11 @@ class ApiError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class ReplayError(ApiError):
+    """A replay refused (api.replay): AuthFailure.SignatureFailure on the wire, but the sender holds a
+    correctly signed request, so it is no key guess and does not count toward the per-address limit."""
+
+    def __init__(self, message: str):
+        super().__init__(AUTH_SIGNATURE_FAILURE, message)

@@ -29,6 +29,7 @@ from api.errors import (
     REQUEST_SIZE_LIMIT_EXCEEDED,
     SERVICE_NOT_AVAILABLE,
     ApiError,
+    ReplayError,
 )
 from api.language import in_api_language
 from api.params import Params
@@ -90,7 +91,9 @@ def _handle(request: HttpRequest) -> dict:
         raise ApiError(exc.code, exc.message) from exc
 
 
-# Refused signatures that count toward the per-address limit: the ones guessing a key produces.
+# Refused signatures that count toward the per-address limit: the ones guessing a key produces. Not a
+# replay (ReplayError): its sender holds a correctly signed request, and counting it would let
+# accidental SDK collisions lock every tenant behind that address out.
 GUESSING_CODES = {AUTH_SECRET_ID_NOT_FOUND, AUTH_SIGNATURE_FAILURE}
 
 
@@ -113,7 +116,7 @@ def _authenticate_within_limits(request: HttpRequest, body: bytes):
     try:
         key = authenticate(request, body)
     except ApiError as exc:
-        if exc.code in GUESSING_CODES and not ratelimit.take(ratelimit.API_BAD_SIGNATURE, ip):
+        if exc.code in GUESSING_CODES and not isinstance(exc, ReplayError) and not ratelimit.take(ratelimit.API_BAD_SIGNATURE, ip):
             raise too_many_bad() from exc
         raise
     # Both counters in one round trip: the address's refused signatures, and this request of the key

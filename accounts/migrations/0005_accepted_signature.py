@@ -15,6 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('key', models.CharField(max_length=120, primary_key=True, serialize=False)),
                 ('expires_at', models.DateTimeField(db_index=True)),
+                ('read_only', models.BooleanField()),
             ],
         ),
     ]

@@ -2,9 +2,9 @@
 in-process tests that need to send what the SDK never would: stale timestamps, broken bodies…
 
 The SDK signs neither X-TC-Action nor a nonce, so two requests with the same body signed in the same
-second have the same signature, and the server accepts a signature once (api/replay.py). Unless told
-a timestamp, signed_headers() is a client that never sends a signature twice: a request that would
-repeat one is signed a second earlier (still inside the window), as if the client had waited. Tests
+second have the same signature, and the server accepts a write's signature once (api/replay.py).
+Unless told a timestamp, signed_headers() is a client that never sends a signature twice: a request
+that would repeat one is signed a second earlier (still inside the window), as if the client had waited. Tests
 that replay a request send the same headers again.
 """
 

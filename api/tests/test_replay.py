@@ -1,8 +1,9 @@
-"""A signature is accepted once (SPEC §4.6, api/replay.py).
+"""A request that changes something is accepted once; a read may be repeated (SPEC §4.6, api/replay.py).
 
 The official SDKs sign neither X-TC-Action nor a nonce: a captured request could be sent again, or
-sent again as another action, while its timestamp was inside the window. Each behaviour is checked
-with the signatures kept in Redis and in the database (the two stores of accounts.ratelimit).
+sent again as another action, while its timestamp was inside the window; and two SDK calls with one
+body in one second carry one signature. Each behaviour is checked with the signatures kept in Redis
+and in the database (the two stores of accounts.ratelimit).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tencentcloud.ses.v20201002 import models
 from accounts import ratelimit
 from accounts.models import AcceptedSignature
 from api import replay
+from api.registry import ACTIONS
 from api.tests.signing import error_code, signed_headers
 from api.tests.test_sdk import request, sdk_client
 from domains.models import DomainDay
@@ -126,6 +128,54 @@ def test_a_captured_get_email_template_sent_again_as_delete_email_template_is_re
     assert api("GetEmailTemplate", {"TemplateID": template.pk})["TemplateName"] == "Welcome"
 
 
+def test_a_read_sent_again_in_the_same_second_is_answered_again(api, template, store):
+    body, headers = signed(api, "GetEmailTemplate", {"TemplateID": template.pk})
+
+    answers = [send(api, body, headers) for _ in range(3)]
+
+    assert [data.get("TemplateName") for data in answers] == ["Welcome"] * 3, answers
+
+
+def test_a_read_and_then_a_write_with_the_same_signature_the_write_is_refused(api, template, store):
+    body, headers = signed(api, "GetEmailTemplate", {"TemplateID": template.pk})
+    assert send(api, body, headers)["TemplateName"] == "Welcome"
+    assert send(api, body, headers)["TemplateName"] == "Welcome"  # a repeated read does not unlock writes
+
+    assert_replay(send(api, body, {**headers, "X-TC-Action": "UpdateEmailTemplate"}))
+    assert_replay(send(api, body, {**headers, "X-TC-Action": "DeleteEmailTemplate"}))
+    assert Template.objects.get(pk=template.pk).name == "Welcome"
+
+
+def test_a_write_signature_sent_again_as_a_read_is_refused(api, store):
+    body, headers = signed(api, "CreateReceiver", {"ReceiversName": "Once", "Desc": ""})
+    assert "Error" not in send(api, body, headers)
+
+    assert_replay(send(api, body, {**headers, "X-TC-Action": "ListReceivers"}))
+    assert_replay(send(api, body, {**headers, "X-TC-Action": "GetEmailTemplate"}))
+    assert api.key.account.receiver_lists.count() == 1
+
+
+def test_a_read_with_an_unsigned_payload_is_accepted_once(api, clock, store):
+    """UNSIGNED-PAYLOAD: the body is not signed, so one signature would carry any parameters."""
+    headers = signed_headers(api.secret_id, api.secret_key, "ListEmailIdentities", b"UNSIGNED-PAYLOAD", timestamp=T)
+    headers["X-TC-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+
+    assert "Error" not in send(api, b"{}", headers)
+    assert_replay(send(api, b"{}", headers))
+    assert_replay(send(api, json.dumps({"Limit": 1}).encode(), headers))
+
+
+def test_the_read_only_actions_are_exactly_the_registered_gets_and_lists():
+    """A new Get… or List… action that writes would be let repeat: this list must be read again then."""
+    assert sorted(name for name in ACTIONS if replay.is_read_only(name)) == [
+        "GetEmailIdentity", "GetEmailTemplate", "GetSendEmailStatus", "GetStatisticsReport",
+        "ListBlackEmailAddress", "ListEmailAddress", "ListEmailIdentities", "ListEmailTemplates",
+        "ListReceiverDetails", "ListReceivers", "ListSendTasks",
+    ]
+    assert not replay.is_read_only("getEmailTemplate")  # not the API's spelling: no such action, a write
+    assert not replay.is_read_only("")
+
+
 def test_a_replay_with_the_signature_in_capitals_is_still_a_replay(api, store):
     body, headers = signed(api, "CreateReceiver", {"ReceiversName": "Once", "Desc": ""})
     assert "Error" not in send(api, body, headers)
@@ -173,18 +223,36 @@ def test_a_signature_is_remembered_for_as_long_as_its_timestamp_is_valid(api, cl
     assert_replay(send(api, body, headers))
 
 
-def test_replays_count_against_the_replaying_address_not_against_the_key(api, clock, store, settings):
+def test_replays_count_neither_against_the_replaying_address_nor_against_the_key(api, clock, store, settings):
+    """A replay proves its sender holds a correctly signed request, not that it guesses keys."""
     settings.SES_RATE_LIMITS = {**settings.SES_RATE_LIMITS, "api_secret_id": (3, 600), "api_bad_signature": (2, 600)}
-    body, headers = signed(api, "ListEmailIdentities", {})
+    body, headers = signed(api, "CreateReceiver", {"ReceiversName": "Once", "Desc": ""})
     assert "Error" not in send(api, body, headers)
 
-    assert_replay(send(api, body, headers, ip="198.51.100.1"))
-    assert_replay(send(api, body, headers, ip="198.51.100.1"))
-    assert error_code(send(api, body, headers, ip="198.51.100.1")) == "RequestLimitExceeded"
-    # The key's owner still has the 2 requests of its budget that nobody used.
-    assert "Error" not in api("ListEmailIdentities", {})
+    for _ in range(3):
+        assert_replay(send(api, body, headers, ip="198.51.100.1"))
+    # The address is not locked out, and the key's owner still has the 2 requests of its budget left.
+    fresh_body, fresh = signed(api, "ListReceivers", {"Offset": 0, "Limit": 10})
+    assert "Error" not in send(api, fresh_body, fresh, ip="198.51.100.1")
     assert "Error" not in api("ListEmailTemplates", {"Offset": 0, "Limit": 10})
     assert error_code(api("ListEmailIdentities", {})) == "RequestLimitExceeded"
+    assert api.key.account.receiver_lists.count() == 1
+
+
+def test_35_replays_of_a_send_email_do_not_lock_another_tenant_out_of_the_same_address(
+    api, other_api, sender, template, store,
+):
+    """Past the wrong-signature limit (30 in 300 s) every request from an address would be refused."""
+    ip = "198.51.100.35"
+    body, headers = signed(api, "SendEmail", send_email_params(template))
+    assert "Error" not in send(api, body, headers, ip=ip)
+
+    for _ in range(35):
+        assert_replay(send(api, body, headers, ip=ip))
+
+    other_body, other_headers = signed(other_api, "ListEmailIdentities", {})
+    assert "Error" not in send(other_api, other_body, other_headers, ip=ip)
+    assert Message.objects.count() == 1
 
 
 def signed_with_the_action(api, action: str, params: dict) -> tuple[bytes, dict]:
@@ -218,8 +286,8 @@ def test_a_client_that_signs_the_action_may_send_one_body_to_two_actions_in_one_
     assert send(api, get_body, get)["TemplateName"] == "Welcome"
     assert "Error" not in send(api, delete_body, delete)
     assert not Template.objects.filter(pk=template.pk).exists()
-    # The action is signed: the Get cannot be sent again as anything, nor the Delete.
-    assert_replay(send(api, get_body, get))
+    # The action is signed: the Delete cannot be sent again, nor the Get as another action.
+    assert_replay(send(api, delete_body, delete))
     assert error_code(send(api, get_body, {**get, "X-TC-Action": "ListEmailTemplates"})) == "AuthFailure.SignatureFailure"
 
 
@@ -287,7 +355,7 @@ def test_with_redis_unreachable_the_signatures_are_kept_in_the_database(api, mon
 def test_with_no_store_reachable_the_request_is_refused_and_nothing_is_done(api, sender, template, monkeypatch):
     monkeypatch.setattr(ratelimit, "cache", RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}}))
 
-    def database_down(key, until):
+    def database_down(key, until, read_only):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(replay, "_add_in_database", database_down)
@@ -394,3 +462,12 @@ def test_the_sdk_sees_a_replay_when_it_sends_one_body_twice_in_one_second(ses, a
         frozen.shift(1)  # the next second: a new signature
         listed = ses.ListReceivers(request(models.ListReceiversRequest, Offset=0, Limit=10))
     assert [row.ReceiversName for row in listed.Data] == ["Twice"]
+
+
+def test_the_sdk_may_list_in_a_loop_with_one_body_in_one_second(ses, account):
+    """ListEmailIdentities {} and ListEmailAddress {} in one second carry one signature, again and again."""
+    with time_machine.travel(START, tick=False):
+        for _ in range(20):
+            identities = ses.ListEmailIdentities(request(models.ListEmailIdentitiesRequest))
+            addresses = ses.ListEmailAddress(request(models.ListEmailAddressRequest))
+            assert (identities.EmailIdentities, addresses.EmailSenders) == ([], [])
