@@ -52,6 +52,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from accounts import ratelimit
+from api.registry import ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,10 @@ READ_ONLY_PREFIXES = ("Get", "List")
 
 
 def is_read_only(action: str) -> bool:
-    """Whether the action (the X-TC-Action header, registered or not) only reads: Get… and List…."""
-    return action.startswith(READ_ONLY_PREFIXES)
+    """Whether the action (the X-TC-Action header) only reads: a registered Get… or List…. A name no
+    action has counts as a write, so a held-back write sent first under a made-up read name does not
+    mark its signature as a read's."""
+    return action in ACTIONS and action.startswith(READ_ONLY_PREFIXES)
 
 
 def accept(secret_id: str, signature: str, timestamp: int, action: str, payload_signed: bool) -> bool:
