@@ -73,7 +73,8 @@ def create_task(
 ) -> BatchTask:
     """A batch task of an approved template to a ready list of the account (SPEC §3.5, §6).
 
-    1. Check, in order, each with the SDK's code: the sender and its verified domain; the template
+    1. Check, in order, each with the SDK's code: the sender, its verified domain and its name
+       (reviewed, sending.review_sender_name); the template
        (approved); the subject; the list (the account's, ready, not empty); the task type and its
        times; the options; the account not frozen.
     2. Immediate: sending at once, its first chunk enqueued after commit. Timed: waits for
@@ -85,6 +86,7 @@ def create_task(
         domain = sender.domain
         if not domain.is_verified:
             raise BatchError("FailedOperation.NotAuthenticatedSender", _("%(name)s is not verified; it cannot send.") % {"name": domain.name})
+        sending.review_sender_name(from_name or sender.display_name, sending.current_send_rules())
         template = sending.template_for_account(account, template_id)
         reply_to = sending.clean_address(reply_to, what="reply-to address") if (reply_to or "").strip() else ""
     except sending.SendError as exc:

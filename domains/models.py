@@ -73,8 +73,8 @@ class SenderDomain(models.Model):
 
     @property
     def claim_expires_at(self) -> dt.datetime | None:
-        """When this claim is removed unless verified before; None once verified."""
-        return None if self.is_verified else self.created_at + UNVERIFIED_CLAIM_LIFETIME
+        """When this claim is removed unless verified before; None once verified (ever: verified_at set)."""
+        return None if self.is_verified or self.verified_at else self.created_at + UNVERIFIED_CLAIM_LIFETIME
 
     def claim_expired(self, now: dt.datetime) -> bool:
         expires_at = self.claim_expires_at

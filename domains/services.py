@@ -174,11 +174,17 @@ def check_dns(domain: SenderDomain) -> SenderDomain:
     if all(r.ok for r in results) and not domain.is_verified:
         return take_ownership(domain, checked)
     if not domain.is_verified:
-        domain.status = SenderDomain.FAILED if domain.status == SenderDomain.FAILED or _seen_before(domain) else SenderDomain.PENDING
-        checked["status"] = domain.status
+        status = SenderDomain.FAILED if domain.status == SenderDomain.FAILED or _seen_before(domain) else SenderDomain.PENDING
+        # Only while the row is still unverified: this copy may be older than a verification made
+        # meanwhile (the periodic job's batch while the owner clicks Check), which must not be undone.
+        if SenderDomain.objects.filter(pk=domain.pk, status__in=UNVERIFIED).update(status=status, **checked):
+            domain.status = status
+            return domain
     if not SenderDomain.objects.filter(pk=domain.pk).update(**checked):
         # Removed while DNS was asked (another account verified the name, it expired, or was deleted).
         raise ClaimRemoved(domain, _why_gone(domain))
+    if not domain.is_verified:  # verified meanwhile: the caller sees it as it is
+        domain.refresh_from_db(fields=["status", "verified_at"])
     return domain
 
 
@@ -246,7 +252,8 @@ def _remove_claims(claims: list[SenderDomain], reason: str) -> None:
 
 def _remove_claim_if_unverified(pk: int, reason: str) -> bool:
     with transaction.atomic():
-        claim = SenderDomain.objects.select_for_update().filter(pk=pk, status__in=UNVERIFIED).only("pk", "account_id", "name").first()
+        # A claim verified once is never removed as expired, whatever its status says now.
+        claim = SenderDomain.objects.select_for_update().filter(pk=pk, status__in=UNVERIFIED, verified_at__isnull=True).only("pk", "account_id", "name").first()
         if claim is None:
             return False
         _remove_claims([claim], reason)
@@ -254,11 +261,11 @@ def _remove_claim_if_unverified(pk: int, reason: str) -> bool:
 
 
 def expire_unverified_claims() -> int:
-    """Remove every claim still unverified UNVERIFIED_CLAIM_LIFETIME after it was made; how many."""
+    """Remove every claim never verified UNVERIFIED_CLAIM_LIFETIME after it was made; how many."""
     cutoff = timezone.now() - UNVERIFIED_CLAIM_LIFETIME
     expired = 0
     while True:
-        due = list(SenderDomain.objects.filter(status__in=UNVERIFIED, created_at__lte=cutoff).order_by("pk").values_list("pk", flat=True)[:EXPIRE_BATCH])
+        due = list(SenderDomain.objects.filter(status__in=UNVERIFIED, verified_at__isnull=True, created_at__lte=cutoff).order_by("pk").values_list("pk", flat=True)[:EXPIRE_BATCH])
         # Each under its row lock, re-read: a claim verified a moment ago is not removed.
         expired += sum(_remove_claim_if_unverified(pk, EXPIRED) for pk in due)
         if len(due) < EXPIRE_BATCH:

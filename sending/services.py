@@ -105,10 +105,26 @@ def _clean_display_name(raw: str) -> str:
     return name
 
 
+def review_sender_name(name: str, rules: review.SendRules) -> None:
+    """Refuse a sender (From display) name that breaks a content rule (SPEC §4.1): every recipient
+    reads it beside the subject, so it is reviewed like what a send carries (review.review_send)."""
+    if not name:
+        return
+    verdict = review.review_send(rules, {"sender_name": name})
+    if not verdict.approved:
+        raise SendError(
+            "InvalidParameterValue.IllegalSenderName",
+            gettext("The sender name breaks a content rule: %(reason)s")
+            % {"reason": review_text.translate_reason(verdict.reason).replace("\n", " ")},
+        )
+
+
 def create_sender_address(account: Account, email_address: str, display_name: str = "") -> SenderAddress:
-    """An address on one of the account's verified domains, at most SES_MAX_SENDER_ADDRESSES of them."""
+    """An address on one of the account's verified domains, at most SES_MAX_SENDER_ADDRESSES of them;
+    its display name reviewed (review_sender_name)."""
     email = clean_address(email_address, what="sender address")
     name = _clean_display_name(display_name)
+    review_sender_name(name, current_send_rules())
     domain_name = email.rsplit("@", 1)[1]
     # Domain names are unique across accounts, so another tenant's domain reads as "not created".
     domain = SenderDomain.objects.filter(account=account, name=domain_name).first()
@@ -621,8 +637,8 @@ def send_email(
 ) -> SendResult:
     """One send of an approved template to up to 50 (+20 Cc, +20 Bcc) recipients (SPEC §4, §3.5).
 
-    1. Check, in order, each with the SDK's code: the sender address and its verified domain; the
-       template (the account's, approved); the template data (its values reviewed); the subject;
+    1. Check, in order, each with the SDK's code: the sender address, its verified domain and the
+       sender name (reviewed, as the recipients read it); the template (the account's, approved); the template data (its values reviewed); the subject;
        the content filled in (review.review_send: what the values form with it); the recipients; the
        account not frozen; no recipient blacklisted; no recipient unsubscribed (an address with both
        rows is refused as blacklisted).
@@ -648,6 +664,9 @@ def send_email(
     domain = sender.domain
     if not domain.is_verified:
         raise SendError("FailedOperation.NotAuthenticatedSender", gettext("%(name)s is not verified; it cannot send.") % {"name": domain.name})
+    words = facts.sensitive_words
+    rules = review.send_rules(words)
+    review_sender_name(from_name or sender.display_name, rules)
 
     template = facts.template
     if template is None:
@@ -657,8 +676,6 @@ def send_email(
         raise SendError("OperationDenied.TemplateStatusError", gettext("Template %(pk)s is %(state)s; only approved templates send.") % {"pk": template.pk, "state": state})
 
     subject_source = (subject or "").strip() or template.subject
-    words = facts.sensitive_words
-    rules = review.send_rules(words)
     needed = review.placeholders(subject_source, template.html, template.text)
     data = _clean_template_data(template_data, needed, rules)
 

@@ -210,6 +210,39 @@ def test_a_stale_copy_of_a_claim_verified_meanwhile_is_checked_as_verified_not_e
     assert alices_claim.is_verified
 
 
+def test_a_verified_domain_stays_verified_when_an_older_copy_of_it_fails_its_check_afterwards(
+    clock, alices_claim, dns_stub
+):
+    jobs_copy = SenderDomain.objects.get(pk=alices_claim.pk)  # the periodic job loaded its batch
+    dns_stub.publish(alices_claim)
+    check_dns(alices_claim)  # meanwhile the owner clicks Check: verified
+    for record in records_for(alices_claim):
+        dns_stub.fail(record.host)  # then a DNS hiccup during the job's own lookup
+    clock.move_to(CREATED + dt.timedelta(days=2))
+
+    check_dns(jobs_copy)
+
+    alices_claim.refresh_from_db()
+    assert alices_claim.status == SenderDomain.VERIFIED
+    assert jobs_copy.is_verified
+    assert alices_claim.last_checked_at == CREATED + dt.timedelta(days=2)  # the failing lookup is still shown
+    assert not alices_claim.dns_results["VERIFICATION"]["ok"]
+    clock.move_to(CREATED + dt.timedelta(days=8))
+    assert expire_job() == "no expired domain claim"
+    assert claims() == [("Alice Co", "verified")]
+
+
+def test_the_expiry_job_never_removes_a_claim_that_was_verified_once_whatever_its_status_says(clock, alices_claim):
+    force_verify(alices_claim, actor_label="test")
+    SenderDomain.objects.filter(pk=alices_claim.pk).update(status=SenderDomain.PENDING)  # e.g. by an older release
+    clock.move_to(CREATED + dt.timedelta(days=30))
+
+    assert expire_job() == "no expired domain claim"
+    check_dns(SenderDomain.objects.get(pk=alices_claim.pk))  # nor does a check of it remove it as expired
+
+    assert SenderDomain.objects.get(pk=alices_claim.pk).verified_at == CREATED
+
+
 def test_the_expiry_job_is_registered_with_the_periodic_jobs():
     job = periodic.job_named("expire_domain_claims")
     assert job.interval <= dt.timedelta(minutes=10)
