@@ -164,8 +164,10 @@ class _Folded:
 _SPACE_RUN = re.compile(r"\s\s")
 
 
-def _fold(text: str) -> _Folded:
-    original = unicodedata.normalize("NFC", text)
+def _fold(text: str, *, composed: bool = False) -> _Folded:
+    """`composed`: the text is NFC already, piece by piece (review_send's rendered text, whose value
+    spans are positions in it): normalizing it whole could join a value to the text before it."""
+    original = text if composed else unicodedata.normalize("NFC", text)
     if original.isascii() and not _SPACE_RUN.search(original):
         # ASCII is its own NFKC form and has no Cf character: only the case changes
         return _Folded(original, original.lower(), range(len(original)))
@@ -830,16 +832,20 @@ def _send_template(subject: str, html: str, text: str) -> _SendTemplate:
 
 def _render(pieces: list[str], data: Mapping[str, object]) -> tuple[str, list[tuple[int, int]]]:
     """A text split at its placeholders (literal, name, literal, …) with each name replaced by its
-    value ("" without one), and the values' spans."""
-    rendered, spans, length = [pieces[0]], [], len(pieces[0])
+    value ("" without one), and the values' spans. Literals and values are NFC each (as _fold would
+    make them), so the spans stay true in the text _fold reads (composed=True)."""
+    nfc = functools.partial(unicodedata.normalize, "NFC")
+    first = nfc(pieces[0])
+    rendered, spans, length = [first], [], len(first)
     for at in range(1, len(pieces), 2):
         value = data.get(pieces[at])
-        value = "" if value is None else str(value)
+        value = "" if value is None else nfc(str(value))
+        literal = nfc(pieces[at + 1])
         if value:
             spans.append((length, length + len(value)))
             length += len(value)
-        rendered += (value, pieces[at + 1])
-        length += len(pieces[at + 1])
+        rendered += (value, literal)
+        length += len(literal)
     return "".join(rendered), spans
 
 
@@ -892,7 +898,7 @@ def review_send(
                 continue
             for window, inside in _windows(rendered, spans):
                 if rules.may_find(window):
-                    _match_text(collector, [(part, _fold(window), inside)], rules.sensitive)
+                    _match_text(collector, [(part, _fold(window, composed=True), inside)], rules.sensitive)
         for pieces in template.links:
             href, _spans = _render(pieces, data)
             if _INVITE_LINK.search(_fold_plain(href)):

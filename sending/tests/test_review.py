@@ -566,3 +566,30 @@ def test_given_the_template_only_the_values_it_uses_are_reviewed_they_alone_are_
     assert review_send(RULES, data).status == REJECTED  # a list row: any template may use it
     assert review_send(RULES, data, text="Hello {{name}}").status == APPROVED
     assert rules_of(review_send(RULES, data, text="Hello {{name}}, {{ unused }}")) == {WECHAT}
+
+
+# Decomposed accents in the template or a value: the value's span must point at the value in the text
+# the rules read (NFC), not ten characters past it.
+DECOMPOSED_CASES = [
+    ("accents in the text before", {"text": "Cafe\u0301 " * 10 + "WeChat: {{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("accents in the html before", {"html": "<p>" + "Cafe\u0301 " * 10 + "WeChat: {{h}}</p>"}, {"h": "abc_123"}, WECHAT),
+    ("accents in the subject before", {"subject": "Cafe\u0301 " * 10 + "WeChat: {{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("accents in a value before", {"text": "{{a}} WeChat: {{h}}"}, {"a": "Cafe\u0301 " * 10, "h": "abc_123"}, WECHAT),
+]
+
+
+@pytest.mark.parametrize(("parts", "data", "rule"), [c[1:] for c in DECOMPOSED_CASES], ids=[c[0] for c in DECOMPOSED_CASES])
+def test_decomposed_accents_before_a_value_do_not_hide_the_phrase_it_forms(parts, data, rule):
+    plain = {name: value.replace("Cafe\u0301", "Cafe") for name, value in parts.items()}
+    assert rules_of(review_send(RULES, data, **plain)) == {rule}  # the same without the accents
+
+    assert rules_of(review_send(RULES, data, **parts)) == {rule}
+
+
+def test_a_value_of_decomposed_accents_is_matched_as_the_composed_word():
+    rules = send_rules(["café noir"])
+
+    result = review_send(rules, {"a": "cafe\u0301"}, text="Cafe\u0301 " * 10 + "Try our {{a}} noir")
+
+    assert rules_of(result) == {SENSITIVE_WORD}
+
