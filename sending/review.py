@@ -849,12 +849,38 @@ def _render(pieces: list[str], data: Mapping[str, object]) -> tuple[str, list[tu
     return "".join(rendered), spans
 
 
+def _reach(text: str, start: int, step: int) -> int:
+    """The position SEND_WINDOW characters of folded text away from `start` (step -1: before it,
+    +1: after it), or the text's end: a character _fold drops (Cf) or folds into the whitespace run
+    before it does not count, so no padding puts a label out of a value's window. Each other
+    character of NFC text folds to at least one character, so the window holds SEND_WINDOW or more."""
+    raw = text[max(0, start - SEND_WINDOW):start] if step < 0 else text[start:start + SEND_WINDOW]
+    # Every character counts (raw[0] continues no whitespace run: either side, it is the far end or
+    # the character next to `start`).
+    if raw.isascii() and not raw[:1].isspace() and not _SPACE_RUN.search(raw):
+        return start - len(raw) if step < 0 else start + len(raw)
+    position, counted, space = start, 0, False
+    while counted < SEND_WINDOW and (0 < position if step < 0 else position < len(text)):
+        char = text[position - 1] if step < 0 else text[position]
+        position += step
+        if unicodedata.category(char) == "Cf":
+            continue
+        if char.isspace():
+            if space:
+                continue
+            space = True
+        else:
+            space = False
+        counted += 1
+    return position
+
+
 def _windows(rendered: str, spans: list[tuple[int, int]]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """The text around the values (SEND_WINDOW characters each side; overlapping ones merged), each
-    with the values' spans in it."""
+    """The text around the values (SEND_WINDOW characters of folded text each side: _reach;
+    overlapping ones merged), each with the values' spans in it."""
     merged: list[list] = []
     for start, end in spans:
-        begin, finish = max(0, start - SEND_WINDOW), min(len(rendered), end + SEND_WINDOW)
+        begin, finish = _reach(rendered, start, -1), _reach(rendered, end, 1)
         if merged and begin <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], finish)
             merged[-1][2].append((start, end))

@@ -593,3 +593,23 @@ def test_a_value_of_decomposed_accents_is_matched_as_the_composed_word():
 
     assert rules_of(result) == {SENSITIVE_WORD}
 
+
+# Padding between a label and a placeholder (spaces, invisible format characters) is folded away by
+# the rules: the window around a value is measured in the folded text, so no padding puts it out.
+PADDED_CASES = [
+    ("spaces in html", {"html": "<p>WeChat: " + " " * 130 + "{{h}}</p>"}, {"h": "abc_123"}, WECHAT),
+    ("spaces and newlines in text", {"text": "WeChat:" + " \n\t" * 200 + "{{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("zero-width spaces in text", {"text": "WeChat:" + "\u200b" * 130 + "{{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("soft hyphens after the value", {"text": "{{h}}" + "\u00ad" * 300 + "WeChat"}, {"h": "加"}, WECHAT),
+    ("zero-width spaces between two values", {"text": "{{a}}" + "\u200b" * 250 + "{{b}}"}, {"a": "casi", "b": "no"},
+     SENSITIVE_WORD),
+    ("padding in values", {"text": "WeChat: {{pad}}{{h}}"}, {"pad": "\u200b" * 130 + " " * 130, "h": "abc_123"}, WECHAT),
+]
+
+
+@pytest.mark.parametrize(("parts", "data", "rule"), [c[1:] for c in PADDED_CASES], ids=[c[0] for c in PADDED_CASES])
+def test_padding_between_a_label_and_a_value_does_not_hide_the_phrase(parts, data, rule):
+    assert review_send(send_rules([*WORDS, "casino"]), data).status == APPROVED  # no value alone
+
+    assert rules_of(review_send(send_rules([*WORDS, "casino"]), data, **parts)) == {rule}
+
