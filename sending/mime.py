@@ -124,8 +124,11 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
 
     if message.subject:
         # Stored rendered at admission (what the review read); a value's own "{{b}}" is text, not a
-        # second placeholder: only the platform's placeholders left in it are filled.
-        subject = _PLACEHOLDER.sub(lambda match: defaults.get(match.group(1), match.group(0)), message.subject)
+        # second placeholder: only the platform's placeholders left in it are filled (a batch task's
+        # subject may name one its template does not).
+        subject = _PLACEHOLDER.sub(
+            lambda match: unsubscribe if "unsub" in match.group(1).lower() else match.group(0), message.subject
+        )
     else:
         subject = render(template.subject if template else "", data, defaults=defaults)
     subject = " ".join(subject.split())

@@ -247,13 +247,14 @@ def test_a_list_value_holding_a_placeholder_is_delivered_as_text_not_filled_in_a
     assert "abc_123" not in delivered_text(smtp_sink)
 
 
+@pytest.mark.parametrize("link", ["{{unsubscribe_url}}", "{{unsub_link}}"], ids=["the template's", "the task's own"])
 def test_a_list_row_without_a_subject_variable_gets_it_empty_and_the_unsubscribe_link_still_filled(
-    api, smtp_sink, sender, template,
+    api, smtp_sink, sender, template, link,
 ):
     receiver_id = new_list(api)
     assert add_rows(api, receiver_id, [("ann@example.org", {"code": "1"})])["ValidCount"] == 1
 
-    task = batch_send(api, template.pk, receiver_id, subject="Hi {{name}} {{unsubscribe_url}}")
+    task = batch_send(api, template.pk, receiver_id, subject="Hi {{name}} " + link)
     dispatch_and_deliver(task)
 
     [received] = smtp_sink.received
