@@ -107,8 +107,9 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
 
     `to`/`cc` are the visible recipient lists of the send (a Bcc recipient is never shown); by
     default the message's own recipient.
-    1. Subject, HTML and text are rendered from the template with the message's template data;
-       a placeholder named like *unsub* without a value becomes the unsubscribe URL.
+    1. HTML and text are rendered from the template with the message's template data, the subject
+       was at admission (stored so); a placeholder named like *unsub* without a value becomes the
+       unsubscribe URL.
     2. The unsubscribe footer of the Unsubscribe option, then open and click tracking on the HTML.
     3. Headers: From with display name, To/Cc, Reply-To, Date, Message-ID, X-SES-Message-Id, and
        RFC 8058 List-Unsubscribe + List-Unsubscribe-Post on bulk mail and whenever unsubscribe > 0.
@@ -121,8 +122,16 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
         f"{template.subject if template else ''}{template.html if template else ''}{template.text if template else ''}"
     ) if "unsub" in name.lower()}
 
-    subject_source = message.subject or (template.subject if template else "")
-    subject = " ".join(render(subject_source, data, defaults=defaults).split())
+    if message.subject:
+        # Stored rendered at admission (what the review read); a value's own "{{b}}" is text, not a
+        # second placeholder: only the platform's placeholders left in it are filled (a batch task's
+        # subject may name one its template does not).
+        subject = _PLACEHOLDER.sub(
+            lambda match: unsubscribe if "unsub" in match.group(1).lower() else match.group(0), message.subject
+        )
+    else:
+        subject = render(template.subject if template else "", data, defaults=defaults)
+    subject = " ".join(subject.split())
     html = render(template.html, data, escape=True, defaults=defaults) if template and template.html else ""
     text = render(template.text, data, defaults=defaults) if template and template.text else ""
     if html:

@@ -164,8 +164,10 @@ class _Folded:
 _SPACE_RUN = re.compile(r"\s\s")
 
 
-def _fold(text: str) -> _Folded:
-    original = unicodedata.normalize("NFC", text)
+def _fold(text: str, *, composed: bool = False) -> _Folded:
+    """`composed`: the text is NFC already, piece by piece (review_send's rendered text, whose value
+    spans are positions in it): normalizing it whole could join a value to the text before it."""
+    original = text if composed else unicodedata.normalize("NFC", text)
     if original.isascii() and not _SPACE_RUN.search(original):
         # ASCII is its own NFKC form and has no Cf character: only the case changes
         return _Folded(original, original.lower(), range(len(original)))
@@ -830,25 +832,55 @@ def _send_template(subject: str, html: str, text: str) -> _SendTemplate:
 
 def _render(pieces: list[str], data: Mapping[str, object]) -> tuple[str, list[tuple[int, int]]]:
     """A text split at its placeholders (literal, name, literal, …) with each name replaced by its
-    value ("" without one), and the values' spans."""
-    rendered, spans, length = [pieces[0]], [], len(pieces[0])
+    value ("" without one), and the values' spans. Literals and values are NFC each (as _fold would
+    make them), so the spans stay true in the text _fold reads (composed=True)."""
+    nfc = functools.partial(unicodedata.normalize, "NFC")
+    first = nfc(pieces[0])
+    rendered, spans, length = [first], [], len(first)
     for at in range(1, len(pieces), 2):
         value = data.get(pieces[at])
-        value = "" if value is None else str(value)
+        value = "" if value is None else nfc(str(value))
+        literal = nfc(pieces[at + 1])
         if value:
             spans.append((length, length + len(value)))
             length += len(value)
-        rendered += (value, pieces[at + 1])
-        length += len(pieces[at + 1])
+        rendered += (value, literal)
+        length += len(literal)
     return "".join(rendered), spans
 
 
+def _reach(text: str, start: int, step: int) -> int:
+    """The position SEND_WINDOW characters of folded text away from `start` (step -1: before it,
+    +1: after it), or the text's end: a character _fold drops (Cf) or folds into the whitespace run
+    before it does not count, so no padding puts a label out of a value's window. Each other
+    character of NFC text folds to at least one character, so the window holds SEND_WINDOW or more."""
+    raw = text[max(0, start - SEND_WINDOW):start] if step < 0 else text[start:start + SEND_WINDOW]
+    # Every character counts (raw[0] continues no whitespace run: either side, it is the far end or
+    # the character next to `start`).
+    if raw.isascii() and not raw[:1].isspace() and not _SPACE_RUN.search(raw):
+        return start - len(raw) if step < 0 else start + len(raw)
+    position, counted, space = start, 0, False
+    while counted < SEND_WINDOW and (0 < position if step < 0 else position < len(text)):
+        char = text[position - 1] if step < 0 else text[position]
+        position += step
+        if unicodedata.category(char) == "Cf":
+            continue
+        if char.isspace():
+            if space:
+                continue
+            space = True
+        else:
+            space = False
+        counted += 1
+    return position
+
+
 def _windows(rendered: str, spans: list[tuple[int, int]]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """The text around the values (SEND_WINDOW characters each side; overlapping ones merged), each
-    with the values' spans in it."""
+    """The text around the values (SEND_WINDOW characters of folded text each side: _reach;
+    overlapping ones merged), each with the values' spans in it."""
     merged: list[list] = []
     for start, end in spans:
-        begin, finish = max(0, start - SEND_WINDOW), min(len(rendered), end + SEND_WINDOW)
+        begin, finish = _reach(rendered, start, -1), _reach(rendered, end, 1)
         if merged and begin <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], finish)
             merged[-1][2].append((start, end))
@@ -892,7 +924,7 @@ def review_send(
                 continue
             for window, inside in _windows(rendered, spans):
                 if rules.may_find(window):
-                    _match_text(collector, [(part, _fold(window), inside)], rules.sensitive)
+                    _match_text(collector, [(part, _fold(window, composed=True), inside)], rules.sensitive)
         for pieces in template.links:
             href, _spans = _render(pieces, data)
             if _INVITE_LINK.search(_fold_plain(href)):

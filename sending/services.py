@@ -397,8 +397,15 @@ def remove_from_blacklist(account: Account, emails: Iterable[str]) -> int:
 
 
 def render_placeholders(text: str, data: Mapping[str, str]) -> str:
-    """{{name}} → its value; a placeholder without a value stays as it is (delivery fills its own)."""
-    return _PLACEHOLDER.sub(lambda m: data.get(m.group(1), m.group(0)), text or "")
+    """{{name}} → its value, in one pass: the result is what is delivered (a value's own "{{b}}" stays
+    text). A platform placeholder without a value stays for delivery to fill; any other becomes ""."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name in data:
+            return data[name]
+        return match.group(0) if platform_placeholder(name) else ""
+
+    return _PLACEHOLDER.sub(value, text or "")
 
 
 def platform_placeholder(name: str) -> bool:

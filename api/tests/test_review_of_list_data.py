@@ -210,3 +210,53 @@ def test_another_tenant_s_list_reads_as_missing_before_any_review(api, other_api
     reply = add_rows(api, theirs.pk, [("ann@example.org", {"note": "WeChat: abc_123"})])
 
     assert error_code(reply) == "OperationDenied.ReceiverNotExist"
+
+
+# The review reads the subject rendered once; delivery rendered the stored, already rendered subject a
+# second time, so a value holding "{{b}}" pulled b's value next to its own label after the review.
+NESTED_DATA = {"a": "WeChat: {{b}}", "b": "abc_123"}
+
+
+def test_send_email_delivers_a_value_holding_a_placeholder_as_text_not_filled_in_a_second_time(
+    api, smtp_sink, sender, template,
+):
+    reply = api("SendEmail", {
+        "FromEmailAddress": SENDER, "Destination": ["ann@example.org"], "Subject": "Hi {{a}}",
+        "Template": {"TemplateID": template.pk, "TemplateData": json.dumps({**NESTED_DATA, "name": "Ann", "code": "1"})},
+    })
+    assert "Error" not in reply, reply
+    deliver_messages(list(Message.objects.values_list("id", flat=True)))
+
+    [received] = smtp_sink.received
+    assert str(received.message["Subject"]) == "Hi WeChat: {{b}}"
+    assert "abc_123" not in delivered_text(smtp_sink)
+
+
+def test_a_list_value_holding_a_placeholder_is_delivered_as_text_not_filled_in_a_second_time(
+    api, smtp_sink, sender, template,
+):
+    receiver_id = new_list(api)
+    assert add_rows(api, receiver_id, [
+        ("ann@example.org", {**NESTED_DATA, "name": "Ann", "code": "1"}),
+    ])["ValidCount"] == 1
+
+    dispatch_and_deliver(batch_send(api, template.pk, receiver_id, subject="Hi {{a}}"))
+
+    [received] = smtp_sink.received
+    assert str(received.message["Subject"]) == "Hi WeChat: {{b}}"
+    assert "abc_123" not in delivered_text(smtp_sink)
+
+
+@pytest.mark.parametrize("link", ["{{unsubscribe_url}}", "{{unsub_link}}"], ids=["the template's", "the task's own"])
+def test_a_list_row_without_a_subject_variable_gets_it_empty_and_the_unsubscribe_link_still_filled(
+    api, smtp_sink, sender, template, link,
+):
+    receiver_id = new_list(api)
+    assert add_rows(api, receiver_id, [("ann@example.org", {"code": "1"})])["ValidCount"] == 1
+
+    task = batch_send(api, template.pk, receiver_id, subject="Hi {{name}} " + link)
+    dispatch_and_deliver(task)
+
+    [received] = smtp_sink.received
+    subject = str(received.message["Subject"])
+    assert subject.startswith("Hi http") and "{{" not in subject

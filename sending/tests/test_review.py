@@ -566,3 +566,50 @@ def test_given_the_template_only_the_values_it_uses_are_reviewed_they_alone_are_
     assert review_send(RULES, data).status == REJECTED  # a list row: any template may use it
     assert review_send(RULES, data, text="Hello {{name}}").status == APPROVED
     assert rules_of(review_send(RULES, data, text="Hello {{name}}, {{ unused }}")) == {WECHAT}
+
+
+# Decomposed accents in the template or a value: the value's span must point at the value in the text
+# the rules read (NFC), not ten characters past it.
+DECOMPOSED_CASES = [
+    ("accents in the text before", {"text": "Cafe\u0301 " * 10 + "WeChat: {{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("accents in the html before", {"html": "<p>" + "Cafe\u0301 " * 10 + "WeChat: {{h}}</p>"}, {"h": "abc_123"}, WECHAT),
+    ("accents in the subject before", {"subject": "Cafe\u0301 " * 10 + "WeChat: {{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("accents in a value before", {"text": "{{a}} WeChat: {{h}}"}, {"a": "Cafe\u0301 " * 10, "h": "abc_123"}, WECHAT),
+]
+
+
+@pytest.mark.parametrize(("parts", "data", "rule"), [c[1:] for c in DECOMPOSED_CASES], ids=[c[0] for c in DECOMPOSED_CASES])
+def test_decomposed_accents_before_a_value_do_not_hide_the_phrase_it_forms(parts, data, rule):
+    plain = {name: value.replace("Cafe\u0301", "Cafe") for name, value in parts.items()}
+    assert rules_of(review_send(RULES, data, **plain)) == {rule}  # the same without the accents
+
+    assert rules_of(review_send(RULES, data, **parts)) == {rule}
+
+
+def test_a_value_of_decomposed_accents_is_matched_as_the_composed_word():
+    rules = send_rules(["café noir"])
+
+    result = review_send(rules, {"a": "cafe\u0301"}, text="Cafe\u0301 " * 10 + "Try our {{a}} noir")
+
+    assert rules_of(result) == {SENSITIVE_WORD}
+
+
+# Padding between a label and a placeholder (spaces, invisible format characters) is folded away by
+# the rules: the window around a value is measured in the folded text, so no padding puts it out.
+PADDED_CASES = [
+    ("spaces in html", {"html": "<p>WeChat: " + " " * 130 + "{{h}}</p>"}, {"h": "abc_123"}, WECHAT),
+    ("spaces and newlines in text", {"text": "WeChat:" + " \n\t" * 200 + "{{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("zero-width spaces in text", {"text": "WeChat:" + "\u200b" * 130 + "{{h}}"}, {"h": "abc_123"}, WECHAT),
+    ("soft hyphens after the value", {"text": "{{h}}" + "\u00ad" * 300 + "WeChat"}, {"h": "加"}, WECHAT),
+    ("zero-width spaces between two values", {"text": "{{a}}" + "\u200b" * 250 + "{{b}}"}, {"a": "casi", "b": "no"},
+     SENSITIVE_WORD),
+    ("padding in values", {"text": "WeChat: {{pad}}{{h}}"}, {"pad": "\u200b" * 130 + " " * 130, "h": "abc_123"}, WECHAT),
+]
+
+
+@pytest.mark.parametrize(("parts", "data", "rule"), [c[1:] for c in PADDED_CASES], ids=[c[0] for c in PADDED_CASES])
+def test_padding_between_a_label_and_a_value_does_not_hide_the_phrase(parts, data, rule):
+    assert review_send(send_rules([*WORDS, "casino"]), data).status == APPROVED  # no value alone
+
+    assert rules_of(review_send(send_rules([*WORDS, "casino"]), data, **parts)) == {rule}
+
