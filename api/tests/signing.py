@@ -23,12 +23,13 @@ HOST = "testserver"
 
 def tc3_signature(
     secret_key: str, *, body: bytes, timestamp: int, date: str, service: str = "ses",
-    host: str = HOST, content_type: str = "application/json", path: str = "/",
+    host: str = HOST, content_type: str = "application/json", path: str = "/", action: str | None = None,
 ) -> str:
-    canonical_request = "\n".join([
-        "POST", path, "", f"content-type:{content_type}\nhost:{host}\n", "content-type;host",
-        hashlib.sha256(body).hexdigest(),
-    ])
+    """The SDK's signature; with `action`, x-tc-action is signed too (as Tencent's documentation shows)."""
+    headers, names = f"content-type:{content_type}\nhost:{host}\n", "content-type;host"
+    if action is not None:
+        headers, names = f"{headers}x-tc-action:{action.lower()}\n", f"{names};x-tc-action"
+    canonical_request = "\n".join(["POST", path, "", headers, names, hashlib.sha256(body).hexdigest()])
     string_to_sign = "\n".join([
         "TC3-HMAC-SHA256", str(timestamp), f"{date}/{service}/tc3_request",
         hashlib.sha256(canonical_request.encode()).hexdigest(),
