@@ -35,6 +35,7 @@ from accounts.middleware import (
     membership_models,
 )
 from accounts.models import Session
+from core.clock import platform_today
 
 
 def _user_id_in(data) -> object | None:
@@ -136,7 +137,7 @@ class SessionStore(db.SessionStore):
 
 
 def delete_expired_sessions() -> str:
-    """The periodic job `delete_expired_sessions` (sesconsole.periodic): what `manage.py clearsessions`
+    """The periodic job `delete_expired_sessions` (ops.periodic): what `manage.py clearsessions`
     does, with a count. An expired session signs nobody in even before it is deleted."""
     count = Session.objects.filter(expire_date__lt=timezone.now()).delete()[0]
     return f"{count} expired session(s) deleted"
@@ -174,7 +175,7 @@ class ConsoleBackend(ModelBackend):
             return None
         user = getattr(AUTHENTICATING_SESSION.get(), "loaded_user", None)
         if user is None or user.pk != key:
-            day = timezone.localdate()
+            day = platform_today()
             alias = User._default_manager.db
             row = _user_query.run(alias, key=key, day=day)
             if row is None:

@@ -12,10 +12,11 @@ from fractions import Fraction
 
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchTask
+from core.clock import platform_today
 from domains.models import DomainDay, SenderDomain
 from domains.progress import format_percent
 from domains.reputation import wording
-from domains.reputation.services import domains_today, platform_today
+from domains.reputation.services import domains_today
 from stats import queries
 
 RATE_DAYS = 7

@@ -12,7 +12,7 @@ The story, built day by day through the real engine rather than written into tab
 * Globex (globex@sesconsole.test) — climbs to level 20; staff approve its work order for a custom cap.
 
 How: time-machine moves the clock (the engine reads timezone.now()) through the last 29 days, and
-then today runs on the real clock. Each day the periodic tick (sesconsole.periodic, which closes
+then today runs on the real clock. Each day the periodic tick (ops.periodic, which closes
 the day before, resumes paused batches, warns near the cap) runs first; the day's bulk traffic goes
 through the engine's own services (reserve_quota for the cap, record_outcome for each outcome, as
 delivery does, with the upgrade and freeze checks they run); samples of real mail go through
@@ -46,6 +46,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Membership
+from core.clock import platform_today
 
 ACCOUNT_NAME = "Demo Co"
 DEMO_EMAIL = "demo@sesconsole.test"
@@ -222,7 +223,7 @@ def _strictest_complaint_rate() -> Decimal | None:
 class _Story:
     def __init__(self, done: list[str]):
         self.done = done
-        self.today = timezone.localdate()
+        self.today = platform_today()
 
     # -- the frame ----------------------------------------------------------------------------------
 
@@ -246,7 +247,7 @@ class _Story:
         it skipped get an ordinary day's mail, and the new day is the demo's today."""
         import time_machine
 
-        from domains.reputation.services import platform_today
+        from core.clock import platform_today
 
         now = platform_today()
         if now <= self.today:
@@ -282,13 +283,13 @@ class _Story:
             self.clock.move_to(self._at(self.today + dt.timedelta(days=offset), hour, minute))
 
     def _tick(self) -> None:
-        from sesconsole.periodic import run_due_jobs
+        from ops.periodic import run_due_jobs
 
         run_due_jobs()
 
     def _close_days(self) -> None:
         """The tick's job that closes past days (a whole tick each night would only add time)."""
-        from sesconsole.periodic import job_named, run_job
+        from ops.periodic import job_named, run_job
 
         run_job(job_named("close_days"))
 
@@ -523,7 +524,8 @@ def _simulator(mailbox: str, tag: str) -> str:
 
 
 def _engine_traffic(domain, count: int, mix: Mix) -> int:
-    from domains.reputation.services import platform_today, reserve_quota
+    from core.clock import platform_today
+    from domains.reputation.services import reserve_quota
 
     if count <= 0:
         return 0

@@ -19,11 +19,11 @@ from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 from django.db.models import FilteredRelation, Q
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Account, AccountFreeze, Membership
-from sesconsole.prepared import convert_row, execute_prepared
+from core.clock import platform_today
+from core.prepared import convert_row, execute_prepared
 
 # The request methods that change nothing: a page they render may show the freeze state read with
 # the membership at the start of the request (see accounts.context_processors.console).
@@ -178,14 +178,14 @@ def load_membership(user, day: dt.date | None = None) -> Membership | None:
     cached on the user (`user.membership` asks nothing more); a user without one gets None, and
     `user.membership` raises Membership.DoesNotExist without a query, as after a first access.
     """
-    day = day or timezone.localdate()
+    day = day or platform_today()
     alias = Membership.objects.db
     return attach_membership(user, _membership_query.run(alias, key=user.pk, day=day), alias, day)
 
 
 def _membership_of(user) -> Membership | None:
     """The membership read with the user (accounts.backends) if it was read for today, else read now."""
-    today = timezone.localdate()
+    today = platform_today()
     if getattr(user, MEMBERSHIP_DAY, None) == today:
         return user.__class__.membership.related.get_cached_value(user, default=None)
     return load_membership(user, today)

@@ -6,7 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from sesconsole import crypto
+from core import crypto
+from core.clock import platform_today
 
 
 class Account(models.Model):
@@ -20,7 +21,7 @@ class Account(models.Model):
 
     def active_freeze(self, day=None) -> "AccountFreeze | None":
         """The freeze in force on `day` (default: today's platform day), if any."""
-        day = day or timezone.localdate()
+        day = day or platform_today()
         return self.freezes.filter(day=day, lifted_at__isnull=True).first()
 
     def is_frozen(self, day=None) -> bool:

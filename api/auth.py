@@ -42,7 +42,7 @@ from api.errors import (
     ApiError,
     ReplayError,
 )
-from sesconsole.prepared import convert_row, model_columns
+from core.prepared import convert_row, model_columns
 
 ALGORITHM = "TC3-HMAC-SHA256"
 SERVICE = "ses"

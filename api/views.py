@@ -34,7 +34,7 @@ from api.errors import (
 from api.language import in_api_language
 from api.params import Params
 from api.registry import ACTIONS
-from sending import unusable
+from core import unusable
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _refuse_unusable_headers(request: HttpRequest) -> None:
 
 def _refuse_unusable(data: dict) -> None:
     """Every string of the body, at any depth, object keys included, is free of unusable characters
-    (sending.unusable): no action, service or database ever sees one. A JSON string that an
+    (core.unusable): no action, service or database ever sees one. A JSON string that an
     action parses again (TemplateData) is checked where it is parsed."""
     found = unusable.find(data)
     if found is None:

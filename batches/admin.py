@@ -4,8 +4,8 @@ tasks through batches.services, which keeps the counts and the cursor true."""
 from django.contrib import admin
 
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
+from core.admin_search import IdnSearch
 from domains.admin import ReadOnlyAdmin
-from sesconsole.admin_search import IdnSearch
 
 
 @admin.register(BatchTask)

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
-from sending import addresses, unusable
+from core import addresses, unusable
 from sending.review import SendRules, review_send, template_data_errors
 from sending.review_text import translate_reason
 from sending.services import current_send_rules
@@ -59,7 +59,7 @@ MAX_API_RECIPIENTS = 20_000
 
 HEADER_NAMES = {"email", "e-mail", "mail", "address", "email address", "邮箱", "邮件地址", "收件人"}
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Characters no text may carry (sending.unusable): a row holding one is refused with its line.
+# Characters no text may carry (core.unusable): a row holding one is refused with its line.
 _CONTROL = unusable.UNUSABLE
 # What COPY's text format escapes (see _copy_text).
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")

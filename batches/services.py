@@ -29,8 +29,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchSkip, BatchTask, Receiver, ReceiverList
+from core.clock import platform_today
 from domains.models import DomainDay
-from domains.reputation.services import domains_today, mailbox_type_of, platform_today, reserve_up_to
+from domains.reputation.services import domains_today, mailbox_type_of, reserve_up_to
 from sending import services as sending
 from sending.delivery import ENQUEUE_CHUNK
 from sending.models import Message, MessageEvent, SensitiveWord, Suppression, Template

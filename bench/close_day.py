@@ -75,8 +75,9 @@ def fill(n: int, day: dt.date) -> None:
 
 
 def measure(n: int) -> tuple[float, int, int]:
+    from core.clock import platform_today
     from domains.models import DomainDay
-    from domains.reputation.services import close_due_days, platform_today
+    from domains.reputation.services import close_due_days
 
     yesterday = platform_today() - dt.timedelta(days=1)
     fill(n, yesterday)

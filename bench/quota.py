@@ -50,8 +50,9 @@ def worker(domain_id: int) -> None:
     django.setup()
     from django.db import connection
 
+    from core.clock import platform_today
     from domains.models import DomainDay, SenderDomain
-    from domains.reputation.services import platform_today, reserve_quota
+    from domains.reputation.services import reserve_quota
 
     domain = SenderDomain.objects.get(pk=domain_id)
     connection.ensure_connection()

@@ -118,7 +118,7 @@ def main() -> None:
 
     from accounts.models import Account, ApiKey, Membership
     from api.tests.signing import signed_headers
-    from domains.reputation.services import platform_today
+    from core.clock import platform_today
     from stats import queries
     from stats.models import AccountDay, DailyVolume
 

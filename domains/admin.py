@@ -13,10 +13,10 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
+from core.admin_search import IdnSearch
 from domains import workorders
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
 from domains.services import DomainError, force_verify
-from sesconsole.admin_search import IdnSearch
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

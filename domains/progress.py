@@ -15,9 +15,10 @@ from fractions import Fraction
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from core.clock import platform_today
 from domains.models import DomainDay, SenderDomain
 from domains.reputation import levels, rules, wording
-from domains.reputation.services import metrics_of, platform_today
+from domains.reputation.services import metrics_of
 
 MET, NOT_MET = "✓", "✗"
 

@@ -30,11 +30,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
+from core import crypto
+from core.addresses import NotAsciiAddress, domain_to_ascii
 from domains import dns, signals
 from domains.models import UNVERIFIED_CLAIM_LIFETIME, SenderDomain
 from domains.staff import log_staff_action
-from sending.addresses import NotAsciiAddress, domain_to_ascii
-from sesconsole import crypto
 
 DKIM_BITS = {0: 1024, 1: 2048}  # the API's DKIMOption, as the SDK documents it: 0 1024-bit, 1 2048-bit
 
@@ -86,7 +86,7 @@ def normalize_domain_name(raw: str) -> str:
     if not name:
         raise DomainError("InvalidParameterValue", _("Enter a domain name, e.g. mail.example.com."))
     try:
-        # IDNA 2008 with the UTS #46 mapping, as sending.addresses converts recipients' domains, so an
+        # IDNA 2008 with the UTS #46 mapping, as core.addresses converts recipients' domains, so an
         # address on a domain (`x@straße.de`) and the domain itself have the same A-label.
         name = domain_to_ascii(name)
     except NotAsciiAddress:

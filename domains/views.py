@@ -13,12 +13,13 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import AccountFreeze
 from accounts.views import account_required
+from core.clock import platform_today
 from domains import services, workorders
 from domains.forms import DomainForm, WorkOrderForm
 from domains.models import DomainDay, SenderDomain
 from domains.progress import progress_of
 from domains.reputation import levels, rules, wording
-from domains.reputation.services import domains_today, metrics_of, pending_downgrade, platform_today
+from domains.reputation.services import domains_today, metrics_of, pending_downgrade
 from stats.charts_levels import level_chart_json
 from stats.views import STATS_CSP
 

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.clock import platform_today
 from domains.models import SenderDomain, WorkOrder
 from domains.reputation import levels
 from domains.staff import log_staff_action
@@ -55,7 +56,7 @@ def approve(order: WorkOrder, staff_user, cap: int, note: str = "") -> WorkOrder
         domain.custom_cap = cap
         domain.save(update_fields=["custom_cap"])
         # Today's row takes the new cap at once.
-        domain.days.filter(day=timezone.localdate()).update(cap=domain.daily_cap)
+        domain.days.filter(day=platform_today()).update(cap=domain.daily_cap)
         log_staff_action(staff_user, "approve_work_order", domain.name, f"custom cap {cap:,}. {note}".strip())
     return order
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
-from sesconsole import crypto
+from core import crypto
 
 
 def _new_secret() -> str:

@@ -30,14 +30,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from accounts.models import Account
+from core import queues
+from core.clock import platform_today
 from domains import signals as domain_signals
 from domains.models import UNVERIFIED_CLAIM_LIFETIME, DomainDay
 from domains.reputation import levels
-from domains.reputation.services import platform_today
 from notify import destinations, texts
 from notify.models import CallbackDelivery, CallbackEndpoint, Notification
 from sending.recording import group_memo
-from sesconsole import queues
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from sesconsole.periodic import run_due_jobs
+from ops.periodic import run_due_jobs
 
 
 # Beat sends this every SES_TICK_SECONDS (sesconsole/celery.py); the jobs decide whether they are due.

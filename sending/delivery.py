@@ -54,7 +54,9 @@ from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import AccountFreeze
-from sending import addresses, outcomes, tasks
+from core import addresses
+from core.clock import platform_today
+from sending import outcomes, tasks
 from sending.mime import build_message
 from sending.models import Message
 from sending.recording import event_group, record_event, record_final_events
@@ -409,7 +411,7 @@ class _Statements:
 
 def _claim_statement(pk: int, now: dt.datetime, *, start: bool) -> tuple[str, list]:
     params = [Message.SENDING, now] + ([now] if start else []) + [
-        pk, Message.QUEUED, Message.DEFERRED, now, timezone.localdate(),
+        pk, Message.QUEUED, Message.DEFERRED, now, platform_today(),
     ]
     return _Statements.sql("claim_start" if start else "claim"), params
 
@@ -478,7 +480,7 @@ def _claim(message: Message, group: _Group, *, start: bool) -> bool:
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=Message.DEFERRED
         )
         frozen = AccountFreeze.objects.filter(
-            account_id=OuterRef("account_id"), day=timezone.localdate(), lifted_at__isnull=True
+            account_id=OuterRef("account_id"), day=platform_today(), lifted_at__isnull=True
         )
         changes = {"status": Message.SENDING, "claimed_at": now, "outcome": ""}
         if start:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from sending import outcomes, unusable
+from core import unusable
+from sending import outcomes
 from sending.inbound import Finding, parse_report
 from sending.models import Message
 from sending.recording import record_event

@@ -21,8 +21,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Subquery
 
+from core import queues
 from sending.models import Message
-from sesconsole import queues
 
 
 def queue_for(message_id: int) -> str:

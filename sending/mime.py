@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 from django.utils import timezone
 
-from sending import addresses, tracking
-from sesconsole import crypto
+from core import addresses, crypto
+from sending import tracking
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 

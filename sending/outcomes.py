@@ -204,7 +204,7 @@ def bad_syntax(address: str) -> Outcome:
 
 
 def no_ascii_form(address: str, *, sender: bool = False) -> Outcome:
-    """The address cannot be written in ASCII (sending.addresses.to_ascii), and SMTPUTF8 is not offered:
+    """The address cannot be written in ASCII (core.addresses.to_ascii), and SMTPUTF8 is not offered:
     IDNA refuses its domain, or its local part is not ASCII. No relay could take it. A recipient's is
     an invalid address (5.1.3); a sender's (`sender`) a bounce of this message (5.1.7, the sender's
     fault), the recipient is not blacklisted."""

@@ -18,9 +18,9 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
+from core.addresses import is_simulator_address
 from domains.reputation.services import counts_for_reputation, record_outcome
 from sending.models import Message, MessageEvent, Suppression
-from sending.simulator import is_simulator_address
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,9 @@ def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
 
 def _days_no_upgrade_can_move(keys: set[tuple[int, object]]) -> set[tuple[int, object]]:
     """Of these (domain id, day) keys, those whose level no delivery can raise now (see above)."""
+    from core.clock import platform_today
     from domains.models import DomainDay, SenderDomain
     from domains.reputation import levels
-    from domains.reputation.services import platform_today
 
     today = platform_today()
     summable = {key for key in keys if key[1] != today}

@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
-from sending import unusable
+from core import unusable
 
 APPROVED = "approved"
 REJECTED = "rejected"
@@ -676,7 +676,7 @@ def template_data_errors(data: object, gettext: Callable[[str], str] = _same) ->
 
     The data must be a JSON object of strings; a value must not contain HTML, which is any "<"
     followed by a letter, "/", "!" or "?" (so "a < b" and "<3" are fine, "<b>" and "<!--" are not).
-    No name or value may hold an unusable character (sending.unusable): TemplateData is a JSON
+    No name or value may hold an unusable character (core.unusable): TemplateData is a JSON
     string of its own, parsed after the request's body was checked. A name is echoed escaped.
     """
     if not isinstance(data, Mapping):

@@ -23,13 +23,16 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Account
+from core import unusable
+from core.addresses import address_search_texts
+from core.clock import platform_today
+from core.prepared import convert_row, execute_prepared, model_columns
 from domains.models import SenderDomain
-from domains.reputation.services import mailbox_type_of, platform_today, reserve_quota
+from domains.reputation.services import mailbox_type_of, reserve_quota
 from domains.staff import log_staff_action
-from sending import review, review_text, unusable
+from sending import review, review_text
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tasks import enqueue
-from sesconsole.prepared import convert_row, execute_prepared, model_columns
 
 # Limits of one SendEmail call (SPEC §4, the SDK's documented limits).
 MAX_DESTINATIONS = 50
@@ -76,7 +79,7 @@ def clean_address(raw: object, code: str = "InvalidParameterValue.IllegalEmailAd
     the form RCPT TO and the To header carry; a non-ASCII local part, or a domain IDNA refuses, is
     not a valid address here (no SMTPUTF8; see sending/addresses.py).
     """
-    from sending import addresses
+    from core import addresses
 
     if not isinstance(raw, str) or not raw.strip():
         raise SendError("InvalidParameterValue.EmailAddressIsNULL", gettext("The %(what)s is empty.") % {"what": what})
@@ -317,7 +320,7 @@ def address_lookup_forms(typed: str) -> set[str]:
     form (what clean_address stores: `user@bücher.example` → `user@xn--bcher-kva.example`) and the
     text as typed (rows written before addresses were stored as A-labels; an address with no ASCII
     form). Empty for an empty text."""
-    from sending import addresses
+    from core import addresses
 
     text = typed.strip()
     if not text:
@@ -328,35 +331,6 @@ def address_lookup_forms(typed: str) -> set[str]:
     except addresses.NotAsciiAddress:
         pass
     return forms
-
-
-def address_search_texts(typed: str) -> list[str]:
-    """What to look for when a person searches stored addresses for a part of one (`bücher`,
-    `@bücher.example`, `ann@bücher`): the text as typed and, when it has a non-ASCII domain part,
-    that part with each non-ASCII label written as its IDNA A-label (`xn--bcher-kva`), so it finds
-    addresses stored as clean_address stores them. A text that has no such form (a non-ASCII local
-    part, a label IDNA refuses) is searched as typed only. A label typed only in part has an
-    A-label of its own, not a part of the whole label's: it finds nothing but rows stored as typed."""
-    import idna
-
-    from sending import addresses
-
-    text = typed.strip()
-    if not text:
-        return []
-    if text.isascii():
-        return [text]
-    local, at, domain = text.rpartition("@")  # no "@": all of it may be part of a domain
-    if not local.isascii():
-        return [text]
-    try:
-        # The mapping first (it turns "。" into "."), then each label as domain_to_ascii writes it.
-        mapped = idna.uts46_remap(domain, std3_rules=False, transitional=False)
-        labels = [addresses.domain_to_ascii(label) for label in mapped.split(".")]
-    except (UnicodeError, addresses.NotAsciiAddress):  # idna.IDNAError is a UnicodeError
-        return [text]
-    converted = f"{local}{at}{'.'.join(labels)}"
-    return [text] if converted.lower() == text.lower() else [text, converted]
 
 
 def address_contains(field: str, typed: str) -> Q:
@@ -566,7 +540,7 @@ class _AdmissionQuery:
         sql, converters, sizes = compiled
         params = {
             "account": account.pk, "email": email, "template": _template_pk(template_id),
-            "day": timezone.localdate(), "emails": list(addresses),
+            "day": platform_today(), "emails": list(addresses),
         }
         row = convert_row(execute_prepared(alias, sql, params)[0], converters, connection)
         start, instances = 0, []

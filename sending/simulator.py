@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.addresses import is_simulator_address
 from sending import outcomes
 
 # Follow-up events, named like the counters in domains.reputation.services.OUTCOME_COUNTERS.
@@ -70,11 +71,6 @@ def _split(address: str) -> tuple[str, str] | None:
     if not at:
         return None
     return local.lower(), domain.lower().rstrip(".")
-
-
-def is_simulator_address(address: str, simulator_domain: str) -> bool:
-    parts = _split(address)
-    return parts is not None and parts[1] == simulator_domain.lower().rstrip(".")
 
 
 def simulated_outcome(address: str, simulator_domain: str) -> SimulatedOutcome | None:

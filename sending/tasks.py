@@ -8,7 +8,7 @@
 from celery import shared_task
 from django.db import transaction
 
-from sesconsole import queues
+from core import queues
 
 
 @shared_task(name="sending.deliver", acks_late=True)

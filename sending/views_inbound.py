@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from sending import unusable
+from core import unusable
 from sending.inbound import InboundError
 from sending.inbound_service import WebhookError, apply_report, apply_webhook, signature_matches
 

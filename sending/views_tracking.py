@@ -21,7 +21,8 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from sending import tracking, unusable
+from core import unusable
+from sending import tracking
 from sending.models import Message
 from sending.recording import record_event
 

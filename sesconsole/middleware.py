@@ -1,7 +1,7 @@
 """Console middleware of the project itself.
 
     UnusableInputMiddleware     a console request whose path, query string or form fields hold an
-                                unusable character (sending.unusable) gets a 400 page naming the
+                                unusable character (core.unusable) gets a 400 page naming the
                                 field and the character, before any view reads them
 """
 
@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from sending import unusable
+from core import unusable
 
 # The bodies Django parses into request.POST; any other body is the view's own to read.
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

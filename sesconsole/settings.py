@@ -11,8 +11,8 @@ import plotly
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from sesconsole import queues
-from sesconsole.env import database_from_url, env_bool, env_int, env_list, env_str
+from core import queues
+from core.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SES_DATA_DIR", str(BASE_DIR / "var")))
@@ -58,7 +58,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # NUL, controls, lone surrogates in a path, query string or form: a 400 page (sending.unusable).
+    # NUL, controls, lone surrogates in a path, query string or form: a 400 page (core.unusable).
     "sesconsole.middleware.UnusableInputMiddleware",
     "accounts.middleware.ConsoleAuthenticationMiddleware",  # Django's, the user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",

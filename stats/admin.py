@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin_search import IdnSearch
 from domains.admin import ReadOnlyAdmin
-from sesconsole.admin_search import IdnSearch
 from stats.models import DailyVolume
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 from html import escape
 
 from django import forms
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from core.clock import platform_today
 from stats import queries
 
 DEFAULT_DAYS = 30
@@ -20,7 +20,7 @@ ALL_TYPES = _("All mailbox types")
 
 def default_range(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The last 30 days, today included."""
-    today = today or timezone.localdate()
+    today = today or platform_today()
     return today - dt.timedelta(days=DEFAULT_DAYS - 1), today
 
 

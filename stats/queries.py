@@ -27,8 +27,8 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import Account
+from core.prepared import execute_prepared
 from domains.reputation.rules import SIMULATOR_MAILBOX, DayMetrics, metric_values
-from sesconsole.prepared import execute_prepared
 from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 # Totals field -> DailyVolume counter. "accepted" is what counted against a cap: the `sent` counter.
@@ -265,7 +265,7 @@ def statistics_page(
 def _fetchall_planned_once(sql: str, params: list) -> list[tuple]:
     """The rows of `sql`; on PostgreSQL as a server-side prepared statement of the connection, so
     the page's statement is planned once per connection (planning it took the server about as long
-    as running it): sesconsole.prepared.execute_prepared."""
+    as running it): core.prepared.execute_prepared."""
     if connection.vendor == "postgresql":
         return execute_prepared(connection.alias, sql, params)
     with connection.cursor() as cursor:
@@ -327,8 +327,8 @@ _TYPES_CTE = """types(name, n) AS (
 def domain_names(account: Account, containing: str = "", limit: int | None = None) -> list[str]:
     """The account's sender domains (including one that has not sent yet) in order, optionally only
     those whose name contains `containing`, at most `limit` of them."""
+    from core.addresses import address_search_texts
     from domains.models import SenderDomain
-    from sending.services import address_search_texts
 
     names = SenderDomain.objects.filter(account=account).order_by("name").values_list("name", flat=True)
     if containing.strip():
@@ -342,10 +342,10 @@ def domain_names(account: Account, containing: str = "", limit: int | None = Non
 
 def domain_key(name: str) -> str:
     """A domain name (a sender domain, a mailbox type) as it is stored: lower-case, a non-ASCII one
-    as its IDNA A-label (IDNA 2008 + UTS #46, as domains.services and sending.addresses store them:
+    as its IDNA A-label (IDNA 2008 + UTS #46, as domains.services and core.addresses store them:
     `Bücher.example` → `xn--bcher-kva.example`); lower-cased as typed when IDNA refuses it (it then
     matches nothing)."""
-    from sending.addresses import NotAsciiAddress, domain_to_ascii
+    from core.addresses import NotAsciiAddress, domain_to_ascii
 
     name = name.strip().lower()
     try:

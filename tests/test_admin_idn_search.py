@@ -1,12 +1,12 @@
 """Staff searches in Django admin find addresses and domains stored as IDNA A-labels when they type the
-Unicode form (sesconsole.admin_search), and still find rows stored as typed."""
+Unicode form (core.admin_search), and still find rows stored as typed."""
 
 import pytest
 from django.urls import reverse
 
+from core.admin_search import a_label_search_term
 from domains.services import create_domain
 from sending.models import Message, Suppression
-from sesconsole.admin_search import a_label_search_term
 
 pytestmark = pytest.mark.django_db
 

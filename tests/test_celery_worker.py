@@ -24,8 +24,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from ops import periodic
 from ops.models import PeriodicJobRun
-from sesconsole import periodic
 from sesconsole.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)

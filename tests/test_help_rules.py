@@ -9,8 +9,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from core.clock import platform_today
 from domains.reputation import levels
-from domains.reputation.services import platform_today, record_outcome, reserve_quota
+from domains.reputation.services import record_outcome, reserve_quota
 from domains.services import create_domain, force_verify
 
 HELP = "/help/rules/"

@@ -1,4 +1,4 @@
-"""sesconsole.prepared: a statement prepared on a connection keeps working after the schema under it
+"""core.prepared: a statement prepared on a connection keeps working after the schema under it
 changes (ALTER TABLE … TYPE from another process, a migration) or its prepared statements are
 dropped (DISCARD ALL), instead of failing until the connection is closed (CONN_MAX_AGE)."""
 
@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from sesconsole.prepared import execute_prepared
+from core.prepared import execute_prepared
 
 pytestmark = [
     pytest.mark.postgres(reason="server-side prepared statements are PostgreSQL's"),

@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from sesconsole import queues
+from core import queues
 from sesconsole.celery import app as celery_app
 
 
@@ -57,7 +57,7 @@ def test_a_worker_started_without_queues_consumes_every_queue():
 
 def test_the_worker_commands_read_their_queues_from_one_place():
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "sesconsole.queues", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "core.queues", *args], capture_output=True, text=True,
                               cwd=settings.BASE_DIR)
 
     assert run("delivery").stdout.strip() == "delivery,delivery_backlog,dispatch,periodic"

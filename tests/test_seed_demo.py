@@ -28,10 +28,11 @@ from django.utils import timezone
 from accounts import demo
 from accounts.models import Account, AccountFreeze, ApiKey
 from batches.models import BatchTask
+from core.clock import platform_today
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
 from domains.reputation import levels
 from domains.reputation.rules import OPERATORS
-from domains.reputation.services import domains_today, platform_today
+from domains.reputation.services import domains_today
 from domains.services import create_domain, expire_unverified_claims
 from sending.models import Message
 from stats.queries import daily_volumes, mailbox_types

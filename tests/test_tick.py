@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 from domains.models import ClosedDay, SenderDomain
 from domains.reputation.services import record_outcome, reserve_quota
 from domains.services import create_domain
+from ops import periodic
 from ops.models import PeriodicJobRun
 from ops.tasks import tick as tick_task
-from sesconsole import periodic
 from tests.dnsstub import dns_stub  # noqa: F401  (the fixture)
 
 NOON = dt.datetime(2030, 3, 10, 12, 0, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""The console refuses NUL and the other unusable characters (sending.unusable) in a query string, a
+"""The console refuses NUL and the other unusable characters (core.unusable) in a query string, a
 form field or the page address with one 400 page that names the field and the character, in the
 console's look and language, before any view reads them and writes anything. The machine endpoints
 answer in their own formats. Before, `/stats/domains/?domain=a%00b` was a 500 on PostgreSQL."""

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.backends import ConsoleBackend, SessionStore
 from accounts.middleware import AUTHENTICATING_SESSION, ConsoleAuthenticationMiddleware
 from accounts.models import AccountFreeze, Session
-from sesconsole import periodic
+from ops import periodic
 
 pytestmark = pytest.mark.django_db
 

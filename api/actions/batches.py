@@ -21,7 +21,7 @@ from api.registry import action
 from batches import services
 from batches.models import BatchTask
 from batches.services import BatchError
-from sending import unusable
+from core import unusable
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_LIMIT = 100

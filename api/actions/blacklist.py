@@ -11,7 +11,7 @@ from accounts.models import Account
 from api.errors import ApiError
 from api.params import Params
 from api.registry import action
-from domains.reputation.services import start_of_day
+from core.clock import start_of_day
 from sending import services
 from sending.models import Suppression
 

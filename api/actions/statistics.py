@@ -16,7 +16,7 @@ from accounts.models import Account
 from api.errors import ApiError
 from api.params import Params
 from api.registry import action
-from domains.reputation.services import platform_today
+from core.clock import platform_today
 from stats import queries
 from stats.queries import Totals
 

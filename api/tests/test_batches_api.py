@@ -13,8 +13,8 @@ from batches import services
 from batches.models import BatchTask, ReceiverList
 from batches.tests import batch_fixtures
 from batches.tests.batch_fixtures import SENDER, drain, make_list, new_task
+from core.clock import platform_today
 from domains.models import SenderDomain
-from domains.reputation.services import platform_today
 from domains.services import create_domain
 from sending import services as sending
 from sending.models import Message, Template

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from batches import lists
-from domains.reputation.services import platform_today
+from core.clock import platform_today
 from sending.models import Message, Suppression
 from sending.tests import send_fixtures
 from sending.tests.send_fixtures import SENDER

@@ -33,10 +33,10 @@ from api.registry import ACTIONS
 from api.tests.signing import error_code, signed_headers, tc3_signature
 from api.tests.test_sdk import request, sdk_client
 from domains.models import DomainDay
+from ops import periodic
 from sending.models import Message, Template
 from sending.tests import send_fixtures
 from sending.tests.send_fixtures import SENDER
-from sesconsole import periodic
 from tests import needs
 
 sender = send_fixtures.sender

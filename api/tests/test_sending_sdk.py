@@ -9,7 +9,7 @@ from tencentcloud.ses.v20201002 import models
 from api.tests import test_sdk
 from api.tests.signing import wait_for_the_next_second
 from api.tests.test_sdk import request, sdk_error
-from domains.reputation.services import platform_today
+from core.clock import platform_today
 from sending import tasks
 from sending.models import Message, Suppression
 

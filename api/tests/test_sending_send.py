@@ -6,8 +6,8 @@ import pytest
 
 from accounts.models import AccountFreeze
 from api.tests.signing import error_code
+from core.clock import platform_today
 from domains.models import DomainDay, SenderDomain
-from domains.reputation.services import platform_today
 from domains.services import create_domain
 from sending import services
 from sending.models import Message, MessageEvent, Suppression, Template

@@ -5,7 +5,7 @@ import json
 from django.utils import timezone
 
 from api.tests.signing import error_code
-from domains.reputation.services import platform_today
+from core.clock import platform_today
 from sending.models import Message
 from sending.tests import send_fixtures
 from sending.tests.send_fixtures import SENDER

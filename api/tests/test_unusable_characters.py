@@ -1,4 +1,4 @@
-"""NUL and the other unusable characters (sending.unusable) are InvalidParameterValue naming the
+"""NUL and the other unusable characters (core.unusable) are InvalidParameterValue naming the
 parameter, wherever they are in the body: a value, a nested object, an array, a key, TemplateData's
 own JSON, base64 template content, a header. Before, each of the finding's cases was InternalError
 on PostgreSQL (which cannot store NUL) and accepted or refused by chance on SQLite."""
@@ -11,7 +11,7 @@ import pytest
 from api.tests.signing import call, error_code, post, signed_headers
 from batches.models import BatchTask, Receiver, ReceiverList
 from batches.tests.batch_fixtures import make_list
-from domains.reputation.services import platform_today
+from core.clock import platform_today
 from sending.models import Message, MessageEvent, Template
 from sending.tests import send_fixtures
 from sending.tests.send_fixtures import SENDER

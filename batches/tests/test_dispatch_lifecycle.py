@@ -9,7 +9,8 @@ from batches import services
 from batches.models import BatchTask
 from batches.tests import batch_fixtures
 from batches.tests.batch_fixtures import drain, make_list, new_task
-from domains.reputation.services import check_freeze, platform_today
+from core.clock import platform_today
+from domains.reputation.services import check_freeze
 from sending.models import Message, MessageEvent
 from sending.tests.send_fixtures import set_sent
 

@@ -247,7 +247,7 @@ def test_addresses_are_judged_exactly_as_djangos_validator_judges_them(rl):
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
-    from sending.addresses import to_ascii
+    from core.addresses import to_ascii
 
     addresses = [
         "ann@example.com", "a..b@example.com", ".a@example.com", '"q t"@example.com', "a@[127.0.0.1]", "a@[::1]",

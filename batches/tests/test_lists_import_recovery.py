@@ -15,7 +15,7 @@ from kombu.exceptions import OperationalError
 from batches import lists, tasks_lists
 from batches.models import Receiver, ReceiverList, ReceiverListError
 from batches.tasks_lists import import_list
-from sesconsole import periodic
+from ops import periodic
 
 CSV = b"email,name\nann@example.com,Ann\nnot-an-address,X\nbob@example.com,Bob\n"
 

@@ -7,7 +7,7 @@ from accounts.models import AccountFreeze
 from batches.models import BatchTask
 from batches.tests import batch_fixtures
 from batches.tests.batch_fixtures import drain, make_list, new_task
-from domains.reputation.services import platform_today
+from core.clock import platform_today
 from sending.models import Message
 from sending.tests.send_fixtures import set_sent
 

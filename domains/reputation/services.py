@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -25,12 +24,13 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Account, AccountFreeze
+from core.addresses import is_simulator_address
+from core.clock import platform_today, start_of_day
+from core.prepared import execute_prepared
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
 from domains.reputation import levels, rules
 from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
-from sending import simulator
-from sesconsole.prepared import execute_prepared
 from stats import rollups
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,6 @@ OUTCOME_COUNTERS: dict[str, dict[str, int]] = {
     "late_spam": {"delivered": -1, "spam": 1},
     "late_bounced": {"delivered": -1, "bounced": 1},
 }
-
-
-def platform_today() -> dt.date:
-    return timezone.localdate()
-
-
-def start_of_day(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def metrics_of(row: DomainDay | dict) -> rules.DayMetrics:
@@ -103,7 +95,7 @@ def mailbox_type_of(address: str) -> str:
     counters stay consistent (`simulated` never exceeds `sent`, no outcome is taken from a counter
     it was never added to).
     """
-    if not settings.SES_SIMULATOR_COUNTS_FOR_REPUTATION and simulator.is_simulator_address(
+    if not settings.SES_SIMULATOR_COUNTS_FOR_REPUTATION and is_simulator_address(
         address, settings.SES_SIMULATOR_DOMAIN
     ):
         return SIMULATOR_MAILBOX
@@ -258,7 +250,7 @@ def _reservation_sql(ctes: str) -> str:
 
 def _execute_prepared(sql: str, params: dict) -> tuple | None:
     """Run `sql` as a server-side prepared statement of the default connection
-    (sesconsole.prepared.execute_prepared); its first row, None without one."""
+    (core.prepared.execute_prepared); its first row, None without one."""
     rows = execute_prepared(DEFAULT_DB_ALIAS, sql, params)
     return rows[0] if rows else None
 
@@ -300,23 +292,6 @@ def _rules_hold(table: rules.RuleTable, *, with_cap: bool = False):
 _compiled_rules: dict = {}  # (id of the table, with_cap) -> (the table, its function)
 
 
-def _today() -> dt.date:
-    """platform_today(), recomputed once a minute: the local date changes only on a minute (every
-    time zone's offset is whole minutes). Keyed on the default time zone (settings; nothing in the
-    project activates another, so it is the current one platform_today() reads)."""
-    minute = int(time.time() // 60)
-    zone = timezone.get_default_timezone()
-    cached = _today_cache
-    if cached and cached[0] == minute and cached[1] is zone:
-        return cached[2]
-    day = platform_today()
-    _today_cache[:] = [minute, zone, day]
-    return day
-
-
-_today_cache: list = []  # [minute since the epoch, time zone, its date]
-
-
 def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     """Count `len(recipients)` messages against today's cap: all of them or none.
 
@@ -334,7 +309,7 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     n = len(recipients)
     if n <= 0:
         raise ValueError("reserve at least one message")
-    day = _today()
+    day = platform_today()
     counts = _counts_by_mailbox(recipients)
     simulated = _uncounted(counts)
     upgraded_to = None

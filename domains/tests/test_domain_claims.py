@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from domains.models import SenderDomain, StaffActionLog
 from domains.services import ClaimRemoved, check_dns, create_domain, delete_domain, force_verify, records_for
 from notify.models import Notification
-from sesconsole import periodic
+from ops import periodic
 
 NAME = "bigbank-victim.test"
 CREATED = dt.datetime(2030, 3, 10, 12, 0, tzinfo=dt.UTC)

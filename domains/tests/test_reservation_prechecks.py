@@ -9,6 +9,7 @@ at the top is the one a concurrent level change left, not an older one.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import random
 import threading
@@ -16,10 +17,12 @@ import time
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
+from core.clock import platform_today
 from domains.models import DomainDay, SenderDomain
 from domains.reputation import levels, rules, services
-from domains.reputation.services import get_day, platform_today, reserve_quota
+from domains.reputation.services import get_day, reserve_quota
 from stats.models import AccountDay
 
 OPERATORS = sorted(rules.OPERATORS)
@@ -77,13 +80,13 @@ def test_a_rule_table_swapped_in_settings_is_the_one_evaluated(settings):
 
 def test_the_cached_date_is_the_platform_date_and_follows_the_time_zone(settings, time_machine):
     time_machine.move_to("2026-03-10 23:59:30+00:00", tick=False)
-    assert services._today() == platform_today() == platform_today().replace(day=10)
+    assert platform_today() == timezone.localdate() == dt.date(2026, 3, 10)
     time_machine.move_to("2026-03-11 00:00:00+00:00", tick=False)
-    assert services._today() == platform_today() == platform_today().replace(day=11)
+    assert platform_today() == timezone.localdate() == dt.date(2026, 3, 11)
     settings.TIME_ZONE = "Asia/Tokyo"  # 09:00 there
-    assert services._today() == platform_today()
+    assert platform_today() == timezone.localdate() == dt.date(2026, 3, 11)
     time_machine.move_to("2026-03-10 15:00:00+00:00", tick=False)  # back in time: midnight in Tokyo
-    assert services._today() == platform_today() == platform_today().replace(day=11)
+    assert platform_today() == timezone.localdate() == dt.date(2026, 3, 11)
 
 
 @pytest.mark.postgres(reason="needs a server database and two connections")

@@ -4,10 +4,10 @@ account's callbacks (notify.services.callback_queue_for; sesconsole/queues.py)."
 
 import pytest
 
+from core import queues
 from notify import services, tasks
 from notify.models import CallbackDelivery
 from sending.tests.inbound_fixtures import make_message
-from sesconsole import queues
 
 
 @pytest.fixture

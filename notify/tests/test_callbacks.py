@@ -188,8 +188,8 @@ def test_the_retry_job_hands_the_posts_to_the_callbacks_queue_and_posts_nothing_
     endpoint, receiver, verified_domain, monkeypatch
 ):
     from notify import tasks
+    from ops.periodic import job_named
     from sesconsole.celery import app
-    from sesconsole.periodic import job_named
 
     message = make_message(verified_domain, "reader@example.org", delivered=False)
     services.queue_callback(message, "opened", {})  # no commit: the callback is due, its task not sent

@@ -6,8 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from core.clock import platform_today
 from domains.models import DomainDay
-from domains.reputation.services import check_freeze, check_upgrade, get_day, platform_today
+from domains.reputation.services import check_freeze, check_upgrade, get_day
 from notify import services
 from notify.models import Notification
 

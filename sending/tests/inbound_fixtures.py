@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 
+from core.clock import platform_today
 from domains.models import DomainDay
-from domains.reputation.services import platform_today, reserve_quota
+from domains.reputation.services import reserve_quota
 from sending.models import Message, MessageEvent, Suppression
 from sending.recording import record_event
 

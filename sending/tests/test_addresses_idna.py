@@ -12,8 +12,9 @@ import pytest
 from accounts.models import ApiKey
 from api.tests.conftest import Caller
 from api.tests.signing import error_code
+from core import addresses
 from domains.reputation.services import mailbox_type_of
-from sending import addresses, services
+from sending import services
 from sending.delivery import deliver_messages
 from sending.mime import build_message
 from sending.models import Message

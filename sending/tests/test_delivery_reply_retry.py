@@ -89,7 +89,7 @@ def test_the_retry_gives_up_at_half_the_claim_timeout_after_the_message_started(
 
 def test_one_attempt_to_reconnect_to_postgresql_is_bounded(tmp_path):
     # Without connect_timeout, a retry against a server that is away (no RST) blocks ~2 minutes.
-    from sesconsole.env import database_from_url
+    from core.env import database_from_url
 
     entry = database_from_url("postgres://u@db.internal:5432/ses", tmp_path, connect_timeout=5)
     assert entry["OPTIONS"]["connect_timeout"] == 5

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from core import crypto
 from domains.models import SenderDomain
 from sending.delivery import deliver_messages
 from sending.models import Message, MessageEvent, Suppression
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_idna import left_waiting, send_one
-from sesconsole import crypto
 
 
 def older(message: Message, **stored) -> Message:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from core import queues
 from sending import delivery, tasks
 from sending.delivery import deliver_messages
 from sending.models import Message
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
-from sesconsole import queues
 
 
 class RelayClock:

@@ -11,13 +11,13 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from core import queues
 from domains.models import SenderDomain
 from domains.services import create_domain
 from sending import services, tasks
 from sending.delivery import sweep_stale_messages
 from sending.models import Message
 from sending.tests.send_fixtures import SENDER, sender, template  # noqa: F401  (fixtures)
-from sesconsole import queues
 
 BOB_SENDER = "news@mail.bob.example"
 

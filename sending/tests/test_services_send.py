@@ -3,8 +3,8 @@
 import pytest
 from django.db import DatabaseError
 
+from core.clock import platform_today
 from domains.models import DomainDay
-from domains.reputation.services import platform_today
 from sending import services, tasks
 from sending.models import Message, MessageEvent
 from sending.services import SendError, send_email

@@ -2,8 +2,9 @@
 
 import pytest
 
+from core.addresses import is_simulator_address
 from sending.outcomes import BOUNCED, DELIVERED, INVALID, SPAM, classify_reply
-from sending.simulator import is_simulator_address, simulated_outcome
+from sending.simulator import simulated_outcome
 
 DOMAIN = "simulator.sesconsole.invalid"
 

@@ -141,7 +141,7 @@ def test_a_deferred_message_is_retried_when_due_and_not_before(
 
 
 def test_the_sweeper_runs_under_tick(smtp_sink, message, eager_worker, django_capture_on_commit_callbacks):
-    from sesconsole import periodic
+    from ops import periodic
 
     age(message, created_at=10)
 

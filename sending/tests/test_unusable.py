@@ -2,7 +2,7 @@
 
 import pytest
 
-from sending import unusable
+from core import unusable
 
 
 @pytest.mark.parametrize(("char", "refused"), [

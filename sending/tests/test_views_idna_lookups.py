@@ -7,6 +7,7 @@ and search and the send log's recipient search take what a person types and look
 import pytest
 from django.utils import timezone
 
+from core import addresses
 from sending import services
 from sending.models import Message, Suppression
 
@@ -132,7 +133,7 @@ def test_the_send_log_search_shows_no_other_accounts_message(client, outsider, s
     ("☃", ["☃"]),
 ])
 def test_address_search_texts(typed, expected):
-    assert services.address_search_texts(typed) == expected
+    assert addresses.address_search_texts(typed) == expected
 
 
 def test_address_lookup_forms():

@@ -21,7 +21,7 @@ import pytest
 from celery.app.task import Task
 from django.conf import settings
 
-from sesconsole import queues
+from core import queues
 from tests.browser import launched
 from tests.needs import missing
 

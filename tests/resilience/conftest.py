@@ -38,7 +38,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
-from sesconsole import queues as sesconsole_queues
+from core import queues as sesconsole_queues
 from sesconsole.celery import app as celery_app
 from tests.needs import missing
 

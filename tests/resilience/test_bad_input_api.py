@@ -10,7 +10,7 @@ The actions are read from api.registry.ACTIONS, so a new module in api/actions/ 
 touching this file; each action's parameter names come from the official SDK's request model (and
 the names its source reads), so the generated bodies use the names the action looks for.
 
-Unusable characters (sending.unusable: NUL, controls, lone surrogates, noncharacters) are not left to
+Unusable characters (core.unusable: NUL, controls, lone surrogates, noncharacters) are not left to
 chance (issue 12): every string parameter of every action, found in the SDK's request model with
 its nested objects and arrays (string_parameters), gets a drawn one in an otherwise valid request,
 and must be InvalidParameterValue naming that parameter; TemplateData, a JSON string parsed later,
@@ -44,9 +44,9 @@ from api.registry import ACTIONS
 from api.tests.signing import post, signed_headers, tc3_signature
 from batches import lists
 from batches.models import BatchTask, ReceiverList
+from core import unusable
 from domains.models import SenderDomain
 from sending import services as sending_services
-from sending import unusable
 from sending.models import SenderAddress, Suppression, Template
 
 # --- what counts as a documented refusal ---------------------------------------------------------
@@ -250,7 +250,7 @@ def world(client, account, verified_domain) -> World:
 _odd_text = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40,
 )
-# Every unusable character (sending.unusable), each kind drawn as often as the others; NUL first,
+# Every unusable character (core.unusable), each kind drawn as often as the others; NUL first,
 # so that a failure shrinks to it.
 _CONTROLS = [chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"]
 _NONCHARACTERS = [chr(c) for c in range(0xFDD0, 0xFDF0)] + [chr(p + c) for p in range(0, 0x110000, 0x10000) for c in (0xFFFE, 0xFFFF)]

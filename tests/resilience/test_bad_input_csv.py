@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from batches import lists
 from batches.models import Receiver, ReceiverList, ReceiverListError
 from batches.tasks_lists import import_list
-from sending import unusable
+from core import unusable
 from sending.models import SensitiveWord
 from sending.review import review_send, send_rules, template_data_errors
 

@@ -7,7 +7,7 @@ submission (400) changes nothing in the database and shows an error; the sign-in
 Machine endpoints (the signed API at /, /inbound/, the tracking links under /t/) and the Django
 admin are not console forms: test_bad_input_api and test_bad_input_inbound cover the first two.
 
-Unusable characters (sending.unusable: NUL, controls, lone surrogates, noncharacters) are not left to
+Unusable characters (core.unusable: NUL, controls, lone surrogates, noncharacters) are not left to
 chance (issue 12): every query parameter and every form field of every page gets a drawn one, and
 the answer must be the 400 page that names it, with nothing changed.
 """
@@ -30,9 +30,9 @@ from accounts.models import ApiKey
 from batches import lists
 from batches.models import BatchTask
 from batches.services import create_task
+from core import unusable
 from notify.models import CallbackDelivery
 from sending import services as sending_services
-from sending import unusable
 from sending.tests.inbound_fixtures import make_message
 
 # SES_FUZZ_SCALE=10 runs ten times the examples, for a deeper search than CI's bounded run.
@@ -171,7 +171,7 @@ junk_values = st.one_of(
 )
 
 
-# Every unusable character (sending.unusable), each kind drawn as often as the others; NUL first, so
+# Every unusable character (core.unusable), each kind drawn as often as the others; NUL first, so
 # that a failure shrinks to it. (A form or a query string is UTF-8: a lone surrogate cannot be sent.)
 _CONTROLS = [chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"]
 _NONCHARACTERS = [chr(c) for c in range(0xFDD0, 0xFDF0)] + [chr(p + c) for p in range(0, 0x110000, 0x10000) for c in (0xFFFE, 0xFFFF)]

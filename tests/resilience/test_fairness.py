@@ -15,12 +15,12 @@ import time
 
 import pytest
 
+from core import queues
 from domains.models import SenderDomain
 from domains.services import create_domain
 from notify.models import CallbackDelivery, CallbackEndpoint
 from sending import services
 from sending.models import Message
-from sesconsole import queues
 from tests.resilience.conftest import SERVER_ONLY, send_email, sink_counts, wait_until, worker_env
 
 pytestmark = SERVER_ONLY

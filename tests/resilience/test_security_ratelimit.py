@@ -31,7 +31,7 @@ from accounts.models import ApiKey, RateCount
 from api.tests.signing import call, error_code, signed_headers
 from api.tests.test_sdk import sdk_client
 from conftest import make_member
-from sesconsole import periodic
+from ops import periodic
 from tests import needs
 
 PASSWORD = "correct horse 42"

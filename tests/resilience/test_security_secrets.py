@@ -17,9 +17,9 @@ from django.db import connection
 
 from accounts.models import ApiKey
 from api.tests.signing import call, error_code
+from core import crypto
 from domains.models import SenderDomain
 from notify.models import CallbackEndpoint
-from sesconsole import crypto
 
 pytestmark = pytest.mark.django_db
 

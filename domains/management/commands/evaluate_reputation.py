@@ -4,8 +4,9 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.clock import platform_today
 from domains.models import ClosedDay
-from domains.reputation.services import close_day, close_due_days, platform_today
+from domains.reputation.services import close_day, close_due_days
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from sesconsole.periodic import run_due_jobs
+from ops.periodic import run_due_jobs
 
 
 class Command(BaseCommand):

@@ -50,3 +50,35 @@ def to_ascii(address: str) -> str:
         return f"{local}@{domain_to_ascii(domain)}"
     except NotAsciiAddress:
         raise NotAsciiAddress(address) from None
+
+
+def address_search_texts(typed: str) -> list[str]:
+    """What to look for when a person searches stored addresses for a part of one (`bücher`,
+    `@bücher.example`, `ann@bücher`): the text as typed and, when it has a non-ASCII domain part,
+    that part with each non-ASCII label written as its IDNA A-label (`xn--bcher-kva`), so it finds
+    addresses stored as clean_address stores them. A text that has no such form (a non-ASCII local
+    part, a label IDNA refuses) is searched as typed only. A label typed only in part has an
+    A-label of its own, not a part of the whole label's: it finds nothing but rows stored as typed."""
+    text = typed.strip()
+    if not text:
+        return []
+    if text.isascii():
+        return [text]
+    local, at, domain = text.rpartition("@")  # no "@": all of it may be part of a domain
+    if not local.isascii():
+        return [text]
+    try:
+        # The mapping first (it turns "。" into "."), then each label as domain_to_ascii writes it.
+        mapped = idna.uts46_remap(domain, std3_rules=False, transitional=False)
+        labels = [domain_to_ascii(label) for label in mapped.split(".")]
+    except (UnicodeError, NotAsciiAddress):  # idna.IDNAError is a UnicodeError
+        return [text]
+    converted = f"{local}{at}{'.'.join(labels)}"
+    return [text] if converted.lower() == text.lower() else [text, converted]
+
+
+def is_simulator_address(address: str, simulator_domain: str) -> bool:
+    """Whether the address is at the mailbox simulator's domain (SPEC §4.4), in any case, with or
+    without angle brackets or a final dot."""
+    local, at, domain = address.strip().strip("<>").strip().rpartition("@")
+    return bool(at) and domain.lower().rstrip(".") == simulator_domain.lower().rstrip(".")

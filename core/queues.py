@@ -4,7 +4,7 @@ The one place for queue names (docs/architecture.md, "Queues"): settings.py take
 CELERY_TASK_ROUTES, `bin/dev start` and the tests start their workers with WORKERS, and the README
 shows the same commands. Importable without Django, so that
 
-    python -m sesconsole.queues ROLE      prints ROLE's queues for `celery worker -Q`
+    python -m core.queues ROLE      prints ROLE's queues for `celery worker -Q`
 
 Work that may be slow or large never sits in a queue in front of the next message: callbacks (a
 customer's receiver may hang) and list imports (a large file) go to the "background" worker;
@@ -48,7 +48,7 @@ ALL = [queue for queues in WORKERS.values() for queue in queues]
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in {*WORKERS, "all"}:
-        print(f"usage: python -m sesconsole.queues {{{','.join([*WORKERS, 'all'])}}}", file=sys.stderr)
+        print(f"usage: python -m core.queues {{{','.join([*WORKERS, 'all'])}}}", file=sys.stderr)
         return 2
     print(",".join(ALL if argv[0] == "all" else WORKERS[argv[0]]))
     return 0

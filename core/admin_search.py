@@ -1,7 +1,7 @@
 """Staff searches in Django admin that find addresses and domain names however they are typed.
 
 Addresses and sender domains are stored with their domain as an IDNA A-label (`ann@xn--bcher-kva.example`,
-sending.addresses), and so are mailbox types. A person types the Unicode form (`bücher`,
+core.addresses), and so are mailbox types. A person types the Unicode form (`bücher`,
 `ann@bücher.example`): Django's search compares the raw text and would find nothing. An admin that
 mixes in `IdnSearch` also runs its search with each word written as sending.services'
 address_search_texts writes it, and shows the rows either search found. Rows stored as typed
@@ -16,7 +16,7 @@ from django.contrib import admin
 def a_label_search_term(search_term: str) -> str | None:
     """The search term with each word's non-ASCII domain labels as IDNA A-labels; None when no word
     has such a form (the term searches as typed only)."""
-    from sending.services import address_search_texts
+    from core.addresses import address_search_texts
 
     words = search_term.split()
     converted = [address_search_texts(word)[-1] for word in words]
