@@ -4,13 +4,11 @@ An API key's SecretKey is never shown nor editable here; enabling, disabling and
 go through services that write the StaffActionLog.
 """
 
-from django import forms
 from django.contrib import admin, messages
 
-from accounts.models import Account, AccountFreeze, ApiKey, Membership
+from accounts.models import Account, ApiKey, Membership, StaffActionLog
 from accounts.services import set_api_keys_enabled
-from domains.admin import ReadOnlyAdmin, staff_action_page
-from domains.reputation.services import lift_freeze
+from core.staff_admin import ReadOnlyAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -80,33 +78,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Disabled {changed} API key(s).", messages.SUCCESS)
 
 
-class LiftFreezeForm(forms.Form):
-    reason = forms.CharField(
-        label="Why lift the freeze?", widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Kept on the freeze and in the staff action log.",
-    )
-
-
-@admin.register(AccountFreeze)
-class AccountFreezeAdmin(ReadOnlyAdmin):
-    list_display = ("account", "day", "rule", "frozen_at", "lifted_at", "lifted_by", "lift_reason", "ended_at")
-    list_filter = ("day", "rule")
-    search_fields = ("account__name",)
-    list_select_related = ("account", "lifted_by")
-    actions = ("lift_action",)
-
-    @admin.action(description="Lift the selected freezes…", permissions=["staff_action"])
-    def lift_action(self, request, queryset):
-        def perform(data):
-            lifted = 0
-            for freeze in queryset:
-                if freeze.lifted_at is None:
-                    lift_freeze(freeze, request.user, data["reason"])
-                    lifted += 1
-            self.message_user(request, f"Lifted {lifted} freeze(s).", messages.SUCCESS)
-
-        return staff_action_page(
-            self, request, queryset, form_class=LiftFreezeForm, title="Lift account freezes",
-            intro="The account may send again at once, for the rest of its day.", submit_label="Lift freeze",
-            perform=perform, refusals=(ValueError,),
-        )
+@admin.register(StaffActionLog)
+class StaffActionLogAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor_label", "action", "target", "detail")
+    list_filter = ("action",)
+    search_fields = ("actor_label", "target", "detail")

@@ -152,3 +152,21 @@ class Session(AbstractBaseSession):
         from accounts.backends import SessionStore
 
         return SessionStore
+
+
+class StaffActionLog(models.Model):
+    """Every staff action outside the rules (force-verify, lift a freeze, work-order decisions)."""
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(max_length=150, help_text=gettext_lazy("Who, also for command-line actions"))
+    action = models.CharField(max_length=50)
+    target = models.CharField(max_length=300)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "domains_staffactionlog"  # the table of the app where the model began
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"

@@ -50,7 +50,7 @@ def create_account(name: str, owner_email: str) -> tuple[Account, object, str]:
 
 def set_api_keys_enabled(keys, enabled: bool, staff_user) -> int:
     """Staff enable or disable API keys (admin); each change is logged. Returns how many changed."""
-    from domains.staff import log_staff_action
+    from accounts.staff import log_staff_action
 
     changed = 0
     with transaction.atomic():

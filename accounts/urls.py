@@ -7,8 +7,6 @@ urlpatterns = [
     # Signing in and out (logout is a POST form in the header)
     path("login/", views.RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # The account's home page
-    path("dashboard/", views.dashboard, name="dashboard"),
     # API keys
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/new/", views.api_key_create, name="api-keys-create"),

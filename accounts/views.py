@@ -15,7 +15,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import ratelimit
-from accounts.dashboard import dashboard_for
 from accounts.models import ApiKey
 
 
@@ -72,14 +71,6 @@ class RateLimitedLoginView(LoginView):
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(retry_after)
         return response
-
-
-# --- Dashboard -----------------------------------------------------------------------------------
-
-
-@account_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html", {"dashboard": dashboard_for(request.account)})
 
 
 # --- API keys ------------------------------------------------------------------------------------

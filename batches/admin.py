@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
 from core.admin_search import IdnSearch
-from domains.admin import ReadOnlyAdmin
+from core.staff_admin import ReadOnlyAdmin
 
 
 @admin.register(BatchTask)

@@ -199,7 +199,7 @@ def _clean_email(raw: str) -> str:
         raise _RowError(_("the address is longer than %(MAX_EMAIL_LENGTH)s characters") % {"MAX_EMAIL_LENGTH": MAX_EMAIL_LENGTH})
     if not email.isascii():
         # A non-ASCII domain is stored as its IDNA A-label, what RCPT TO and the To header carry; a
-        # non-ASCII local part has no ASCII form (no SMTPUTF8) and is refused (sending/addresses.py).
+        # non-ASCII local part has no ASCII form (no SMTPUTF8) and is refused (core/addresses.py).
         try:
             ascii_email = addresses.to_ascii(email)
         except addresses.NotAsciiAddress:

@@ -158,10 +158,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from accounts.models import Account
-    from domains.models import DomainDay, SenderDomain
+    from domains.models import DailyVolume, DomainDay, SenderDomain
     from domains.reputation import levels
     from domains.reputation.services import get_day
-    from stats.models import DailyVolume
 
     stamp = str(int(time.time()))
     account = Account.objects.create(name=f"quota bench {stamp}")

@@ -12,7 +12,7 @@ the wall-clock ratio rises above the CPU-time ratio.
 Creates the database if missing and migrates it. Fills, once (a rerun reuses the rows), a year of
 DailyVolume up to today for 1,000 sender domains × 10 receiving mailbox types in one account
 (3.65 M rows) plus three other accounts of 50 domains each, with PostgreSQL COPY, then the
-accounts' rollups from them (stats.rollups.rebuild, as the migration does). Then, in this process
+accounts' rollups from them (domains.reputation.rollups.rebuild, as the migration does). Then, in this process
 with django.test.Client, alternates for --repeat rounds: GET /login/ (the trivial page, anonymous),
 GET /stats/ over 30 days (signed in; unfiltered, and filtered by a domain and by a mailbox type),
 the domain search's suggestions, an empty signed-in page for reference, GetStatisticsReport over
@@ -51,9 +51,8 @@ def fill(today: dt.date) -> None:
     from django.db import connection
 
     from accounts.models import Account
-    from domains.models import SenderDomain
-    from stats import rollups
-    from stats.models import AccountDay, AccountMailboxDay, DailyVolume
+    from domains.models import AccountDay, AccountMailboxDay, DailyVolume, SenderDomain
+    from domains.reputation import rollups
 
     Account.objects.filter(name__startswith="stats bench").delete()
     accounts = [(Account.objects.create(name=MAIN_NAME), MAIN_DOMAINS)]
@@ -119,8 +118,8 @@ def main() -> None:
     from accounts.models import Account, ApiKey, Membership
     from api.tests.signing import signed_headers
     from core.clock import platform_today
+    from domains.models import AccountDay, DailyVolume
     from stats import queries
-    from stats.models import AccountDay, DailyVolume
 
     today = platform_today()
     account = Account.objects.filter(name=MAIN_NAME).first()

@@ -1,82 +1,21 @@
 """Staff admin for sender domains and the reputation engine's records (SPEC §5).
 
 Levels move only by the rules: level and custom cap are read-only here, and every staff action
-(force-verify, work-order decisions) goes through a service that writes the StaffActionLog.
+(force-verify, work-order decisions, lifting a freeze) goes through a service that writes the StaffActionLog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 
+from accounts.models import AccountFreeze
 from core.admin_search import IdnSearch
+from core.staff_admin import ReadOnlyAdmin, staff_action_page
 from domains import workorders
-from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
+from domains.models import ClosedDay, DailyVolume, DomainDay, LevelChange, SenderDomain, WorkOrder
+from domains.reputation.services import lift_freeze
 from domains.services import DomainError, force_verify
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records the engine writes: staff look, nobody edits (the history must stay true)."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_staff_action_permission(self, request) -> bool:
-        opts = self.model._meta
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
-
-
-def staff_action_page(
-    modeladmin: admin.ModelAdmin,
-    request,
-    queryset,
-    *,
-    form_class: type[forms.Form],
-    title: str,
-    intro: str,
-    submit_label: str,
-    perform: Callable[[dict], None],
-    refusals: tuple[type[Exception], ...] = (),
-    initial: dict | None = None,
-):
-    """An admin action's intermediate page: ask for input, then `perform` it.
-
-    A refusal from the service (one of `refusals`) is shown on the same page, and the service has
-    written nothing. Returning None sends the browser back to the changelist.
-    """
-    if request.POST.get("apply"):
-        form = form_class(request.POST)
-        if form.is_valid():
-            try:
-                perform(form.cleaned_data)
-            except refusals as exc:
-                form.add_error(None, str(exc))
-            else:
-                return None
-    else:
-        form = form_class(initial=initial)
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.model._meta,
-        "title": title,
-        "intro": intro,
-        "submit_label": submit_label,
-        "form": form,
-        "queryset": queryset,
-        "action": request.POST.get("action", ""),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/staff_action_form.html", context)
 
 
 @admin.register(SenderDomain)
@@ -203,8 +142,45 @@ class ClosedDayAdmin(ReadOnlyAdmin):
     list_display = ("day", "closed_at", "domains_evaluated", "downgrades")
 
 
-@admin.register(StaffActionLog)
-class StaffActionLogAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor_label", "action", "target", "detail")
-    list_filter = ("action",)
-    search_fields = ("actor_label", "target", "detail")
+
+@admin.register(DailyVolume)
+class DailyVolumeAdmin(IdnSearch, ReadOnlyAdmin):
+    list_display = (
+        "day", "account", "domain", "mailbox_type", "requested", "sent", "delivered", "invalid", "spam",
+        "bounced", "complaints", "opened", "clicked", "unsubscribed",
+    )
+    search_fields = ("domain__name", "mailbox_type", "account__name")
+    date_hierarchy = "day"
+    list_select_related = ("account", "domain")
+
+
+class LiftFreezeForm(forms.Form):
+    reason = forms.CharField(
+        label="Why lift the freeze?", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept on the freeze and in the staff action log.",
+    )
+
+
+@admin.register(AccountFreeze)
+class AccountFreezeAdmin(ReadOnlyAdmin):
+    list_display = ("account", "day", "rule", "frozen_at", "lifted_at", "lifted_by", "lift_reason", "ended_at")
+    list_filter = ("day", "rule")
+    search_fields = ("account__name",)
+    list_select_related = ("account", "lifted_by")
+    actions = ("lift_action",)
+
+    @admin.action(description="Lift the selected freezes…", permissions=["staff_action"])
+    def lift_action(self, request, queryset):
+        def perform(data):
+            lifted = 0
+            for freeze in queryset:
+                if freeze.lifted_at is None:
+                    lift_freeze(freeze, request.user, data["reason"])
+                    lifted += 1
+            self.message_user(request, f"Lifted {lifted} freeze(s).", messages.SUCCESS)
+
+        return staff_action_page(
+            self, request, queryset, form_class=LiftFreezeForm, title="Lift account freezes",
+            intro="The account may send again at once, for the rest of its day.", submit_label="Lift freeze",
+            perform=perform, refusals=(ValueError,),
+        )

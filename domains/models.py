@@ -203,18 +203,66 @@ class WorkOrder(models.Model):
         return f"{self.domain}: {self.requested_cap:,} ({self.status})"
 
 
-class StaffActionLog(models.Model):
-    """Every staff action outside the rules (force-verify, lift a freeze, work-order decisions)."""
+class DailyVolume(DayCounters):
+    """Counters per account × sender domain × receiving mailbox type (recipient domain) × day.
 
-    at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    actor_label = models.CharField(max_length=150, help_text=gettext_lazy("Who, also for command-line actions"))
-    action = models.CharField(max_length=50)
-    target = models.CharField(max_length=300)
-    detail = models.TextField(blank=True)
+    Maintained as outcomes arrive (domains.reputation.services.record_outcome); statistics pages
+    read these rows and never scan messages.
+    """
+
+    # No index of their own: (account, day) and the unique (domain, mailbox type, day) lead with them.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="volumes", db_index=False)
+    mailbox_type = models.CharField(max_length=253)
+    day = models.DateField()
 
     class Meta:
-        ordering = ["-at"]
+        db_table = "stats_dailyvolume"  # the table of the statistics app, where the model began
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "mailbox_type", "day"], name="one_volume_per_domain_type_day")
+        ]
+        indexes = [
+            models.Index(fields=["account", "day"]),
+            # The mailbox-type filter of the statistics page and GetStatisticsReport.
+            models.Index(fields=["account", "mailbox_type", "day"], name="stats_volume_acct_type_day"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"
+        return f"{self.domain} → {self.mailbox_type} {self.day}"
+
+
+class AccountDay(DayCounters):
+    """The account's counters for one day: the sum of its DailyVolume rows of that day.
+
+    Written in the same transaction as DailyVolume (domains.reputation.rollups.add_volume), so the unfiltered
+    statistics read one row per day instead of domains × mailbox types rows.
+    """
+
+    # No index of its own: the unique key leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+
+    class Meta:
+        db_table = "stats_accountday"
+        constraints = [models.UniqueConstraint(fields=["account", "day"], name="one_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.day}"
+
+
+class AccountMailboxDay(DayCounters):
+    """The account's counters for one receiving mailbox type and day: its DailyVolume rows summed over domains."""
+
+    # No index of its own: the unique key leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    mailbox_type = models.CharField(max_length=253)
+    day = models.DateField()
+
+    class Meta:
+        db_table = "stats_accountmailboxday"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "mailbox_type", "day"], name="one_account_mailbox_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} → {self.mailbox_type} {self.day}"

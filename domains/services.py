@@ -30,11 +30,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
+from accounts.staff import log_staff_action
 from core import crypto
 from core.addresses import NotAsciiAddress, domain_to_ascii
 from domains import dns, signals
 from domains.models import UNVERIFIED_CLAIM_LIFETIME, SenderDomain
-from domains.staff import log_staff_action
 
 DKIM_BITS = {0: 1024, 1: 2048}  # the API's DKIMOption, as the SDK documents it: 0 1024-bit, 1 2048-bit
 

@@ -14,14 +14,14 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.models import AccountFreeze
 from accounts.views import account_required
 from core.clock import platform_today
+from core.csp import CHART_CSP
 from domains import services, workorders
+from domains.charts import level_chart_json
 from domains.forms import DomainForm, WorkOrderForm
 from domains.models import DomainDay, SenderDomain
 from domains.progress import progress_of
 from domains.reputation import levels, rules, wording
 from domains.reputation.services import domains_today, metrics_of, pending_downgrade
-from stats.charts_levels import level_chart_json
-from stats.views import STATS_CSP
 
 
 def _get_domain_for_account(request: HttpRequest, pk: int) -> SenderDomain:
@@ -90,7 +90,7 @@ def _render_detail(request: HttpRequest, domain: SenderDomain, work_order_form=N
 
 
 # The level chart is plotly, which adds <style> elements of its own (as on the statistics page).
-@csp_override(STATS_CSP)
+@csp_override(CHART_CSP)
 @account_required
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, _get_domain_for_account(request, pk))
@@ -119,7 +119,7 @@ def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("domains:detail", pk=domain.pk)
 
 
-@csp_override(STATS_CSP)  # a refused work order renders the page with its chart again
+@csp_override(CHART_CSP)  # a refused work order renders the page with its chart again
 @require_POST
 @account_required
 def domain_work_order(request: HttpRequest, pk: int) -> HttpResponse:

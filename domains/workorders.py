@@ -6,10 +6,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.staff import log_staff_action
 from core.clock import platform_today
 from domains.models import SenderDomain, WorkOrder
 from domains.reputation import levels
-from domains.staff import log_staff_action
 
 
 class WorkOrderError(Exception):

@@ -1,6 +1,6 @@
 """Celery tasks of notify: thin wrappers around the services.
 
-    deliver_callback         one callback's POST (queue `callbacks`, sesconsole/queues.py)
+    deliver_callback         one callback's POST (queue `callbacks`, core/queues.py)
     retry_callbacks          every due callback's POST, within a time budget (queue `callbacks`)
     hand_out_retry_callbacks the periodic job: sends retry_callbacks to the callbacks queue
     warn_domains_near_cap    the periodic job of cap warnings

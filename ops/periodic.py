@@ -46,7 +46,7 @@ JOBS: list[Job] = [
     Job("sweep_stale_messages", dt.timedelta(minutes=1), "sending.delivery.sweep_stale_messages",
         timeout=dt.timedelta(minutes=10)),
     # Callbacks whose first POST failed (or whose task was lost) and members' cap warnings (SPEC §6.1).
-    # The POSTs run on the callbacks queue (sesconsole/queues.py): the tick only hands them out.
+    # The POSTs run on the callbacks queue (core/queues.py): the tick only hands them out.
     Job("retry_callbacks", dt.timedelta(minutes=1), "notify.tasks.hand_out_retry_callbacks"),
     Job("warn_domains_near_cap", dt.timedelta(minutes=1), "notify.tasks.warn_domains_near_cap"),
     # Batch tasks: paused ones resume 24 h after their pause (and lost dispatches are handed out

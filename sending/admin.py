@@ -10,7 +10,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from core.admin_search import IdnSearch
-from domains.admin import ReadOnlyAdmin, staff_action_page
+from core.staff_admin import ReadOnlyAdmin, staff_action_page
 from sending import link_warnings, services
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 

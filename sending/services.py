@@ -23,13 +23,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Account
+from accounts.staff import log_staff_action
 from core import unusable
 from core.addresses import address_search_texts
 from core.clock import platform_today
 from core.prepared import convert_row, execute_prepared, model_columns
 from domains.models import SenderDomain
 from domains.reputation.services import mailbox_type_of, reserve_quota
-from domains.staff import log_staff_action
 from sending import review, review_text
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tasks import enqueue
@@ -77,7 +77,7 @@ def clean_address(raw: object, code: str = "InvalidParameterValue.IllegalEmailAd
 
     A non-ASCII domain becomes its IDNA A-label (user@bücher.example → user@xn--bcher-kva.example),
     the form RCPT TO and the To header carry; a non-ASCII local part, or a domain IDNA refuses, is
-    not a valid address here (no SMTPUTF8; see sending/addresses.py).
+    not a valid address here (no SMTPUTF8; see core/addresses.py).
     """
     from core import addresses
 

@@ -14,7 +14,7 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def _schedule_tick(sender, **kwargs):
     # One beat entry: `tick` decides which periodic jobs are due, so cron-based installs that run
-    # `manage.py tick` and beat-based installs share one schedule (sesconsole/periodic.py).
+    # `manage.py tick` and beat-based installs share one schedule (ops/periodic.py).
     from django.conf import settings
 
     interval = settings.SES_TICK_SECONDS

@@ -240,7 +240,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-# Which queue each task goes to, and what each kind of worker consumes: sesconsole/queues.py.
+# Which queue each task goes to, and what each kind of worker consumes: core/queues.py.
 CELERY_TASK_ROUTES = queues.ROUTES
 CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
 # Every queue declared: a worker started without -Q (the command of earlier versions, a quick test

@@ -5,6 +5,7 @@ urlpatterns = [
     # The signed API is POST / (SPEC §6); a GET of / is the console.
     path("", include("api.urls")),
     path("", include("accounts.urls")),
+    path("", include("console.urls")),
     path("", include("sending.urls")),
     path("domains/", include("domains.urls")),
     path("", include("notify.urls")),

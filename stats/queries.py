@@ -4,7 +4,7 @@ Every function takes the account first and reads only that account's rows: a dom
 type of another account simply matches nothing. `daily_volumes` is one GROUP BY day query; the
 days without traffic are filled with zeros here, so a chart or a CSV always has every day.
 
-Which table answers depends on the filter (stats.rollups keeps them equal):
+Which table answers depends on the filter (domains.reputation.rollups keeps them equal):
     no filter              AccountDay         one row per day
     mailbox type only      AccountMailboxDay  one row per day
     a sender domain        DailyVolume        that domain's rows (one per mailbox type and day)
@@ -28,8 +28,8 @@ from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import Account
 from core.prepared import execute_prepared
+from domains.models import AccountDay, AccountMailboxDay, DailyVolume
 from domains.reputation.rules import SIMULATOR_MAILBOX, DayMetrics, metric_values
-from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 # Totals field -> DailyVolume counter. "accepted" is what counted against a cap: the `sent` counter.
 COUNTERS = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
@@ -15,14 +14,11 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET
 
 from accounts.views import account_required
+from core.csp import CHART_CSP
 from domains.reputation import wording
 from stats import charts, export, queries
 from stats.forms import StatsFilterForm
 from stats.queries import Totals
-
-# plotly.js adds <style> elements for its own layout (modebar, hover labels); without inline styles
-# the charts draw unstyled. Relaxed for this page only; scripts stay 'self'.
-STATS_CSP = {**settings.SECURE_CSP, "style-src": [*settings.SECURE_CSP["style-src"], "'unsafe-inline'"]}
 
 # Column titles of the page's table, in the order of stats.export.HEADER (the CSV is the same table).
 # The page's titles are translated; the CSV keeps stats.export.HEADER in English (a data format).
@@ -87,7 +83,7 @@ def _filter_form(request: HttpRequest) -> StatsFilterForm:
     return StatsFilterForm(request.account, request.GET)
 
 
-@csp_override(STATS_CSP)
+@csp_override(CHART_CSP)
 @require_GET
 @account_required
 def stats(request: HttpRequest) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""The queues (sesconsole/queues.py): every task has a queue some worker consumes, and slow work
+"""The queues (core/queues.py): every task has a queue some worker consumes, and slow work
 (callbacks, list imports) never shares a queue or a worker with delivery."""
 
 import subprocess

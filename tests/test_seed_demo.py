@@ -25,15 +25,15 @@ from django.db.models import F
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from accounts import demo
-from accounts.models import Account, AccountFreeze, ApiKey
+from accounts.models import Account, AccountFreeze, ApiKey, StaffActionLog
 from batches.models import BatchTask
 from core.clock import platform_today
-from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
+from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, WorkOrder
 from domains.reputation import levels
 from domains.reputation.rules import OPERATORS
 from domains.reputation.services import domains_today
 from domains.services import create_domain, expire_unverified_claims
+from ops import demo
 from sending.models import Message
 from stats.queries import daily_volumes, mailbox_types
 

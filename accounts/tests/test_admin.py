@@ -4,8 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account, AccountFreeze, ApiKey, Membership
-from domains.models import StaffActionLog
+from accounts.models import Account, AccountFreeze, ApiKey, Membership, StaffActionLog
 
 FREEZES = reverse("admin:accounts_accountfreeze_changelist")
 KEYS = reverse("admin:accounts_apikey_changelist")

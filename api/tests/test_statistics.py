@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from api.tests.signing import error_code
+from domains.models import DailyVolume
 from domains.services import create_domain
-from stats.models import DailyVolume
 from stats.tests import traffic
 from stats.tests.traffic import EXPECTED_VOLUME, SIM, TODAY, ZERO_VOLUME, volume
 

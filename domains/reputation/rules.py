@@ -58,7 +58,7 @@ SIMULATOR_MAILBOX = "simulator"
 def counts_for_reputation(mailbox_type: str) -> bool:
     """Whether mail of this mailbox type counts for reputation: in a rate, the upgrade volume, the
     freeze and downgrade totals (SPEC §4.4). The one place that decides it: the reservation, the
-    outcomes (services) and the account's rollup (stats.rollups) all ask it. Such mail still counts
+    outcomes (services) and the account's rollup (domains.reputation.rollups) all ask it. Such mail still counts
     against the daily cap, as `sent` of the day row and also as its `simulated` (see metrics_of)."""
     return mailbox_type != SIMULATOR_MAILBOX
 

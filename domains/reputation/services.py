@@ -29,9 +29,8 @@ from core.clock import platform_today, start_of_day
 from core.prepared import execute_prepared
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
-from domains.reputation import levels, rules
+from domains.reputation import levels, rollups, rules
 from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
-from stats import rollups
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def get_day(domain: SenderDomain, day: dt.date | None = None) -> DomainDay:
 
 
 def _add_volume(domain: SenderDomain, day: dt.date, mailbox_counts: dict[str, dict[str, int]]) -> None:
-    # DailyVolume and the account's rollups, in the caller's transaction (stats.rollups).
+    # DailyVolume and the account's rollups, in the caller's transaction (domains.reputation.rollups).
     rollups.add_volume(domain, day, mailbox_counts)
 
 
@@ -147,7 +146,7 @@ def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int], si
     in the same write: the cap counts every message, the rules only the others.
 
     On PostgreSQL one statement: UPDATE … RETURNING, then the statistics as data-modifying CTEs that
-    write only when the UPDATE returned the row (stats.rollups.sent_ctes), so the hot day row is
+    write only when the UPDATE returned the row (domains.reputation.rollups.sent_ctes), so the hot day row is
     locked for one statement when there is no outer transaction. Its text depends only on the number
     of mailbox types, so it is a server-side prepared statement of the connection (_execute_prepared):
     PostgreSQL parses and plans it once per connection instead of once per reservation. Elsewhere
@@ -259,7 +258,7 @@ def _rollup_serves_freeze() -> bool:
     """Whether the account's day rollup holds exactly the counters the freeze rules read.
 
     AccountDay is written with every change of DomainDay in the same transaction, by the same
-    amounts (both leave out mail that does not count for reputation), except that a decrement meeting a missing statistics row is clamped at 0 (stats.rollups):
+    amounts (both leave out mail that does not count for reputation), except that a decrement meeting a missing statistics row is clamped at 0 (domains.reputation.rollups):
     the counters an outcome can decrement are therefore not exact there. Computed once per freeze
     rule table (settings; a test that swaps the table gets a new answer).
     """
@@ -466,7 +465,7 @@ def check_freeze(account_id: int, day: dt.date) -> AccountFreeze | None:
 
 def lift_freeze(freeze: AccountFreeze, user, reason: str) -> None:
     """Staff lift a freeze early (SPEC §3.4); who and why are kept on the freeze and in the staff log."""
-    from domains.staff import log_staff_action
+    from accounts.staff import log_staff_action
 
     if not reason.strip():
         raise ValueError("a reason is required to lift a freeze")

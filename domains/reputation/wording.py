@@ -1,6 +1,6 @@
 """The words for the reputation rules: one place for every page that names a metric or a condition.
 
-Each metric has one name: the dashboard (accounts/dashboard.py), a domain's page (domains/views.py) and
+Each metric has one name: the dashboard (console/dashboard.py), a domain's page (domains/views.py) and
 the statistics page and charts (stats/views.py, stats/charts.py) take theirs from NAMES and SHARE_OF too.
 
 The help page (domains/help.py), the domain pages' template tags (domains/templatetags/reputation.py)

@@ -6,12 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AccountFreeze, ApiKey
-from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain, StaffActionLog, WorkOrder
+from accounts.models import AccountFreeze, ApiKey, StaffActionLog
+from accounts.staff import log_staff_action
+from domains.models import ClosedDay, DailyVolume, DomainDay, LevelChange, SenderDomain, WorkOrder
 from domains.reputation.services import get_day
 from domains.services import create_domain
-from domains.staff import log_staff_action
-from stats.models import DailyVolume
 
 
 def changelist(model) -> str:
@@ -60,7 +59,7 @@ def one_of_each(account, owner, verified_domain, staff_user):
 MODELS = [
     "accounts.Account", "accounts.Membership", "accounts.ApiKey", "accounts.AccountFreeze",
     "domains.SenderDomain", "domains.DomainDay", "domains.LevelChange", "domains.ClosedDay",
-    "domains.WorkOrder", "domains.StaffActionLog", "stats.DailyVolume",
+    "domains.WorkOrder", "accounts.StaffActionLog", "domains.DailyVolume",
 ]
 
 

@@ -10,7 +10,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
-from domains.models import SenderDomain, StaffActionLog
+from accounts.models import StaffActionLog
+from domains.models import SenderDomain
 from domains.services import ClaimRemoved, check_dns, create_domain, delete_domain, force_verify, records_for
 from notify.models import Notification
 from ops import periodic

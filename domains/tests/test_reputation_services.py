@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from accounts.models import AccountFreeze
 from domains import signals
-from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
+from domains.models import ClosedDay, DailyVolume, DomainDay, LevelChange, SenderDomain
+from domains.reputation import rollups
 from domains.reputation.services import (
     account_metrics,
     check_freeze,
@@ -20,8 +21,6 @@ from domains.reputation.services import (
     reserve_quota,
 )
 from domains.services import create_domain
-from stats import rollups
-from stats.models import DailyVolume
 
 NOON = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 TODAY = NOON.date()
@@ -58,7 +57,7 @@ def deliver(domain, n, day=TODAY):
 def set_counters(domain, day=TODAY, **counters):
     """Counters as a day ended with them, written without running any check.
 
-    The statistics move with them, as they do with real traffic (stats.rollups.add_volume in the
+    The statistics move with them, as they do with real traffic (domains.reputation.rollups.add_volume in the
     same transaction): reservations read the account's day totals from that rollup."""
     row = get_day(domain, day)
     DomainDay.objects.filter(pk=row.pk).update(**counters)

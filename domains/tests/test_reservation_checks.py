@@ -19,11 +19,10 @@ import time_machine
 from django.db import connection
 
 from accounts.models import AccountFreeze
-from domains.models import DomainDay, LevelChange, SenderDomain
+from domains.models import AccountDay, AccountMailboxDay, DailyVolume, DomainDay, LevelChange, SenderDomain
 from domains.reputation import levels
 from domains.reputation.services import get_day, lift_freeze, record_outcome, reserve_quota
 from domains.services import create_domain
-from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 NOON = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 

@@ -20,10 +20,9 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from core.clock import platform_today
-from domains.models import DomainDay, SenderDomain
+from domains.models import AccountDay, DomainDay, SenderDomain
 from domains.reputation import levels, rules, services
 from domains.reputation.services import get_day, reserve_quota
-from stats.models import AccountDay
 
 OPERATORS = sorted(rules.OPERATORS)
 EVERY_METRIC = {

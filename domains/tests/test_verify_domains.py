@@ -5,7 +5,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from domains.models import SenderDomain, StaffActionLog
+from accounts.models import StaffActionLog
+from domains.models import SenderDomain
 from domains.services import create_domain
 
 # The dns_stub fixture; harmless once the root conftest lists the plugin too.

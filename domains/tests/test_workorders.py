@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 import time_machine
 
-from domains.models import DomainDay, SenderDomain, StaffActionLog, WorkOrder
+from accounts.models import StaffActionLog
+from domains.models import DomainDay, SenderDomain, WorkOrder
 from domains.reputation.services import close_day, get_day
 from domains.workorders import WorkOrderError, approve, can_file, file_work_order, reject
 

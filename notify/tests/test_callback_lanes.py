@@ -1,6 +1,6 @@
 """Fairness between accounts' callbacks: an account whose receiver is slow or down (many callbacks
 pending) sends its next ones from the callbacks backlog queue, so it never stands in front of another
-account's callbacks (notify.services.callback_queue_for; sesconsole/queues.py)."""
+account's callbacks (notify.services.callback_queue_for; core/queues.py)."""
 
 import pytest
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from domains.models import StaffActionLog
+from accounts.models import StaffActionLog
 from sending import services
 from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
 from sending.tests import send_fixtures

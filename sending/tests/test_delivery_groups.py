@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from domains.models import DomainDay
+from domains.models import DailyVolume, DomainDay
 from sending import delivery
 from sending.delivery import deliver_messages
 from sending.models import Message, MessageEvent
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
 from sending.tests.test_sweeper import age, eager_worker, sweep  # noqa: F401  (fixtures)
-from stats.models import DailyVolume
 from tests.smtpsink import USER_UNKNOWN
 
 

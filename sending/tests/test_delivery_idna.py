@@ -1,4 +1,4 @@
-"""Delivery of rows stored before non-ASCII domains were admitted as IDNA A-labels (sending/addresses.py).
+"""Delivery of rows stored before non-ASCII domains were admitted as IDNA A-labels (core/addresses.py).
 
 An older row may hold a Unicode domain (`ann@bücher.example`): it goes out with its A-label in RCPT TO
 and in To. A row with no ASCII form (`ann@☃.example`, which Django once accepted) can never be sent

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from domains.models import DomainDay
+from domains.models import DailyVolume, DomainDay
 from sending.delivery import deliver_messages
 from sending.models import Message, Suppression
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
-from stats.models import DailyVolume
 
 SIM = "simulator.sesconsole.invalid"
 

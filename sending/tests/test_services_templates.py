@@ -2,7 +2,7 @@
 
 import pytest
 
-from domains.models import StaffActionLog
+from accounts.models import StaffActionLog
 from sending.models import SensitiveWord, Template
 from sending.services import SendError, create_template, set_template_status, update_template
 

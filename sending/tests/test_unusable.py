@@ -1,4 +1,4 @@
-"""The one definition of unusable characters (sending/unusable.py), boundary by boundary. Pure."""
+"""The one definition of unusable characters (core/unusable.py), boundary by boundary. Pure."""
 
 import pytest
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def backfill(apps, schema_editor):
     """The rollups of every account from the DailyVolume rows already there (two INSERT … SELECT)."""
-    from stats import rollups
+    from domains.reputation import rollups
 
     rollups.rebuild(
         daily_volume=apps.get_model("stats", "DailyVolume"),

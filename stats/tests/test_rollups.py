@@ -13,14 +13,14 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
-from domains.models import DomainDay
+from domains.models import AccountDay, AccountMailboxDay, DailyVolume, DomainDay
+from domains.reputation import rollups
 from domains.reputation.rules import SIMULATOR_MAILBOX
 from domains.services import create_domain, delete_domain
 from sending import services
 from sending.models import Message
 from sending.recording import record_event
-from stats import queries, rollups
-from stats.models import AccountDay, AccountMailboxDay, DailyVolume
+from stats import queries
 from stats.tests import traffic
 from stats.tests.traffic import EXPECTED, NOON, SIM, TODAY
 

@@ -9,8 +9,8 @@ from copy import deepcopy
 
 import pytest
 
+from domains.models import DailyVolume
 from domains.services import create_domain
-from stats.models import DailyVolume
 from stats.tests import traffic
 from stats.tests.traffic import SIM, TODAY, volume
 

@@ -14,13 +14,13 @@ import json
 import pytest
 import time_machine
 
+from domains.models import DailyVolume
+from domains.reputation import rollups
 from sending import services
 from sending.delivery import deliver_messages
 from sending.models import Message
 from sending.tests import send_fixtures
 from sending.tests.send_fixtures import SENDER
-from stats import rollups
-from stats.models import DailyVolume
 
 sender = send_fixtures.sender
 template = send_fixtures.template

@@ -47,7 +47,7 @@ class Worker:
 
     def apply_async(self, task: Task, args=None, kwargs=None, **options):
         # It stands in for every worker role, so it takes every queue; a task on a queue that no worker
-        # consumes (sesconsole/queues.py) would never run in production.
+        # consumes (core/queues.py) would never run in production.
         queue = options.get("queue") or task.app.amqp.router.route(options, task.name)["queue"].name
         assert queue in queues.ALL, f"{task.name} goes to {queue!r}, which no worker consumes"
         entry = (task, tuple(args or ()), dict(kwargs or {}))

@@ -10,7 +10,7 @@ stops them. A fault test gets its own:
                       when we are root) holding a copy of the test database; this process, the live
                       server and the workers all use it, so stopping it is a real database outage.
     Worker            `celery worker` in its own process group, killable with SIGKILL; it consumes
-                      every queue of sesconsole/queues.py unless given a role's queues.
+                      every queue of core/queues.py unless given a role's queues.
     recover()         what the periodic jobs do (the outbox sweeper, re-dispatch of stalled batches),
                       run by the test in its wait loops at a short interval.
 
@@ -346,7 +346,7 @@ def worker_env(broker: PrivateRedis, smtp_sink, **extra) -> dict[str, str]:
 
 class Worker:
     """A real `celery worker` in its own process group: by default one that consumes every queue
-    (sesconsole/queues.py) with a prefork pool; `queues` and `pool` make it one of a role's workers."""
+    (core/queues.py) with a prefork pool; `queues` and `pool` make it one of a role's workers."""
 
     def __init__(self, env: dict[str, str], name: str, concurrency: int = 2, queues: list[str] | None = None,
                  pool: str = "prefork"):

@@ -1,7 +1,7 @@
 """Fairness between tenants (issue 12, finding 4): one account's backlog of callbacks and deliveries
 does not hold up another account's next message.
 
-Real workers, laid out as `bin/dev start` and the README run them (sesconsole/queues.py): a delivery
+Real workers, laid out as `bin/dev start` and the README run them (core/queues.py): a delivery
 worker and a background worker for callbacks and list imports. Bob's callback URL is a loopback
 server that accepts connections and never answers (a hung host), and Bob has thousands of simulator
 messages waiting; Alice then sends one message, which must reach the relay within a few seconds.

@@ -1,8 +1,8 @@
-"""Security: the secrets we must read back are encrypted at rest (sesconsole/crypto.py).
+"""Security: the secrets we must read back are encrypted at rest (core/crypto.py).
 
 API SecretKeys, DKIM private keys and event-callback signing secrets: the raw column, read with a
 plain cursor, does not hold the plaintext (nor does any other column of any table), and decrypting
-it with sesconsole/crypto.py, under this installation's key only, gives the secret back.
+it with core/crypto.py, under this installation's key only, gives the secret back.
 """
 
 from __future__ import annotations

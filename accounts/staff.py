@@ -1,6 +1,6 @@
 """The staff action log: every action outside the rules says who did it and why (SPEC §5)."""
 
-from domains.models import StaffActionLog
+from accounts.models import StaffActionLog
 
 
 def log_staff_action(user, action: str, target: str, detail: str = "", *, actor_label: str = "") -> StaffActionLog:

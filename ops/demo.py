@@ -175,7 +175,7 @@ def _build_mode():
     """The demo's mail goes nowhere: simulator on, members' notifications kept in memory, tasks
     run in-process the moment they are enqueued (after their transaction commits). Its simulator
     mail counts for reputation whatever the setting (SPEC §4.4): the story is told with it."""
-    from sesconsole.celery import app
+    from celery import current_app as app  # the project's app (sesconsole/__init__.py loads it)
 
     saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True

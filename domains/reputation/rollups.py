@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 
+from domains.models import AccountDay, AccountMailboxDay, DailyVolume
 from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
-from stats.models import AccountDay, AccountMailboxDay, DailyVolume
 
 COUNTERS = DailyVolume.COUNTERS
 

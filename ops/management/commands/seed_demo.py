@@ -1,12 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import demo
+from ops import demo
 
 
 class Command(BaseCommand):
     help = (
         "Build the demo: three accounts and 30 days of their mail through the real reputation engine, "
-        "the mailbox simulator and the periodic tick (accounts/demo.py tells the story). "
+        "the mailbox simulator and the periodic tick (ops/demo.py tells the story). "
         "Idempotent: when the demo is in place, nothing changes. It adds a superuser with a public password, "
         "so it refuses a database holding users or accounts that are not the demo's, unless --force."
     )

@@ -10,11 +10,10 @@ from accounts.models import AccountFreeze
 from batches.models import BatchTask
 from batches.tests import batch_fixtures
 from batches.tests.batch_fixtures import drain, make_list, new_task
-from domains.models import SenderDomain
+from domains.models import DailyVolume, SenderDomain
+from domains.reputation import rollups
 from domains.services import create_domain
 from sending.tests.send_fixtures import set_sent
-from stats import rollups
-from stats.models import DailyVolume
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ def _verified(account, name):
 
 
 def _volume(domain, day, **counters):
-    # As outcomes add them: DailyVolume and the account's rollups the dashboard reads (stats.rollups).
+    # As outcomes add them: DailyVolume and the account's rollups the dashboard reads (domains.reputation.rollups).
     rollups.add_volume(domain, day, {"gmail.com": counters})
     return DailyVolume.objects.get(domain=domain, mailbox_type="gmail.com", day=day)
 

@@ -1,0 +1,59 @@
+"""The floors of docs/architecture.md hold: import-linter checks the contracts of pyproject.toml
+([tool.importlinter]) on the code as it is, and the same check refuses an import that points up."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess:
+    command = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run(
+        [str(command), "--config", str(tree / "pyproject.toml"), "--no-cache"],
+        cwd=tree, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+def copy_of_the_house(tmp_path: Path) -> Path:
+    tree = tmp_path / "house"
+    tree.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tree)
+    for package in CONFIG["root_packages"]:
+        shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return tree
+
+
+def test_every_contract_is_kept():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = [contract["name"] for contract in CONFIG["contracts"]]
+    assert all(f"{name} KEPT" in " ".join(result.stdout.split()) for name in names), result.stdout
+
+
+def test_an_import_that_points_up_breaks_the_floors(tmp_path):
+    tree = copy_of_the_house(tmp_path)
+    # The engine asking the statistics pages for something: an arrow from the engine up to the views.
+    services = tree / "domains" / "reputation" / "services.py"
+    services.write_text(services.read_text() + "\n\ndef _upward():\n    from stats import queries  # noqa\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "domains is not allowed to import stats" in result.stdout
+    assert "domains.reputation.services -> stats.queries" in result.stdout
+
+
+def test_the_rules_stay_pure(tmp_path):
+    tree = copy_of_the_house(tmp_path)
+    rules = tree / "domains" / "reputation" / "rules.py"
+    rules.write_text(rules.read_text() + "\n\nfrom django.conf import settings  # noqa\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "domains.reputation.rules is not allowed to import django" in result.stdout
+
