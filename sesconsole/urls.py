@@ -10,7 +10,7 @@ urlpatterns = [
     path("domains/", include("domains.urls")),
     path("", include("notify.urls")),
     path("", include("batches.urls")),
-    path("", include("batches.urls_lists")),
+    path("", include("batches.lists.urls")),
     path("", include("stats.urls")),
     path("help/", include("domains.urls_help")),
     # Machine and public endpoints: MTA reports and webhook, the links inside our mail
