@@ -15,5 +15,5 @@ urlpatterns = [
     path("api-keys/<int:pk>/delete/", views.api_key_delete, name="api-key-delete"),
     # Pages still to come: each later issue replaces its line with the real page
     # (sender addresses, templates, blacklist and the send log are in sending.urls; batch send and
-    # the queue status in batches.urls, recipient lists in batches.urls_lists; statistics in stats.urls)
+    # the queue status in batches.urls, recipient lists in batches.lists.urls; statistics in stats.urls)
 ]

@@ -268,7 +268,8 @@ class Bench:
     def batch(self, recipients: int, window: float) -> tuple[float, str]:
         """(messages/s, how it was measured) of a batch task of `recipients` to the sink."""
         from batches import services as batches
-        from batches.lists import create_list, import_csv
+        from batches.lists.importer import import_csv
+        from batches.lists.services import create_list
         from batches.models import ReceiverList
         from sending.models import Message
 

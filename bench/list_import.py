@@ -7,7 +7,7 @@ Creates the database if missing and migrates it. THE RECIPIENT TABLES ARE EMPTIE
 each round: give it a database of its own. Writes a CSV once (header `email,name,city`, one
 distinct valid address per row, ~47 bytes a row) to a temporary folder, then alternates --rounds
 rounds of:
-  - sesconsole: a fresh process runs the Celery task batches.import_list (batches/tasks_lists.py)
+  - sesconsole: a fresh process runs the Celery task batches.import_list (batches/lists/tasks.py)
     on a new list, exactly as a worker would after an upload: streamed, every row validated,
     duplicates checked against the list, progress written after each batch. Peak RSS is that
     process's high-water mark (VmHWM), as the kernel reports it for the child (wait4 ru_maxrss).
@@ -52,7 +52,7 @@ def child(list_id: int, path: str) -> None:
     import django
 
     django.setup()
-    from batches.tasks_lists import import_list
+    from batches.lists.tasks import import_list
 
     started = time.perf_counter()
     import_list(list_id, path)  # the task's body, synchronously, as the worker runs it
@@ -64,17 +64,17 @@ def run_import(csv_path: Path, rows: int, work: Path) -> tuple[float, float]:
     from django.db import connection
 
     from accounts.models import Account
-    from batches import lists
+    from batches.lists import services as list_services
     from batches.models import Receiver, ReceiverList
 
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {Receiver._meta.db_table}, batches_receiverlisterror")
     account = Account.objects.get_or_create(name="list import bench")[0]
-    receiver_list = lists.create_list(account, f"bench {time.time_ns()}")
+    receiver_list = list_services.create_list(account, f"bench {time.time_ns()}")
     # The task removes its file when done, as after an upload: give it a link of its own.
     upload = work / f"upload-{receiver_list.pk}.csv"
     os.link(csv_path, upload)
-    lists.begin_upload(receiver_list, upload.stat().st_size)
+    list_services.begin_upload(receiver_list, upload.stat().st_size)
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(receiver_list.pk), str(upload)],
                             stdout=subprocess.PIPE, text=True)
     output = proc.stdout.read()

@@ -20,8 +20,8 @@ against header injection (sending.services).
 The API refuses them where the JSON body is parsed (api.views), the console where query strings,
 form fields and path segments arrive (sesconsole.middleware), and the services where a string is
 parsed again (TemplateData's JSON: sending.review.template_data_errors; template content from
-base64: sending.services; CSV rows: batches.lists). The MTA webhook refuses them in its JSON
-(sending.inbound_service); DSN/ARF reports are read leniently instead, NULs dropped (sending.inbound).
+base64: sending.services; CSV rows: batches.lists.importer). The MTA webhook refuses them in its JSON
+(sending.inbound.services); DSN/ARF reports are read leniently instead, NULs dropped (sending.inbound.reports).
 
     UNUSABLE                    the character class, compiled
     first(text)                 the index of the first unusable character, or -1

@@ -440,16 +440,17 @@ class _Story:
 
     def _batch_at_the_cap(self, offset: int) -> None:
         """mail.demo-co.test fills its day with mediocre mail, then a batch task meets the cap."""
-        from batches import lists
         from batches import services as batches
+        from batches.lists import importer
+        from batches.lists import services as list_services
 
         room = 20 if offset else 15
         size = 50 if offset else 40
         self._ordinary_day(DOWNGRADED_DOMAIN, MEDIOCRE, leave=room)
         when = "today" if offset == 0 else f"day{offset + HISTORY_DAYS}"
-        receiver_list = lists.create_list(self.demo, f"Customers {when}", "Loaded by seed_demo")
+        receiver_list = list_services.create_list(self.demo, f"Customers {when}", "Loaded by seed_demo")
         boxes = ("success", "open", "click", "success", "open")
-        lists.add_receivers(
+        importer.add_receivers(
             receiver_list,
             [(_simulator(boxes[i % len(boxes)], f"{when}-{i}"), {"name": f"customer {i}"}) for i in range(size)],
         )

@@ -56,7 +56,7 @@ JOBS: list[Job] = [
     Job("start_timed_batches", dt.timedelta(minutes=1), "batches.tasks.start_timed_batches",
         timeout=dt.timedelta(minutes=10)),
     # List uploads whose import task was lost (broker down at the upload, a killed worker).
-    Job("requeue_stalled_imports", dt.timedelta(minutes=1), "batches.tasks_lists.requeue_stalled_imports",
+    Job("requeue_stalled_imports", dt.timedelta(minutes=1), "batches.lists.tasks.requeue_stalled_imports",
         timeout=dt.timedelta(minutes=10)),
     # Rate-limit counters kept in the database (no Redis): the rows of ended windows.
     Job("delete_ended_rate_counts", dt.timedelta(minutes=5), "accounts.ratelimit.delete_ended_counts"),

@@ -2,7 +2,7 @@
 
 Pure Python: no Django, no I/O. Every delivery path ends here: the relay's reply to our SMTP
 transaction, a delivery failure that never got a reply, and the status of a bounce report
-(sending.inbound).
+(sending.inbound.reports).
 
 Kinds, named like the counters in domains.reputation.services.OUTCOME_COUNTERS:
 

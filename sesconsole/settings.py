@@ -347,7 +347,7 @@ SES_DELIVERY_TURN_SECONDS = env_int("SES_DELIVERY_TURN_SECONDS", 1, minimum=1)
 # long a sending task may make no progress before the periodic job hands it to a worker again.
 SES_BATCH_CHUNK = env_int("SES_BATCH_CHUNK", 500, minimum=1)
 SES_BATCH_STALL_SECONDS = env_int("SES_BATCH_STALL_SECONDS", 300, minimum=1)
-# A recipient list uploading with no progress for this long is handed to a worker again (batches/tasks_lists.py).
+# A recipient list uploading with no progress for this long is handed to a worker again (batches/lists/tasks.py).
 SES_LIST_IMPORT_STALL_SECONDS = env_int("SES_LIST_IMPORT_STALL_SECONDS", 600, minimum=1)
 SES_API_MAX_BODY_BYTES = env_int("SES_API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 SES_API_TIMESTAMP_WINDOW_SECONDS = 300

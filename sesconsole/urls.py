@@ -10,11 +10,11 @@ urlpatterns = [
     path("domains/", include("domains.urls")),
     path("", include("notify.urls")),
     path("", include("batches.urls")),
-    path("", include("batches.urls_lists")),
+    path("", include("batches.lists.urls")),
     path("", include("stats.urls")),
     path("help/", include("domains.urls_help")),
     # Machine and public endpoints: MTA reports and webhook, the links inside our mail
-    path("inbound/", include("sending.urls_inbound")),
+    path("inbound/", include("sending.inbound.urls")),
     path("t/", include("sending.urls_tracking")),
     path("admin/", admin.site.urls),
     # The language switcher in the header posts here (django.views.i18n.set_language).

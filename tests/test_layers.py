@@ -57,3 +57,21 @@ def test_the_rules_stay_pure(tmp_path):
     assert result.returncode != 0
     assert "domains.reputation.rules is not allowed to import django" in result.stdout
 
+
+
+def test_the_list_services_never_import_their_task(tmp_path):
+    tree = copy_of_the_house(tmp_path)
+    services = tree / "batches" / "lists" / "services.py"
+    services.write_text(services.read_text() + "\n\ndef _upward():\n    from batches.lists import tasks  # noqa\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "batches.lists.services is not allowed to import batches.lists.tasks" in result.stdout
+
+
+def test_reading_a_report_stays_pure(tmp_path):
+    tree = copy_of_the_house(tmp_path)
+    reports = tree / "sending" / "inbound" / "reports.py"
+    reports.write_text(reports.read_text() + "\n\nfrom sending.models import Message  # noqa\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "sending.inbound.reports is not allowed to import sending.models" in result.stdout

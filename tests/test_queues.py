@@ -1,6 +1,7 @@
 """The queues (core/queues.py): every task has a queue some worker consumes, and slow work
 (callbacks, list imports) never shares a queue or a worker with delivery."""
 
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,21 @@ def test_the_readme_starts_a_worker_for_each_role_with_its_queues():
     consumed = sorted(command[command.index("-Q") + 1] for command in commands)
 
     assert consumed == sorted(",".join(names) for names in queues.WORKERS.values())
+
+
+def test_a_worker_registers_every_task_without_loading_the_urls():
+    # Autodiscovery imports `<app>.tasks` only; batches.lists.tasks (batches.import_list) is imported
+    # by batches/apps.py. A fresh process that starts the app as a worker does, with Django's checks
+    # off (CELERY_SKIP_CHECKS: they would load the URLs, and through the views the task module).
+    code = (
+        "from sesconsole.celery import app\n"
+        "app.loader.import_default_modules()\n"
+        "print(app.tasks['batches.import_list'].run.__module__)\n"
+        "print(','.join(sorted(name for name in app.tasks if not name.startswith('celery.'))))\n"
+    )
+    env = {**os.environ, "CELERY_SKIP_CHECKS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.BASE_DIR, env=env)
+    assert done.returncode == 0, done.stderr
+    module, names = done.stdout.split()
+    assert module == "batches.lists.tasks"
+    assert set(names.split(",")) == set(our_tasks())

@@ -1,5 +1,6 @@
 """Recipient lists: CreateReceiver, CreateReceiverDetail, CreateReceiverDetailWithData, ListReceivers,
-ListReceiverDetails, DeleteReceiver (rules in batches.lists)."""
+ListReceiverDetails, DeleteReceiver (rules in batches.lists.services and
+batches.lists.importer)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from accounts.models import Account
 from api.errors import ApiError
 from api.params import Params
 from api.registry import action
-from batches import lists
-from batches.lists import ListError
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists.services import ListError
 from batches.models import Receiver, ReceiverList, ReceiverListError
 from sending.services import address_contains
 
@@ -56,12 +58,12 @@ def _page(p: Params) -> tuple[int, int]:
 
 @action("CreateReceiver", errors=(ListError,))
 def create_receiver(account: Account, p: Params) -> dict:
-    name = p.string("ReceiversName", max_length=lists.MAX_NAME_LENGTH)
+    name = p.string("ReceiversName", max_length=list_services.MAX_NAME_LENGTH)
     desc = p.string("Desc", required=False, default="", allow_empty=True)
-    return {"ReceiverId": lists.create_list(account, name, desc).pk}
+    return {"ReceiverId": list_services.create_list(account, name, desc).pk}
 
 
-def _counts(result: lists.ImportResult, total: int) -> dict:
+def _counts(result: importer.ImportResult, total: int) -> dict:
     return {
         "TotalCount": total,
         "ValidCount": result.loaded,
@@ -72,10 +74,10 @@ def _counts(result: lists.ImportResult, total: int) -> dict:
 
 
 def _check_size(name: str, items: list) -> None:
-    if len(items) > lists.MAX_API_RECIPIENTS:
+    if len(items) > importer.MAX_API_RECIPIENTS:
         raise ApiError(
             "LimitExceeded.ReceiverDetailRequestLimit",
-            _("%(name)s has %(count)s recipients; one call adds at most %(MAX_API_RECIPIENTS)s.") % {"name": name, "count": len(items), "MAX_API_RECIPIENTS": lists.MAX_API_RECIPIENTS},
+            _("%(name)s has %(count)s recipients; one call adds at most %(MAX_API_RECIPIENTS)s.") % {"name": name, "count": len(items), "MAX_API_RECIPIENTS": importer.MAX_API_RECIPIENTS},
         )
 
 
@@ -86,8 +88,8 @@ def create_receiver_detail(account: Account, p: Params) -> dict:
         raise ApiError("MissingParameter.EmailsNecessary", _("The parameter Emails needs at least one address."))
     emails = p.array("Emails", of=str)
     _check_size("Emails", emails)
-    receiver_list = lists.list_for_account(account, receiver_id)
-    result = lists.add_receivers(receiver_list, [(email, {}) for email in emails])
+    receiver_list = list_services.list_for_account(account, receiver_id)
+    result = importer.add_receivers(receiver_list, [(email, {}) for email in emails])
     return _counts(result, len(emails))
 
 
@@ -117,8 +119,8 @@ def create_receiver_detail_with_data(account: Account, p: Params) -> dict:
                     "InvalidParameterValue.TemplateDataError", _("Datas.%(index)s.TemplateData must be a JSON object.") % {"index": index}
                 )
         rows.append((email or "", data))
-    receiver_list = lists.list_for_account(account, receiver_id)
-    result = lists.add_receivers(receiver_list, rows)
+    receiver_list = list_services.list_for_account(account, receiver_id)
+    result = importer.add_receivers(receiver_list, rows)
     return _counts(result, len(rows))
 
 
@@ -164,7 +166,7 @@ def list_receiver_details(account: Account, p: Params) -> dict:
     status = p.integer("Status", required=False, choices=(VALID, INVALID))
     if begin and end and begin > end:
         raise ApiError("InvalidParameterValue.WrongDate", _("CreateTimeBegin is after CreateTimeEnd."))
-    receiver_list = lists.list_for_account(account, receiver_id)
+    receiver_list = list_services.list_for_account(account, receiver_id)
 
     valid = Receiver.objects.filter(receiver_list=receiver_list).order_by("id")
     invalid = ReceiverListError.objects.filter(receiver_list=receiver_list).order_by("line", "id")
@@ -207,6 +209,6 @@ def list_receiver_details(account: Account, p: Params) -> dict:
 
 @action("DeleteReceiver", errors=(ListError,))
 def delete_receiver(account: Account, p: Params) -> dict:
-    lists.delete_list(lists.list_for_account(account, _receiver_id(p)))
+    list_services.delete_list(list_services.list_for_account(account, _receiver_id(p)))
     return {}
 

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
 from core.clock import platform_today
 from sending.models import Message, Suppression
 from sending.tests import send_fixtures
@@ -82,8 +83,8 @@ def test_get_send_email_status_finds_a_recipient_typed_with_its_unicode_domain(a
 
 
 def test_list_receiver_details_searches_a_unicode_domain(api, account):
-    receiver_list = lists.create_list(account, "IDN")
-    lists.add_receivers(receiver_list, [("ann@bücher.example", {}), ("bob@example.org", {})])
+    receiver_list = list_services.create_list(account, "IDN")
+    importer.add_receivers(receiver_list, [("ann@bücher.example", {}), ("bob@example.org", {})])
 
     for typed in ("bücher", "ann@bücher.example", "@BÜCHER"):
         found = api("ListReceiverDetails", {"ReceiverId": receiver_list.pk, "Offset": 0, "Limit": 10, "Email": typed})

@@ -4,7 +4,8 @@ import io
 import json
 
 from api.tests.signing import error_code
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
 from batches.models import Receiver, ReceiverList
 
 
@@ -46,8 +47,8 @@ def test_a_list_is_created_filled_listed_and_deleted(api):
 
 
 def test_refused_upload_rows_are_listed_as_invalid_details(api, account):
-    rl = lists.create_list(account, "Upload")
-    lists.import_csv(rl, io.BytesIO(b"email\nann@example.com\nnope\n"))
+    rl = list_services.create_list(account, "Upload")
+    importer.import_csv(rl, io.BytesIO(b"email\nann@example.com\nnope\n"))
     details = api("ListReceiverDetails", {"ReceiverId": rl.pk, "Offset": 0, "Limit": 10})
     assert (details["TotalCount"], details["ValidCount"], details["InvalidCount"]) == (2, 1, 1)
     invalid = api("ListReceiverDetails", {"ReceiverId": rl.pk, "Offset": 0, "Limit": 10, "Status": 2})["Data"]
@@ -58,7 +59,7 @@ def test_refused_upload_rows_are_listed_as_invalid_details(api, account):
 
 
 def test_a_bad_address_refuses_the_whole_call(api, account):
-    rl = lists.create_list(account, "L")
+    rl = list_services.create_list(account, "L")
     reply = api("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": ["ok@example.com", "not an address"]})
     assert error_code(reply) == "InvalidParameterValue.ReceiverEmailInvalid"
     assert "Recipient 2" in reply["Error"]["Message"]
@@ -66,7 +67,7 @@ def test_a_bad_address_refuses_the_whole_call(api, account):
 
 
 def test_html_in_template_data_is_refused(api, account):
-    rl = lists.create_list(account, "L")
+    rl = list_services.create_list(account, "L")
     reply = api("CreateReceiverDetailWithData", {"ReceiverId": rl.pk, "Datas": [
         {"Email": "ok@example.com", "TemplateData": json.dumps({"name": "<script>x</script>"})},
     ]})
@@ -79,7 +80,7 @@ def test_html_in_template_data_is_refused(api, account):
 
 
 def test_more_than_20000_emails_in_one_call_are_refused(api, account):
-    rl = lists.create_list(account, "L")
+    rl = list_services.create_list(account, "L")
     emails = [f"r{i}@example.com" for i in range(20_001)]
     reply = api("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": emails})
     assert error_code(reply) == "LimitExceeded.ReceiverDetailRequestLimit"
@@ -90,7 +91,7 @@ def test_more_than_20000_emails_in_one_call_are_refused(api, account):
 def test_missing_and_bad_parameters_get_the_sdk_codes(api, account):
     assert error_code(api("CreateReceiver", {})) == "MissingParameter"
     assert error_code(api("CreateReceiverDetail", {"Emails": ["a@example.com"]})) == "MissingParameter.ReceiverIdNecessary"
-    rl = lists.create_list(account, "L")
+    rl = list_services.create_list(account, "L")
     assert error_code(api("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": []})) == "MissingParameter.EmailsNecessary"
     assert error_code(api("ListReceivers", {"Limit": 101})) == "InvalidParameterValue"
     assert error_code(api("CreateReceiver", {"ReceiversName": "L"})) == "InvalidParameterValue.RepeatReceiverName"
@@ -99,8 +100,8 @@ def test_missing_and_bad_parameters_get_the_sdk_codes(api, account):
 
 
 def test_another_accounts_list_does_not_exist_for_the_caller(api, other_api, account):
-    rl = lists.create_list(account, "Private")
-    lists.add_receivers(rl, [("ann@example.com", {})])
+    rl = list_services.create_list(account, "Private")
+    importer.add_receivers(rl, [("ann@example.com", {})])
     for action, params in [
         ("CreateReceiverDetail", {"ReceiverId": rl.pk, "Emails": ["x@example.com"]}),
         ("CreateReceiverDetailWithData", {"ReceiverId": rl.pk, "Datas": [{"Email": "x@example.com"}]}),

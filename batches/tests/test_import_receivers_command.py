@@ -7,9 +7,10 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists.tasks import import_list
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
-from batches.tasks_lists import import_list
 
 # 12 good rows (one of them twice) and two bad ones, spread over several batches of 3.
 ROWS = ["email,n"] + [f"r{i}@example.com,{i}" for i in range(6)] + ["bad,x", "r1@example.com,1"] \
@@ -50,7 +51,7 @@ def done_state() -> dict:
 
 
 def test_the_command_imports_a_file_and_leaves_no_copy_behind(account, uploads, source):
-    rl = lists.create_list(account, "News")
+    rl = list_services.create_list(account, "News")
     out = run(rl.pk, source)
     assert "12 loaded, 2 invalid, 1 duplicates" in out and "the list has 12 recipients" in out
     assert state(rl) == done_state()
@@ -59,9 +60,9 @@ def test_the_command_imports_a_file_and_leaves_no_copy_behind(account, uploads, 
 
 
 def test_a_run_killed_part_way_then_run_again_resumes_and_counts_each_row_once(account, uploads, source, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 3)
-    rl = lists.create_list(account, "News")
-    real_flush = lists._Loader.flush
+    monkeypatch.setattr(importer, "BATCH_SIZE", 3)
+    rl = list_services.create_list(account, "News")
+    real_flush = importer._Loader.flush
     flushes = []
 
     def killed_on_the_third_batch(self, **progress):
@@ -70,14 +71,14 @@ def test_a_run_killed_part_way_then_run_again_resumes_and_counts_each_row_once(a
             raise KeyboardInterrupt  # Ctrl-C, or the process killed
         real_flush(self, **progress)
 
-    monkeypatch.setattr(lists._Loader, "flush", killed_on_the_third_batch)
+    monkeypatch.setattr(importer._Loader, "flush", killed_on_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
         run(rl.pk, source)
     part = state(rl)
     assert part["status"] == ReceiverList.UPLOADING and 0 < part["bytes_done"] < len(CSV)
     assert part["count"] == 6 and len(list(uploads.glob(f"list-{rl.pk}-*.csv"))) == 1  # kept to resume
 
-    monkeypatch.setattr(lists._Loader, "flush", real_flush)
+    monkeypatch.setattr(importer._Loader, "flush", real_flush)
     out = run(rl.pk, source)
     assert out.startswith("resumed: ")
     assert state(rl) == done_state()
@@ -92,7 +93,7 @@ def test_a_run_killed_part_way_then_run_again_resumes_and_counts_each_row_once(a
 
 
 def test_a_run_that_died_after_its_last_batch_imports_nothing_again(account, uploads, source):
-    rl = lists.create_list(account, "News")
+    rl = list_services.create_list(account, "News")
     run(rl.pk, source)
     uploads.mkdir(parents=True, exist_ok=True)
     rl.refresh_from_db()
@@ -105,13 +106,13 @@ def test_a_run_that_died_after_its_last_batch_imports_nothing_again(account, upl
 
 
 def test_a_redelivered_import_task_of_a_finished_upload_counts_nothing_twice(account, uploads):
-    rl = lists.create_list(account, "News")
+    rl = list_services.create_list(account, "News")
     uploads.mkdir(parents=True)
     path = uploads / f"list-{rl.pk}-x.csv"
     path.write_bytes(CSV)
-    lists.begin_upload(rl, len(CSV))
+    list_services.begin_upload(rl, len(CSV))
     with path.open("rb") as fileobj:  # the first run: every batch done, then it died before removing the file
-        lists.import_csv(rl, fileobj)
+        importer.import_csv(rl, fileobj)
     assert state(rl) == done_state() and path.exists()
     import_list(rl.pk, str(path))  # the task, redelivered
     assert state(rl) == done_state()
@@ -119,11 +120,11 @@ def test_a_redelivered_import_task_of_a_finished_upload_counts_nothing_twice(acc
 
 
 def test_the_command_refuses_a_list_being_uploaded_from_the_console(account, uploads, source):
-    rl = lists.create_list(account, "News")
+    rl = list_services.create_list(account, "News")
     uploads.mkdir(parents=True)
     theirs = uploads / f"list-{rl.pk}-console.csv"
     theirs.write_bytes(b"email\nzoe@example.com\n")
-    lists.begin_upload(rl, theirs.stat().st_size)
+    list_services.begin_upload(rl, theirs.stat().st_size)
     before = state(rl)
     with pytest.raises(CommandError, match="OperationDenied.ReceiverIsOperating"):
         run(rl.pk, source)
@@ -134,7 +135,7 @@ def test_the_command_refuses_a_list_being_uploaded_from_the_console(account, upl
 def test_the_command_refuses_a_list_a_batch_task_is_sending_to(account, uploads, source, verified_domain):
     from sending.models import SenderAddress, Template
 
-    rl = lists.create_list(account, "News")
+    rl = list_services.create_list(account, "News")
     run(rl.pk, source)
     sender = SenderAddress.objects.create(account=account, domain=verified_domain, email="news@mail.alice.example")
     template = Template.objects.create(account=account, name="t", subject="s", text="hi")
@@ -150,7 +151,7 @@ def test_the_command_refuses_a_list_a_batch_task_is_sending_to(account, uploads,
 def test_bad_arguments_are_refused(account, tmp_path):
     with pytest.raises(CommandError, match="There is no recipient list 999999"):
         run(999999, tmp_path / "x.csv")
-    rl = lists.create_list(account, "News")
+    rl = list_services.create_list(account, "News")
     with pytest.raises(CommandError, match="is not a file"):
         run(rl.pk, tmp_path / "missing.csv")
     assert state(rl)["status"] == ReceiverList.PENDING_UPLOAD

@@ -4,19 +4,20 @@ import io
 
 import pytest
 
-from batches import lists
-from batches.lists import ListError
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists.services import ListError
 from batches.models import BatchTask, Receiver, ReceiverList, ReceiverListError
 
 
 @pytest.fixture
 def rl(account):
-    return lists.create_list(account, "Newsletter", "monthly")
+    return list_services.create_list(account, "Newsletter", "monthly")
 
 
 def load(rl, text: str | bytes):
     data = text.encode() if isinstance(text, str) else text
-    result = lists.import_csv(rl, io.BytesIO(data))
+    result = importer.import_csv(rl, io.BytesIO(data))
     rl.refresh_from_db()
     return result
 
@@ -96,7 +97,7 @@ def test_duplicates_in_the_file_and_in_the_list_are_dropped_and_counted(rl):
 
 
 def test_duplicates_across_batches_are_counted(rl, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 3)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 3)
     rows = [f"r{i}@example.com" for i in range(10)]
     result = load(rl, "\n".join(rows + rows[:4]) + "\n")
     assert (result.loaded, result.duplicates) == (10, 4)
@@ -132,28 +133,28 @@ def test_rows_with_columns_but_no_header_are_refused(rl):
 
 def test_too_long_values_and_lines_are_refused(rl):
     big = "x" * 900
-    huge = "y" * (lists.MAX_LINE_BYTES + 10)
+    huge = "y" * (importer.MAX_LINE_BYTES + 10)
     load(rl, f"email,v\nann@example.com,{big}\nbob@example.com,{huge}\ncy@example.com,ok\n")
     assert emails(rl) == ["cy@example.com"]
     assert errors(rl) == [
         (2, "the template variables are longer than 800 bytes"),
-        (3, f"the line is longer than {lists.MAX_LINE_BYTES} bytes"),
+        (3, f"the line is longer than {importer.MAX_LINE_BYTES} bytes"),
     ]
-    assert len(ReceiverListError.objects.get(line=2).content) == lists.MAX_CONTENT
+    assert len(ReceiverListError.objects.get(line=2).content) == importer.MAX_CONTENT
 
 
 def test_progress_is_written_after_each_batch(rl, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 2)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 2)
     seen = []
-    real_flush = lists._Loader.flush
+    real_flush = importer._Loader.flush
 
     def spy(self, **progress):
         real_flush(self, **progress)
         seen.append(ReceiverList.objects.values_list("status", "count", "bytes_done").get(pk=rl.pk))
 
-    monkeypatch.setattr(lists._Loader, "flush", spy)
+    monkeypatch.setattr(importer._Loader, "flush", spy)
     data = "".join(f"r{i}@example.com\n" for i in range(5)).encode()
-    lists.import_csv(rl, io.BytesIO(data))
+    importer.import_csv(rl, io.BytesIO(data))
     assert seen[0] == (ReceiverList.UPLOADING, 2, 2 * len(b"r0@example.com\n"))
     assert seen[1][:2] == (ReceiverList.UPLOADING, 4)
     rl.refresh_from_db()
@@ -171,34 +172,34 @@ def test_the_import_reads_the_file_line_by_line():
         def read(self, size=-1):
             raise AssertionError("the whole file must never be read at once")
 
-    lines = lists._Lines(Recording(b"a@example.com\nb@example.com\n"))
+    lines = importer._Lines(Recording(b"a@example.com\nb@example.com\n"))
     assert [text for _, text in lines] == ["a@example.com\n", "b@example.com\n"]
-    assert all(0 < size <= lists.MAX_LINE_BYTES + 1 for size in reads)
+    assert all(0 < size <= importer.MAX_LINE_BYTES + 1 for size in reads)
 
 
 def test_list_names_are_unique_per_account(account, other_account, rl):
     with pytest.raises(ListError) as exc:
-        lists.create_list(account, "Newsletter")
+        list_services.create_list(account, "Newsletter")
     assert exc.value.code == "InvalidParameterValue.RepeatReceiverName"
-    assert lists.create_list(other_account, "Newsletter").account == other_account
+    assert list_services.create_list(other_account, "Newsletter").account == other_account
     assert ReceiverList.objects.filter(account=account).count() == 1
 
 
 def test_another_accounts_list_reads_as_missing(other_account, rl):
     with pytest.raises(ListError) as exc:
-        lists.list_for_account(other_account, rl.pk)
+        list_services.list_for_account(other_account, rl.pk)
     assert exc.value.code == "OperationDenied.ReceiverNotExist"
 
 
 def test_an_api_addition_with_a_bad_address_writes_nothing(rl):
     with pytest.raises(ListError) as exc:
-        lists.add_receivers(rl, [("ann@example.com", {}), ("nope", {})])
+        importer.add_receivers(rl, [("ann@example.com", {}), ("nope", {})])
     assert exc.value.code == "InvalidParameterValue.ReceiverEmailInvalid"
     assert Receiver.objects.count() == 0
 
 
 def test_an_api_addition_counts_empty_too_long_and_repeated_rows(rl):
-    result = lists.add_receivers(rl, [
+    result = importer.add_receivers(rl, [
         ("ann@example.com", {"n": "A"}), ("", {}), ("a" * 250 + "@example.com", {}),
         ("ANN@example.com", {}), ("bob@example.com", {"n": "x" * 900}),
     ])
@@ -208,20 +209,20 @@ def test_an_api_addition_counts_empty_too_long_and_repeated_rows(rl):
 
 
 def test_a_list_being_uploaded_takes_no_additions_and_cannot_be_deleted(rl):
-    lists.begin_upload(rl, 100)
+    list_services.begin_upload(rl, 100)
     with pytest.raises(ListError) as exc:
-        lists.add_receivers(rl, [("ann@example.com", {})])
+        importer.add_receivers(rl, [("ann@example.com", {})])
     assert exc.value.code == "OperationDenied.ReceiverIsOperating"
     with pytest.raises(ListError):
-        lists.begin_upload(rl, 100)
+        list_services.begin_upload(rl, 100)
     with pytest.raises(ListError):
-        lists.delete_list(rl)
+        list_services.delete_list(rl)
     assert ReceiverList.objects.filter(pk=rl.pk).exists()
 
 
 def test_deleting_a_list_removes_its_recipients(rl):
     load(rl, "ann@example.com\nbad\n")
-    lists.delete_list(rl)
+    list_services.delete_list(rl)
     assert (ReceiverList.objects.count(), Receiver.objects.count(), ReceiverListError.objects.count()) == (0, 0, 0)
 
 
@@ -236,10 +237,10 @@ def test_a_list_used_by_an_active_task_cannot_be_deleted(rl, account, verified_d
         receiver_list=rl, status=BatchTask.PAUSED,
     )
     with pytest.raises(ListError) as exc:
-        lists.delete_list(rl)
+        list_services.delete_list(rl)
     assert "cancel it first" in exc.value.message
     with pytest.raises(ListError):
-        lists.add_receivers(rl, [("bob@example.com", {})])
+        importer.add_receivers(rl, [("bob@example.com", {})])
     assert Receiver.objects.filter(receiver_list=rl).count() == 1
 
 
@@ -264,7 +265,7 @@ def test_addresses_are_judged_exactly_as_djangos_validator_judges_them(rl):
 
     # Twice: the second pass meets every domain again (their verdicts are remembered).
     for _ in range(2):
-        rl = lists.create_list(rl.account, f"judged {_}")
+        rl = list_services.create_list(rl.account, f"judged {_}")
         result = load(rl, "email\n" + "\n".join(addresses) + "\n")
         # A valid non-ASCII domain is stored as its IDNA A-label (a@bücher.de → a@xn--bcher-kva.de).
         expected = [to_ascii(a).lower() for a in addresses if valid(a)]
@@ -273,7 +274,7 @@ def test_addresses_are_judged_exactly_as_djangos_validator_judges_them(rl):
 
 
 def test_template_data_up_to_the_limit_loads_and_one_byte_more_is_refused(rl):
-    name = "n" * (lists.MAX_TEMPLATE_DATA_BYTES - len('{"v": ""}'))  # exactly 800 bytes as JSON
+    name = "n" * (importer.MAX_TEMPLATE_DATA_BYTES - len('{"v": ""}'))  # exactly 800 bytes as JSON
     load(rl, f'email,v\nann@example.com,{name}\nbob@example.com,{name}x\ncy@example.com,"{"é" * 395}"\n')
     assert emails(rl) == ["ann@example.com", "cy@example.com"]
     assert errors(rl) == [(3, "the template variables are longer than 800 bytes")]

@@ -6,17 +6,18 @@ import io
 
 import pytest
 
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
 from batches.models import Receiver, ReceiverList, ReceiverListError
 
 
 @pytest.fixture
 def rl(account):
-    return lists.create_list(account, "Newsletter")
+    return list_services.create_list(account, "Newsletter")
 
 
 def test_an_address_with_a_nul_is_listed_as_refused_and_the_import_finishes(rl):
-    result = lists.import_csv(rl, io.BytesIO(b"a\x00b@example.com\nann@example.com\n"))
+    result = importer.import_csv(rl, io.BytesIO(b"a\x00b@example.com\nann@example.com\n"))
 
     rl.refresh_from_db()
     assert (result.loaded, result.invalid) == (1, 1)
@@ -28,7 +29,7 @@ def test_an_address_with_a_nul_is_listed_as_refused_and_the_import_finishes(rl):
 
 
 def test_a_header_with_a_nul_refuses_the_file_with_a_readable_error(rl):
-    lists.import_csv(rl, io.BytesIO(b"email,na\x00me\nann@example.com,Ann\n"))
+    importer.import_csv(rl, io.BytesIO(b"email,na\x00me\nann@example.com,Ann\n"))
 
     rl.refresh_from_db()
     assert rl.status == ReceiverList.DONE

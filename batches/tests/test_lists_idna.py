@@ -10,8 +10,9 @@ import pytest
 from accounts.models import ApiKey
 from api.tests.conftest import Caller
 from api.tests.signing import error_code
-from batches import lists
-from batches.lists import ListError
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists.services import ListError
 from batches.models import Receiver, ReceiverListError
 
 BUECHER = "xn--bcher-kva.example"
@@ -19,7 +20,7 @@ BUECHER = "xn--bcher-kva.example"
 
 @pytest.fixture
 def rl(account):
-    return lists.create_list(account, "Newsletter", "monthly")
+    return list_services.create_list(account, "Newsletter", "monthly")
 
 
 def test_a_csv_stores_a_non_ascii_domain_as_its_a_label_and_refuses_a_non_ascii_local_part(rl):
@@ -31,7 +32,7 @@ def test_a_csv_stores_a_non_ascii_domain_as_its_a_label_and_refuses_a_non_ascii_
         "cy@☃.example,Cy\n"                 # line 5: IDNA refuses the domain
         "dan@mail.bücher。example,Dan\n"    # line 6: the ideographic full stop is a dot
     )
-    result = lists.import_csv(rl, io.BytesIO(csv.encode()))
+    result = importer.import_csv(rl, io.BytesIO(csv.encode()))
     rl.refresh_from_db()
     assert (result.loaded, result.duplicates, result.invalid) == (2, 1, 2)
     assert (rl.count, rl.duplicate_count, rl.invalid_count) == (2, 1, 2)
@@ -46,12 +47,12 @@ def test_a_csv_stores_a_non_ascii_domain_as_its_a_label_and_refuses_a_non_ascii_
 
 def test_the_api_adds_a_non_ascii_domain_as_its_a_label_and_refuses_a_non_ascii_local_part(rl):
     with pytest.raises(ListError) as refused:
-        lists.add_receivers(rl, [("ann@bücher.example", {}), ("jörg@example.org", {})])
+        importer.add_receivers(rl, [("ann@bücher.example", {}), ("jörg@example.org", {})])
     assert refused.value.code == "InvalidParameterValue.ReceiverEmailInvalid"
     assert "Recipient 2" in refused.value.message
     assert not Receiver.objects.filter(receiver_list=rl).exists()
 
-    result = lists.add_receivers(rl, [("ann@bücher.example", {}), (f"ANN@{BUECHER}", {})])
+    result = importer.add_receivers(rl, [("ann@bücher.example", {}), (f"ANN@{BUECHER}", {})])
     assert (result.loaded, result.duplicates) == (1, 1)
     assert list(Receiver.objects.filter(receiver_list=rl).values_list("email", flat=True)) == [f"ann@{BUECHER}"]
 
@@ -74,7 +75,7 @@ def test_the_migration_stores_older_non_ascii_domains_as_a_labels(rl, account):
     from django.apps import apps
 
     migration = importlib.import_module("batches.migrations.0002_receiver_domains_as_a_labels")
-    other = lists.create_list(account, "Other")
+    other = list_services.create_list(account, "Other")
     ann = Receiver.objects.create(receiver_list=rl, email="ann@bücher.example", template_data={"n": "1"})
     Receiver.objects.create(receiver_list=rl, email=f"bob@{BUECHER}")
     bob = Receiver.objects.create(receiver_list=rl, email="bob@bücher.example")  # the same mailbox twice

@@ -7,11 +7,12 @@ import io
 import pytest
 from django.db import connection
 
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
 from batches.models import Receiver, ReceiverList, ReceiverListError
 
 
-class _Spy(lists._Loader):
+class _Spy(importer._Loader):
     """The loader, remembering the largest its set of address hashes grew."""
 
     largest = 0
@@ -24,7 +25,7 @@ class _Spy(lists._Loader):
 @pytest.fixture
 def spy(monkeypatch):
     _Spy.largest = 0
-    monkeypatch.setattr(lists, "_Loader", _Spy)
+    monkeypatch.setattr(importer, "_Loader", _Spy)
     return _Spy
 
 
@@ -51,12 +52,12 @@ def _emails(rl) -> list[str]:
 
 
 def test_past_the_bound_duplicates_are_still_found_exactly(account, monkeypatch, spy):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 4)
-    monkeypatch.setattr(lists, "MAX_SEEN_ADDRESSES", 5)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 4)
+    monkeypatch.setattr(importer, "MAX_SEEN_ADDRESSES", 5)
     data, distinct, duplicates, invalid = _file()
 
-    rl = lists.create_list(account, "Bounded")
-    result = lists.import_csv(rl, io.BytesIO(data))
+    rl = list_services.create_list(account, "Bounded")
+    result = importer.import_csv(rl, io.BytesIO(data))
     rl.refresh_from_db()
     assert (result.loaded, result.duplicates, result.invalid) == (len(distinct), duplicates, invalid)
     assert (rl.count, rl.duplicate_count, rl.invalid_count, rl.status) == (
@@ -69,23 +70,23 @@ def test_past_the_bound_duplicates_are_still_found_exactly(account, monkeypatch,
 
 
 def test_the_bound_gives_the_same_list_as_an_unbounded_import(account, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 4)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 4)
     data, *_ = _file()
-    unbounded = lists.create_list(account, "Unbounded")
-    expected = lists.import_csv(unbounded, io.BytesIO(data))
-    monkeypatch.setattr(lists, "MAX_SEEN_ADDRESSES", 1)
-    bounded = lists.create_list(account, "Bounded")
-    got = lists.import_csv(bounded, io.BytesIO(data))
+    unbounded = list_services.create_list(account, "Unbounded")
+    expected = importer.import_csv(unbounded, io.BytesIO(data))
+    monkeypatch.setattr(importer, "MAX_SEEN_ADDRESSES", 1)
+    bounded = list_services.create_list(account, "Bounded")
+    got = importer.import_csv(bounded, io.BytesIO(data))
     assert (got.loaded, got.duplicates, got.invalid) == (expected.loaded, expected.duplicates, expected.invalid)
     assert sorted(_emails(bounded)) == sorted(_emails(unbounded))
 
 
 def test_a_crash_after_the_bound_resumes_with_exact_counts(account, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 4)
-    monkeypatch.setattr(lists, "MAX_SEEN_ADDRESSES", 3)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 4)
+    monkeypatch.setattr(importer, "MAX_SEEN_ADDRESSES", 3)
     data, distinct, duplicates, invalid = _file()
-    rl = lists.create_list(account, "Crash")
-    real_flush = lists._Loader.flush
+    rl = list_services.create_list(account, "Crash")
+    real_flush = importer._Loader.flush
     flushes = []
 
     def dies_on_the_sixth_batch(self, **progress):
@@ -94,11 +95,11 @@ def test_a_crash_after_the_bound_resumes_with_exact_counts(account, monkeypatch)
             raise SystemExit("worker killed")
         real_flush(self, **progress)
 
-    monkeypatch.setattr(lists._Loader, "flush", dies_on_the_sixth_batch)
+    monkeypatch.setattr(importer._Loader, "flush", dies_on_the_sixth_batch)
     with pytest.raises(SystemExit):
-        lists.import_csv(rl, io.BytesIO(data))
-    monkeypatch.setattr(lists._Loader, "flush", real_flush)
-    lists.import_csv(rl, io.BytesIO(data))  # the task run again resumes after the last committed batch
+        importer.import_csv(rl, io.BytesIO(data))
+    monkeypatch.setattr(importer._Loader, "flush", real_flush)
+    importer.import_csv(rl, io.BytesIO(data))  # the task run again resumes after the last committed batch
     rl.refresh_from_db()
     assert (rl.count, rl.duplicate_count, rl.invalid_count, rl.status) == (
         len(distinct), duplicates, invalid, ReceiverList.DONE)

@@ -12,9 +12,12 @@ from django.db import connection
 from django.urls import reverse
 from kombu.exceptions import OperationalError
 
-from batches import lists, tasks_lists
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists import tasks as list_tasks
+from batches.lists import uploads as list_uploads
+from batches.lists.tasks import import_list
 from batches.models import Receiver, ReceiverList, ReceiverListError
-from batches.tasks_lists import import_list
 from ops import periodic
 
 CSV = b"email,name\nann@example.com,Ann\nnot-an-address,X\nbob@example.com,Bob\n"
@@ -52,48 +55,48 @@ def test_an_upload_with_the_broker_down_is_imported_by_the_periodic_job(
 
     queued = []
     monkeypatch.setattr(import_list, "delay", lambda *args: queued.append(args))
-    assert tasks_lists.requeue_stalled_imports() == "re-queued 0 list imports"  # too early
+    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"  # too early
     age(path, settings.SES_LIST_IMPORT_STALL_SECONDS + 5)
     [result] = [r for r in periodic.run_due_jobs(force=True) if r.name == "requeue_stalled_imports"]
     assert result.ok and result.summary == "re-queued 1 list imports"
     assert queued == [(rl.pk, str(path))]
-    assert tasks_lists.requeue_stalled_imports() == "re-queued 0 list imports"  # handed out: waits a period
+    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"  # handed out: waits a period
 
     import_list(*queued[0])
     rl.refresh_from_db()
     assert (rl.status, rl.count, rl.invalid_count) == (ReceiverList.DONE, 2, 1)
     assert emails(rl) == ["ann@example.com", "bob@example.com"]
     assert not path.exists()
-    assert tasks_lists.requeue_stalled_imports() == "re-queued 0 list imports"  # done: nothing left
+    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"  # done: nothing left
 
 
 def test_an_import_that_makes_progress_is_not_handed_out_again(account, uploads, settings, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 2)
-    rl = lists.create_list(account, "Busy")
+    monkeypatch.setattr(importer, "BATCH_SIZE", 2)
+    rl = list_services.create_list(account, "Busy")
     uploads.mkdir(parents=True)
     path = uploads / f"list-{rl.pk}-x.csv"
     path.write_bytes(b"".join(f"r{i}@example.com\n".encode() for i in range(5)))
-    lists.begin_upload(rl, path.stat().st_size)
+    list_services.begin_upload(rl, path.stat().st_size)
     age(path, settings.SES_LIST_IMPORT_STALL_SECONDS + 5)
     queued = []
     monkeypatch.setattr(import_list, "delay", lambda *args: queued.append(args))
     stale = path.stat().st_mtime
     with path.open("rb") as fileobj:  # as import_list runs it, stopped before it removes the file
-        lists.import_csv(rl, fileobj, on_progress=lambda: tasks_lists._touch(path))
+        importer.import_csv(rl, fileobj, on_progress=lambda: list_uploads._touch(path))
     assert path.stat().st_mtime > stale  # the import touched its file as it went
     ReceiverList.objects.filter(pk=rl.pk).update(status=ReceiverList.UPLOADING)  # as if still going
-    assert tasks_lists.requeue_stalled_imports() == "re-queued 0 list imports"
+    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"
     assert queued == []
 
 
 def test_a_crashed_import_run_again_loads_no_recipient_twice(account, monkeypatch):
-    monkeypatch.setattr(lists, "BATCH_SIZE", 3)
-    rl = lists.create_list(account, "Crash")
+    monkeypatch.setattr(importer, "BATCH_SIZE", 3)
+    rl = list_services.create_list(account, "Crash")
     # Before the crash (batches of 3 good rows): a bad row (line 3) and a duplicate (line 5).
     rows = [f"r{i}@example.com,{i}\n" for i in range(10)]
     data = ("email,n\n" + rows[0] + "bad,x\n" + rows[1] + rows[0] + "".join(rows[2:])
             + "bad,y\n" + "r1@example.com,1\n").encode()
-    real_flush = lists._Loader.flush
+    real_flush = importer._Loader.flush
     flushes = []
 
     def dies_on_the_third_batch(self, **progress):
@@ -102,15 +105,15 @@ def test_a_crashed_import_run_again_loads_no_recipient_twice(account, monkeypatc
             raise SystemExit("worker killed")
         real_flush(self, **progress)
 
-    monkeypatch.setattr(lists._Loader, "flush", dies_on_the_third_batch)
+    monkeypatch.setattr(importer._Loader, "flush", dies_on_the_third_batch)
     with pytest.raises(SystemExit):
-        lists.import_csv(rl, io.BytesIO(data))
+        importer.import_csv(rl, io.BytesIO(data))
     assert emails(rl) == [f"r{i}@example.com" for i in range(6)]  # two batches committed
     rl.refresh_from_db()
     assert (rl.status, rl.invalid_count, rl.duplicate_count) == (ReceiverList.UPLOADING, 1, 1)
 
-    monkeypatch.setattr(lists._Loader, "flush", real_flush)
-    result = lists.import_csv(rl, io.BytesIO(data))  # the redelivered task goes on from the last batch
+    monkeypatch.setattr(importer._Loader, "flush", real_flush)
+    result = importer.import_csv(rl, io.BytesIO(data))  # the redelivered task goes on from the last batch
     rl.refresh_from_db()
     assert emails(rl) == [f"r{i}@example.com" for i in range(10)]
     assert rl.count == 10 and rl.status == ReceiverList.DONE
@@ -123,20 +126,20 @@ def test_a_crashed_import_run_again_loads_no_recipient_twice(account, monkeypatc
 
 def test_rows_whose_address_hash_was_seen_are_checked_exactly(account, monkeypatch):
     """Every address hashing alike: no row may be lost, real duplicates are still counted."""
-    monkeypatch.setattr(lists, "BATCH_SIZE", 4)
-    monkeypatch.setattr(lists, "hash", lambda value: 0, raising=False)
-    rl = lists.create_list(account, "Collisions")
+    monkeypatch.setattr(importer, "BATCH_SIZE", 4)
+    monkeypatch.setattr(importer, "hash", lambda value: 0, raising=False)
+    rl = list_services.create_list(account, "Collisions")
     rows = [f"r{i}@example.com" for i in range(9)]
-    result = lists.import_csv(rl, io.BytesIO("\n".join(rows + ["r3@example.com", "R8@example.com"]).encode() + b"\n"))
+    result = importer.import_csv(rl, io.BytesIO("\n".join(rows + ["r3@example.com", "R8@example.com"]).encode() + b"\n"))
     rl.refresh_from_db()
     assert sorted(emails(rl)) == sorted(rows)
     assert (result.loaded, result.duplicates, rl.count, rl.duplicate_count) == (9, 2, 9, 2)
 
 
 def test_an_address_already_in_the_list_does_not_break_a_direct_load(account):
-    rl = lists.create_list(account, "Race")
-    lists.add_receivers(rl, [("bob@example.com", {})])  # as if added after the import began
-    loader = lists._Loader(rl, direct=True)
+    rl = list_services.create_list(account, "Race")
+    importer.add_receivers(rl, [("bob@example.com", {})])  # as if added after the import began
+    loader = importer._Loader(rl, direct=True)
     for email in ("ann@example.com", "bob@example.com", "cy@example.com"):
         loader.add(email, "{}" if connection.vendor == "postgresql" else {})
     loader.flush()
@@ -148,11 +151,11 @@ def test_an_address_already_in_the_list_does_not_break_a_direct_load(account):
 
 
 def test_values_that_copy_escapes_load_exactly(account):
-    rl = lists.create_list(account, "Escapes")
+    rl = list_services.create_list(account, "Escapes")
     text = ('email,a,b\n'
             '"""x\\\\y""@example.com",back\\slash,"tab\there"\n'
             'zoe@example.com,"say ""hi""",Zoë 🎉\n')
-    result = lists.import_csv(rl, io.BytesIO(text.encode()))
+    result = importer.import_csv(rl, io.BytesIO(text.encode()))
     assert (result.loaded, result.invalid) == (2, 0), list(ReceiverListError.objects.values_list("reason", flat=True))
     got = {r.email: r.template_data for r in Receiver.objects.filter(receiver_list=rl)}
     assert got == {
@@ -165,16 +168,16 @@ def test_values_that_copy_escapes_load_exactly(account):
 def test_a_second_task_for_a_list_being_imported_leaves_it_alone(account, uploads):
     import psycopg
 
-    rl = lists.create_list(account, "Twice")
+    rl = list_services.create_list(account, "Twice")
     uploads.mkdir(parents=True)
     path = uploads / f"list-{rl.pk}-x.csv"
     path.write_bytes(CSV)
-    lists.begin_upload(rl, len(CSV))
+    list_services.begin_upload(rl, len(CSV))
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
     with psycopg.connect(**params, autocommit=True) as other:  # the worker importing it now
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [tasks_lists._LOCK_CLASS, rl.pk])
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [list_uploads._LOCK_CLASS, rl.pk])
         import_list(rl.pk, str(path))
         rl.refresh_from_db()
         assert (rl.status, rl.count) == (ReceiverList.UPLOADING, 0) and path.exists()
@@ -183,7 +186,7 @@ def test_a_second_task_for_a_list_being_imported_leaves_it_alone(account, upload
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
-                           [tasks_lists._LOCK_CLASS, rl.pk])
+                           [list_uploads._LOCK_CLASS, rl.pk])
             if cursor.fetchone()[0] == 0:
                 break
             time.sleep(0.05)
@@ -193,7 +196,7 @@ def test_a_second_task_for_a_list_being_imported_leaves_it_alone(account, upload
 
 
 def test_a_read_error_in_the_middle_of_a_batch_rolls_that_batch_back(account):
-    rl = lists.create_list(account, "Broken disk")
+    rl = list_services.create_list(account, "Broken disk")
     data = "".join(f"r{i}@example.com\n" for i in range(2500)).encode()
 
     class FailingFile(io.BytesIO):
@@ -203,8 +206,8 @@ def test_a_read_error_in_the_middle_of_a_batch_rolls_that_batch_back(account):
             return super().readline(size)
 
     with pytest.raises(OSError):
-        lists.import_csv(rl, FailingFile(data))
+        importer.import_csv(rl, FailingFile(data))
     assert emails(rl) == []  # the batch was not committed
-    lists.import_csv(rl, io.BytesIO(data))  # the connection is usable: the task runs again
+    importer.import_csv(rl, io.BytesIO(data))  # the connection is usable: the task runs again
     rl.refresh_from_db()
     assert rl.count == 2500 and emails(rl)[:2] == ["r0@example.com", "r1@example.com"]

@@ -6,9 +6,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists.tasks import import_list
 from batches.models import Receiver, ReceiverList, ReceiverListError
-from batches.tasks_lists import import_list
 
 CSV = b"\xef\xbb\xbfemail,name\nann@example.com,Ann\nnot-an-address,X\nbob@example.com,<i>Bob</i>\ncy@example.com,Cy\n"
 
@@ -55,8 +56,8 @@ def test_an_upload_is_saved_then_loaded_by_the_task(signed_in, uploads, monkeypa
 
 
 def test_the_progress_fragment_polls_while_loading_and_stops_when_done(signed_in, account):
-    rl = lists.create_list(account, "L")
-    lists.begin_upload(rl, 1000)
+    rl = list_services.create_list(account, "L")
+    list_services.begin_upload(rl, 1000)
     ReceiverList.objects.filter(pk=rl.pk).update(bytes_done=250, count=7)
     url = reverse("list-progress", args=[rl.pk])
 
@@ -74,11 +75,11 @@ def test_the_progress_fragment_polls_while_loading_and_stops_when_done(signed_in
 
 
 def test_a_file_that_is_not_utf8_shows_the_error(signed_in, account, uploads):
-    rl = lists.create_list(account, "L")
+    rl = list_services.create_list(account, "L")
     path = uploads / "x.csv"
     uploads.mkdir(parents=True)
     path.write_bytes("ann@example.com\nzoë@example.com\n".encode("latin-1"))
-    lists.begin_upload(rl, path.stat().st_size)
+    list_services.begin_upload(rl, path.stat().st_size)
     import_list(rl.pk, str(path))
     page = signed_in.get(reverse("list-detail", args=[rl.pk])).content.decode()
     assert "The file is not UTF-8 (line 2)" in page
@@ -86,7 +87,7 @@ def test_a_file_that_is_not_utf8_shows_the_error(signed_in, account, uploads):
 
 
 def test_a_form_without_a_file_or_with_a_taken_name_writes_nothing(signed_in, account, uploads):
-    lists.create_list(account, "Taken")
+    list_services.create_list(account, "Taken")
     response = signed_in.post(reverse("lists"), {"name": "New"})
     assert response.status_code == 400
     response = signed_in.post(reverse("lists"), {"name": "Taken", "file": SimpleUploadedFile("a.csv", b"a@example.com\n")})
@@ -97,8 +98,8 @@ def test_a_form_without_a_file_or_with_a_taken_name_writes_nothing(signed_in, ac
 
 
 def test_more_recipients_can_be_uploaded_to_a_list(signed_in, account, uploads, monkeypatch, django_capture_on_commit_callbacks):
-    rl = lists.create_list(account, "L")
-    lists.add_receivers(rl, [("ann@example.com", {})])
+    rl = list_services.create_list(account, "L")
+    importer.add_receivers(rl, [("ann@example.com", {})])
     queued = []
     monkeypatch.setattr(import_list, "delay", lambda *args: queued.append(args))
     with django_capture_on_commit_callbacks(execute=True):
@@ -112,8 +113,8 @@ def test_more_recipients_can_be_uploaded_to_a_list(signed_in, account, uploads, 
 
 
 def test_a_list_is_deleted_after_confirmation(signed_in, account):
-    rl = lists.create_list(account, "L")
-    lists.add_receivers(rl, [("ann@example.com", {})])
+    rl = list_services.create_list(account, "L")
+    importer.add_receivers(rl, [("ann@example.com", {})])
     assert "Delete the list" in signed_in.get(reverse("list-delete", args=[rl.pk])).content.decode()
     response = signed_in.post(reverse("list-delete", args=[rl.pk]))
     assert response.status_code == 302 and response["Location"] == reverse("lists")
@@ -121,24 +122,24 @@ def test_a_list_is_deleted_after_confirmation(signed_in, account):
 
 
 def test_a_list_being_uploaded_is_not_deleted(signed_in, account):
-    rl = lists.create_list(account, "L")
-    lists.begin_upload(rl, 10)
+    rl = list_services.create_list(account, "L")
+    list_services.begin_upload(rl, 10)
     response = signed_in.post(reverse("list-delete", args=[rl.pk]), follow=True)
     assert "being uploaded" in response.content.decode()
     assert ReceiverList.objects.count() == 1
 
 
 def test_the_lists_page_shows_counts(signed_in, account):
-    rl = lists.create_list(account, "Newsletter")
-    lists.add_receivers(rl, [("ann@example.com", {}), ("bob@example.com", {})])
+    rl = list_services.create_list(account, "Newsletter")
+    importer.add_receivers(rl, [("ann@example.com", {}), ("bob@example.com", {})])
     page = signed_in.get(reverse("lists")).content.decode()
     assert "Newsletter" in page and reverse("list-detail", args=[rl.pk]) in page
     assert 'aria-current="page"' in page
 
 
 def test_receivers_and_refused_rows_are_paginated(signed_in, account):
-    rl = lists.create_list(account, "L")
-    lists.add_receivers(rl, [(f"r{i:03}@example.com", {}) for i in range(120)])
+    rl = list_services.create_list(account, "L")
+    importer.add_receivers(rl, [(f"r{i:03}@example.com", {}) for i in range(120)])
     ReceiverListError.objects.bulk_create(
         [ReceiverListError(receiver_list=rl, line=i, reason=f"reason {i}") for i in range(2, 62)]
     )
@@ -152,8 +153,8 @@ def test_receivers_and_refused_rows_are_paginated(signed_in, account):
 
 
 def test_an_outsider_gets_404_on_every_list_page(client, outsider, account):
-    rl = lists.create_list(account, "Private")
-    lists.add_receivers(rl, [("ann@example.com", {})])
+    rl = list_services.create_list(account, "Private")
+    importer.add_receivers(rl, [("ann@example.com", {})])
     client.force_login(outsider)
     for name in ("list-detail", "list-progress", "list-delete"):
         assert client.get(reverse(name, args=[rl.pk])).status_code == 404, name

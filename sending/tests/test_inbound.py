@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sending.inbound import (
+from sending.inbound.reports import (
     COMPLAINT,
     DEFERRED,
     DELIVERY_STATUS,

@@ -8,7 +8,7 @@ import quopri
 
 import pytest
 
-from sending.inbound import parse_report
+from sending.inbound.reports import parse_report
 from sending.models import Message
 from sending.tests.inbound_fixtures import counters, make_message, written
 from sending.tests.test_ingest_http import _endpoints_on, post_events, post_report  # noqa: F401  (fixture)

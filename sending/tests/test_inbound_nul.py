@@ -4,7 +4,7 @@ tests/resilience/test_bad_input_inbound.py."""
 
 from pathlib import Path
 
-from sending.inbound import parse_report
+from sending.inbound.reports import parse_report
 from sending.models import Message
 from sending.tests.inbound_fixtures import make_message
 

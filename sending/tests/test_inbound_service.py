@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sending.inbound import InboundError
-from sending.inbound_service import apply_report
+from sending.inbound.reports import InboundError
+from sending.inbound.services import apply_report
 from sending.models import Message, Suppression
 from sending.tests.inbound_fixtures import counters, make_message, written
 

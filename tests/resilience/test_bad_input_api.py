@@ -42,7 +42,8 @@ from accounts.models import ApiKey
 from api import errors as api_errors
 from api.registry import ACTIONS
 from api.tests.signing import post, signed_headers, tc3_signature
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
 from batches.models import BatchTask, ReceiverList
 from core import unusable
 from domains.models import SenderDomain
@@ -196,8 +197,8 @@ class World:
         self.template = sending_services.create_template(
             account, name="Welcome", subject="Hi {{name}}", html="<p>Hi {{name}}</p>", text="Hi {{name}}",
         )
-        self.list = lists.create_list(account, "Customers", "")
-        lists.add_receivers(self.list, [("ann@example.com", {"name": "Ann"})])
+        self.list = list_services.create_list(account, "Customers", "")
+        importer.add_receivers(self.list, [("ann@example.com", {"name": "Ann"})])
 
     def send(self, action: str, body: bytes, **kwargs):
         headers = signed_headers(self.key.secret_id, self.secret_key, action, body)

@@ -1,9 +1,9 @@
 """Bad input, generated, against the recipient-list import (issue 6): malformed CSV files — binary
 junk, other encodings, byte order marks, huge fields, missing and extra columns, broken quotes,
 NUL and control characters, HTML in variables — run through the worker's task
-(batches.tasks_lists.import_list) as an upload would, and through the console's upload form.
+(batches.lists.tasks.import_list) as an upload would, and through the console's upload form.
 
-The design (batches/lists.py): good rows load, each bad row is listed with its line number; a bad
+The design (batches/lists/importer.py): good rows load, each bad row is listed with its line number; a bad
 header refuses the file; a line that is not UTF-8 stops the import there, keeping what loaded
 before it. So the task never raises, the list always ends DONE (never stuck "uploading"), and every
 recipient it created is a valid address from the file (from before the stopping line, if any) with
@@ -26,9 +26,10 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists.tasks import import_list
 from batches.models import Receiver, ReceiverList, ReceiverListError
-from batches.tasks_lists import import_list
 from core import unusable
 from sending.models import SensitiveWord
 from sending.review import review_send, send_rules, template_data_errors
@@ -145,7 +146,7 @@ def _data_rows(raw: bytes) -> int | None:
     rows = 0
     decided = False  # the first row that parses says whether the file has a header
     for number, piece in enumerate(raw.split(b"\n"), start=1):
-        if len(piece) > lists.MAX_LINE_BYTES:
+        if len(piece) > importer.MAX_LINE_BYTES:
             rows += 1  # too long to be a row: refused unread
             continue
         if number == 1 and piece.startswith(b"\xef\xbb\xbf"):
@@ -160,7 +161,7 @@ def _data_rows(raw: bytes) -> int | None:
             if '"' in line:
                 return None
             decided = True
-            if lists._is_header(line.rstrip("\r").split(",")):
+            if importer._is_header(line.rstrip("\r").split(",")):
                 continue
         rows += 1
     return rows
@@ -204,11 +205,11 @@ def check_import(receiver_list: ReceiverList, raw: bytes) -> None:
 @given(raw=csv_inputs)
 def test_the_import_task_loads_the_good_rows_and_lists_the_bad_ones(account, uploads, raw):
     with transaction.atomic():
-        receiver_list = lists.create_list(account, f"Fuzzed {uuid.uuid4().hex}")
+        receiver_list = list_services.create_list(account, f"Fuzzed {uuid.uuid4().hex}")
         uploads.mkdir(parents=True, exist_ok=True)
         path = uploads / f"fuzz-{uuid.uuid4().hex}.csv"
         path.write_bytes(raw)
-        lists.begin_upload(receiver_list, len(raw))
+        list_services.begin_upload(receiver_list, len(raw))
 
         import_list(receiver_list.pk, str(path))  # exactly what the worker runs; it must not raise
 
@@ -239,11 +240,11 @@ def reviewed_files(draw) -> tuple[bytes, int]:
 def test_no_row_the_content_review_refuses_is_loaded_and_every_other_row_is(account, uploads, file):
     raw, rows = file
     with transaction.atomic():
-        receiver_list = lists.create_list(account, f"Reviewed {uuid.uuid4().hex}")
+        receiver_list = list_services.create_list(account, f"Reviewed {uuid.uuid4().hex}")
         uploads.mkdir(parents=True, exist_ok=True)
         path = uploads / f"fuzz-{uuid.uuid4().hex}.csv"
         path.write_bytes(raw)
-        lists.begin_upload(receiver_list, len(raw))
+        list_services.begin_upload(receiver_list, len(raw))
 
         import_list(receiver_list.pk, str(path))
 
@@ -256,12 +257,12 @@ def test_no_row_the_content_review_refuses_is_loaded_and_every_other_row_is(acco
 
 @pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x85", "\ufffe", "\U0001ffff"])
 def test_an_unusable_character_makes_its_row_bad_with_its_line_number(account, uploads, char):
-    receiver_list = lists.create_list(account, "Unusable")
+    receiver_list = list_services.create_list(account, "Unusable")
     path = uploads / "unusable.csv"
     uploads.mkdir(parents=True, exist_ok=True)
     text = f"email,name\nann@example.com,Ann\nbob@example.com,B{char}b\ncy{char}@example.com,Cy\ndee@example.com,Dee\n"
     path.write_bytes(text.encode())
-    lists.begin_upload(receiver_list, path.stat().st_size)
+    list_services.begin_upload(receiver_list, path.stat().st_size)
 
     import_list(receiver_list.pk, str(path))  # never raises, on PostgreSQL either
 
@@ -277,11 +278,11 @@ def test_an_unusable_character_makes_its_row_bad_with_its_line_number(account, u
 
 
 def test_a_bad_header_refuses_the_file_and_loads_nothing(account, uploads):
-    receiver_list = lists.create_list(account, "Bad header")
+    receiver_list = list_services.create_list(account, "Bad header")
     path = uploads / "bad.csv"
     uploads.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"email,1st name\nann@example.com,Ann\n")
-    lists.begin_upload(receiver_list, path.stat().st_size)
+    list_services.begin_upload(receiver_list, path.stat().st_size)
 
     import_list(receiver_list.pk, str(path))
 

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import ApiKey
-from batches import lists
+from batches.lists import importer
+from batches.lists import services as list_services
 from batches.models import BatchTask
 from batches.services import create_task
 from core import unusable
@@ -102,8 +103,8 @@ class World:
         self.template = sending_services.create_template(
             account, name="Welcome", subject="Hi {{name}}", html="<p>Hi {{name}}</p>", text="Hi {{name}}",
         )
-        self.list = lists.create_list(account, "Customers", "")
-        lists.add_receivers(self.list, [("ann@example.com", {"name": "Ann"})])
+        self.list = list_services.create_list(account, "Customers", "")
+        importer.add_receivers(self.list, [("ann@example.com", {"name": "Ann"})])
         self.task = create_task(
             account, from_address=self.sender.email, receiver_list_id=self.list.pk, template_id=self.template.pk,
             subject="", task_type=BatchTask.IMMEDIATE, begin_time=None, interval_hours=None, unsubscribe=0,

@@ -1,5 +1,5 @@
 """Bad input, generated, against what arrives after sending (issue 6): malformed DSN and ARF messages
-fed to the parser (sending.inbound.parse_report) and POSTed to /inbound/report, and generated JSON
+fed to the parser (sending.inbound.reports.parse_report) and POSTed to /inbound/report, and generated JSON
 POSTed, correctly signed, to /inbound/events.
 
 The parser either reads a report or raises InboundError with a message a person can act on; the
@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sending.inbound import Finding, InboundError, parse_report
+from sending.inbound.reports import Finding, InboundError, parse_report
 from sending.models import Message
 from sending.tests.inbound_fixtures import make_message
 

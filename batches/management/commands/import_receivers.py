@@ -1,6 +1,6 @@
 """Load a CSV file into a recipient list from the shell (large files, benchmarks).
 
-The same path as a console upload (batches.tasks_lists.import_local_file): the list is claimed with
+The same path as a console upload (batches.lists.uploads.import_local_file): the list is claimed with
 begin_upload, the file is imported in batches with its progress, and a run that dies part-way is
 finished by running the same command again (or by the periodic job), without counting a row twice.
 """
@@ -10,7 +10,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from batches import lists, tasks_lists
+from batches.lists import importer
+from batches.lists import services as list_services
+from batches.lists import uploads as list_uploads
 from batches.models import ReceiverList
 
 
@@ -32,8 +34,8 @@ class Command(BaseCommand):
             raise CommandError(f"{file} is not a file.")
         started = time.monotonic()
         try:
-            done = tasks_lists.import_local_file(receiver_list, file)
-        except lists.ListError as exc:
+            done = list_uploads.import_local_file(receiver_list, file)
+        except list_services.ListError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
         elapsed = time.monotonic() - started
         receiver_list = done.receiver_list
@@ -42,7 +44,7 @@ class Command(BaseCommand):
         if done.already_imported:
             self.stdout.write(f"{file} was imported already by an earlier run; nothing to do; {totals}")
             return
-        result = done.result or lists.ImportResult()
+        result = done.result or importer.ImportResult()
         rows = result.loaded + result.invalid + result.duplicates
         self.stdout.write(
             f"{'resumed: ' if done.resumed else ''}"

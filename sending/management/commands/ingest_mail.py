@@ -2,8 +2,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sending.inbound import InboundError
-from sending.inbound_service import apply_report
+from sending.inbound.reports import InboundError
+from sending.inbound.services import apply_report
 
 
 class Command(BaseCommand):

@@ -1,23 +1,13 @@
 """Bounce reports (RFC 3464 DSN) and complaint reports (RFC 5965 ARF), read from raw messages.
 
-Pure Python (the stdlib `email` package): no Django, no database. `parse_report(raw)` turns one
-raw message into a list of `Finding`s, one per recipient the report speaks about; the caller
-(`manage.py ingest_mail`, the inbound HTTP endpoint) finds our message by `ses_message_id`,
-`envelope_id` or `message_id` plus `recipient`, and records `outcome`.
+Pure Python (the stdlib `email` package): no Django, no database. Which report says what, and how
+it is read: docs/inbound.md.
 
-Outcomes (the counted ones are named like domains.reputation.services.OUTCOME_COUNTERS):
-
-- DSN ``failed``: classified by sending.outcomes from the Status field and the diagnostic:
-  5.1.x ``invalid``, 5.7.x or spam text ``spam``, anything else ``bounced`` (a failed 4.x.x is a
-  temporary failure whose retries ran out at the relay: ``bounced``).
-- DSN ``delayed``: ``deferred``, nothing to count; the relay is still trying.
-- DSN ``delivered`` / ``relayed`` / ``expanded``: ``delivered``, a confirmation of what the SMTP
-  reply already counted; the caller must not count it a second time.
-- ARF ``abuse`` / ``fraud`` / ``virus`` / ``other`` (and any future type): ``complaint``.
-  ARF ``not-spam`` and ``auth-failure`` (RFC 6591) are not complaints: ``ignored``.
-
-Anything that is not a readable report raises InboundError with a message a person can act on;
-no other exception escapes.
+- parse_report(raw) -> [Finding]: one per recipient the report speaks about; InboundError (with a
+  message a person can act on) when the message is not a readable report, and no other exception
+- Finding: outcome, recipient and the ids that lead back to our message; `counted`
+- DSN: _delivery_status, _dsn_reply, _dsn_outcome, _global_status_bytes (RFC 6533)
+- ARF: _feedback_report; the original message's ids: _original_headers, _original_ids
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Recipient-list pages: create a list from a CSV, watch the upload, page through recipients and
-refused rows, delete. The rules live in batches.lists; the upload runs in a worker."""
+refused rows, delete. The rules live in batches.lists.services; the upload runs in a worker.
+
+- list_index (GET the lists, POST a new list with its CSV), list_detail, list_progress (htmx),
+  list_upload (POST another CSV), list_delete
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts.views import account_required
-from batches import lists
-from batches.forms_lists import ListForm, UploadForm
+from batches.lists import services
+from batches.lists.forms import ListForm, UploadForm
+from batches.lists.tasks import start_import
+from batches.lists.uploads import save_upload
 from batches.models import ReceiverList
-from batches.tasks_lists import save_upload, start_import
 
 RECEIVERS_PAGE_SIZE = 50
 ERRORS_PAGE_SIZE = 50
@@ -34,12 +39,12 @@ def list_index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
-                receiver_list = lists.create_list(
+                receiver_list = services.create_list(
                     request.account, form.cleaned_data["name"], form.cleaned_data["description"]
                 )
                 path, size = save_upload(receiver_list, form.cleaned_data["file"])
                 start_import(receiver_list, path, size)
-        except lists.ListError as exc:
+        except services.ListError as exc:
             form.add_error(None, f"{exc.message} ({exc.code})")
         else:
             messages.success(request, _("List %(name)s is created; its file is loading.") % {"name": receiver_list.name})
@@ -86,11 +91,11 @@ def list_upload(request: HttpRequest, pk: int) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            lists.check_can_add(receiver_list)
+            services.check_can_add(receiver_list)
             with transaction.atomic():
                 path, size = save_upload(receiver_list, form.cleaned_data["file"])
                 start_import(receiver_list, path, size)
-        except lists.ListError as exc:
+        except services.ListError as exc:
             form.add_error(None, f"{exc.message} ({exc.code})")
         else:
             messages.success(request, _("The file is loading."))
@@ -106,8 +111,8 @@ def list_delete(request: HttpRequest, pk: int) -> HttpResponse:
     receiver_list = _get_list_for_account(request, pk)
     if request.method == "POST":
         try:
-            lists.delete_list(receiver_list)
-        except lists.ListError as exc:
+            services.delete_list(receiver_list)
+        except services.ListError as exc:
             messages.error(request, exc.message)
             return redirect("list-detail", pk=receiver_list.pk)
         messages.success(request, _("List %(name)s is deleted.") % {"name": receiver_list.name})

@@ -1,8 +1,8 @@
-"""Machine endpoints for outcomes that arrive after sending: raw DSN/ARF reports and the MTA webhook.
+"""Machine endpoints for outcomes that arrive after sending (docs/inbound.md): no session.
 
-Neither has a session: the report endpoint takes a bearer token (SES_INBOUND_TOKEN), the webhook an
-HMAC-SHA256 signature of its body (SES_WEBHOOK_SECRET). An empty setting switches its endpoint off
-(404), so a fresh install exposes neither by accident.
+- inbound_report: POST /inbound/report, a raw DSN/ARF message, bearer token SES_INBOUND_TOKEN
+- inbound_events: POST /inbound/events, MTA events, HMAC-SHA256 signature with SES_WEBHOOK_SECRET
+An empty setting switches its endpoint off (404).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core import unusable
-from sending.inbound import InboundError
-from sending.inbound_service import WebhookError, apply_report, apply_webhook, signature_matches
+from sending.inbound.reports import InboundError
+from sending.inbound.services import WebhookError, apply_report, apply_webhook, signature_matches
 
 
 def _error(status: int, message: str) -> JsonResponse:

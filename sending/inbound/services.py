@@ -1,8 +1,12 @@
 """Outcomes that arrive after the SMTP transaction: DSN/ARF reports and the MTA event webhook.
 
-Both paths only find OUR message and hand the outcome to sending.recording.record_event, which is
-idempotent: a report fed twice, or a webhook retried by the MTA, is counted once. Nothing here
-changes a row for a message we cannot identify with confidence.
+Both only find OUR message and hand the outcome to sending.recording.record_event (idempotent:
+a report or webhook event fed twice is counted once); docs/inbound.md.
+
+- apply_report(raw) -> [Applied]: a raw DSN/ARF message (ingest_mail, POST /inbound/report)
+- find_message(finding): our message a finding speaks about, or None
+- signature_matches(secret, body, header): the webhook's X-SES-Signature
+- apply_webhook(body) -> [Applied]: a JSON list of MTA events (POST /inbound/events); WebhookError
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from core import unusable
 from sending import outcomes
-from sending.inbound import Finding, parse_report
+from sending.inbound.reports import Finding, parse_report
 from sending.models import Message
 from sending.recording import record_event
 from sending.services import address_lookup_forms
@@ -68,7 +72,7 @@ class WebhookError(ValueError):
 def apply_report(raw: bytes | str) -> list[Applied]:
     """Record what one raw DSN/ARF message says. InboundError (nothing written) when unreadable.
 
-    1. Parse the report into findings, one per recipient (sending.inbound).
+    1. Parse the report into findings, one per recipient (sending.inbound.reports).
     2. Findings that count nothing (a delay, a delivery confirmation, a not-spam report) are reported.
     3. Each counted finding is matched to our message; an unknown message is reported, nothing written.
     4. record_event applies it; a report seen before changes nothing (record_event is idempotent).

@@ -1,12 +1,17 @@
-"""Celery task of recipient lists: load an uploaded CSV in a worker, so the console stays responsive.
+"""Upload files of recipient lists (DATA_DIR/uploads) and running the import of one (docs/lists.md).
 
-Registered by name (`batches.import_list`); batches/apps.py imports this module so a worker that
-autodiscovers only `tasks.py` knows it too.
+- uploads_dir(); save_upload(list, uploaded): the file written as `list-<id>-<uuid>.partial`
+- claim_upload(list, path, size): the list claimed (begin_upload) and the file renamed to `.csv` in
+  one transaction: the list's current upload (ReceiverList.upload_file); older `.csv`s dropped
+- import_upload(list_id, path): the import of one upload file under the list's lock (what the
+  import_list task runs), the file removed at the end -> ImportResult, None when another process has it
+- give_up_lost_upload(list_id, current), drop_orphans(cutoff): an uploading list whose file is gone,
+  and upload files nothing will import (requeue_stalled_imports)
+- import_local_file(list, source): `manage.py import_receivers`, as a console upload, resumable
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import filecmp
 import logging
 import os
@@ -15,14 +20,12 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Value, When
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batches import lists
+from batches.lists import importer, services
 from batches.models import ReceiverList
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ def uploads_dir() -> Path:
 def save_upload(receiver_list: ReceiverList, uploaded) -> tuple[Path, int]:
     """Copy an uploaded file to DATA_DIR/uploads chunk by chunk (never whole in memory).
 
-    Written as `.partial`: start_import renames it to `.csv` once the upload has claimed the list, so
+    Written as `.partial`: claim_upload renames it to `.csv` once the upload has claimed the list, so
     a file still being written is never taken for a leftover (_drop_stale_uploads) or handed out."""
     path = uploads_dir() / f"list-{receiver_list.pk}-{uuid.uuid4().hex}.partial"
     size = 0
@@ -50,14 +53,7 @@ def save_upload(receiver_list: ReceiverList, uploaded) -> tuple[Path, int]:
     return path, size
 
 
-def start_import(receiver_list: ReceiverList, path: Path, size: int) -> None:
-    """Claim the list (status 2) for save_upload's file and hand it to a worker once that is committed."""
-    path = _claim(receiver_list, path, size)
-    list_id, name = receiver_list.pk, str(path)
-    transaction.on_commit(lambda: enqueue_import(list_id, name), robust=True)
-
-
-def _claim(receiver_list: ReceiverList, path: Path, size: int) -> Path:
+def claim_upload(receiver_list: ReceiverList, path: Path, size: int) -> Path:
     """Make the upload in `path` (a `.partial`, or a `.csv` already in place) the list's current upload:
     begin_upload records its `.csv` name on the list, and the file is renamed to it in the same
     transaction, so a claim is never committed without its file in place (nor undone with the file
@@ -66,7 +62,7 @@ def _claim(receiver_list: ReceiverList, path: Path, size: int) -> Path:
     final = path.with_suffix(".csv")
     try:
         with transaction.atomic():
-            lists.begin_upload(receiver_list, size, upload_file=final.name)
+            services.begin_upload(receiver_list, size, upload_file=final.name)
             if path != final:
                 path.rename(final)
     except BaseException:
@@ -87,54 +83,11 @@ def _drop_stale_uploads(list_id: int, keep: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def enqueue_import(list_id: int, path: str) -> bool:
-    """Hand the import to a worker. With the broker down the upload still succeeds: the list stays
-    uploading with its file on disk, and requeue_stalled_imports hands it out again later."""
-    try:
-        import_list.delay(list_id, path)
-    except Exception:
-        log.exception("could not queue the import of recipient list %s (%s); the periodic job will retry", list_id, path)
-        return False
-    return True
-
-
-def requeue_stalled_imports(now: dt.datetime | None = None) -> str:
-    """Periodic: uploading lists whose upload file has not been touched for
-    SES_LIST_IMPORT_STALL_SECONDS go to a worker again (their task was lost: the broker was down at
-    the upload, or a worker died). A running import touches its file at each progress write, and
-    this touches it at each hand-out, so the next try waits a full period; an import still running
-    elsewhere makes the extra task return at once (import_list's lock).
-    Only the list's current upload (ReceiverList.upload_file) is handed out. An uploading list whose
-    upload file is gone is given back (see _give_up_lost_upload), so it takes a new upload; upload
-    files nothing will import are removed once as old (_drop_orphans)."""
-    now = now or timezone.now()
-    cutoff = (now - dt.timedelta(seconds=settings.SES_LIST_IMPORT_STALL_SECONDS)).timestamp()
-    uploading = ReceiverList.objects.filter(status=ReceiverList.UPLOADING).values_list("pk", "upload_file")
-    queued = lost = 0
-    for list_id, current in uploading:
-        # A list claimed without a file name (before upload_file existed): any file of it.
-        paths = [uploads_dir() / current] if current else sorted(uploads_dir().glob(f"list-{list_id}-*.csv"))
-        if not paths:
-            lost += _give_up_lost_upload(list_id, current)
-        for path in paths:
-            try:
-                if path.stat().st_mtime >= cutoff:
-                    continue
-                os.utime(path, (now.timestamp(), now.timestamp()))
-            except FileNotFoundError:  # the import finished meanwhile, or the file is lost
-                if current:
-                    lost += _give_up_lost_upload(list_id, current)
-                continue
-            queued += enqueue_import(list_id, str(path))
-    _drop_orphans(cutoff)
-    return f"re-queued {queued} list imports" + (f"; {lost} lost uploads given up" if lost else "")
-
-
 LOST_UPLOAD = ("The upload stopped and its file is lost: the rows loaded before it stay in the list. "
                "Upload the file again.")
 
 
-def _give_up_lost_upload(list_id: int, current: str) -> bool:
+def give_up_lost_upload(list_id: int, current: str) -> bool:
     """An uploading list whose upload file is gone (a process died between claiming the list and putting
     the file in place, or the file was removed) would refuse every upload forever: it goes back to
     ready — or waiting for upload, when nothing was ever loaded — with upload_error saying so. Only if
@@ -151,7 +104,7 @@ def _give_up_lost_upload(list_id: int, current: str) -> bool:
     return bool(given_up)
 
 
-def _drop_orphans(cutoff: float) -> None:
+def drop_orphans(cutoff: float) -> None:
     """Upload files nothing will import, untouched since `cutoff`: a `.partial` whose writer died, and a
     `.csv` that is no uploading list's current upload (its claim was rolled back, or its list finished
     and the task died before removing it)."""
@@ -185,16 +138,11 @@ def _touch(file: Path) -> None:
 _LOCK_CLASS = 0x5E5_1157
 
 
-@shared_task(name="batches.import_list", acks_late=True)
-def import_list(list_id: int, path: str) -> None:
-    _locked_import(list_id, path)
-
-
 class _Busy(Exception):
     """Another process holds the import lock of the list."""
 
 
-def _locked_import(list_id: int, path: str) -> lists.ImportResult | None:
+def import_upload(list_id: int, path: str) -> importer.ImportResult | None:
     """_import_list under the list's import lock; None when another process is importing the list."""
     try:
         with _import_lock(list_id):
@@ -220,7 +168,7 @@ def _import_lock(list_id: int):
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, list_id])
 
 
-def _import_list(list_id: int, path: str) -> lists.ImportResult | None:
+def _import_list(list_id: int, path: str) -> importer.ImportResult | None:
     file = Path(path)
     receiver_list = ReceiverList.objects.filter(pk=list_id).first()
     if receiver_list is None:
@@ -240,7 +188,7 @@ def _import_list(list_id: int, path: str) -> lists.ImportResult | None:
         # or the file of the list's current upload is lost.
         log.info("upload %s of list %s is already imported or gone", path, list_id)
         if current or not any(uploads_dir().glob(f"list-{list_id}-*.csv")):
-            _give_up_lost_upload(list_id, current)
+            give_up_lost_upload(list_id, current)
         return None
     if receiver_list.status != ReceiverList.UPLOADING:
         # Every upload is claimed (begin_upload) before its task is queued, and its last batch marks
@@ -250,7 +198,7 @@ def _import_list(list_id: int, path: str) -> lists.ImportResult | None:
         file.unlink(missing_ok=True)
         return None
     with file.open("rb") as fileobj:
-        result = lists.import_csv(receiver_list, fileobj, size=file.stat().st_size, on_progress=lambda: _touch(file))
+        result = importer.import_csv(receiver_list, fileobj, size=file.stat().st_size, on_progress=lambda: _touch(file))
     file.unlink(missing_ok=True)
     return result
 
@@ -261,7 +209,7 @@ def _import_list(list_id: int, path: str) -> lists.ImportResult | None:
 class LocalImport:
     """What import_local_file did: `result` counts this run's rows (None: nothing was imported)."""
 
-    def __init__(self, receiver_list: ReceiverList, result: lists.ImportResult | None, *, resumed: bool = False,
+    def __init__(self, receiver_list: ReceiverList, result: importer.ImportResult | None, *, resumed: bool = False,
                  already_imported: bool = False):
         self.receiver_list = receiver_list
         self.result = result
@@ -288,29 +236,29 @@ def import_local_file(receiver_list: ReceiverList, source: Path) -> LocalImport:
        progress written per batch, the copy removed at the end. A run that dies leaves the copy:
        this command run again, or requeue_stalled_imports, finishes it. A run that died between
        claiming the list and putting its copy in place left the list uploading without a file: it is
-       given back (_give_up_lost_upload) and this run goes on as in 2.
+       given back (give_up_lost_upload) and this run goes on as in 2.
     Raises ListError (nothing changed) when the list cannot take the file.
     """
     receiver_list.refresh_from_db()
     current = receiver_list.upload_file
     if (receiver_list.status == ReceiverList.UPLOADING and current
-            and not (uploads_dir() / current).exists() and _give_up_lost_upload(receiver_list.pk, current)):
+            and not (uploads_dir() / current).exists() and give_up_lost_upload(receiver_list.pk, current)):
         receiver_list.refresh_from_db()  # an earlier run died before its copy was in place
     # Only the list's current upload is a leftover of an earlier run (any file of a list claimed
     # without a name, before upload_file existed).
     leftovers = [path for path in sorted(uploads_dir().glob(f"list-{receiver_list.pk}-*.csv"))
                  if (not current or path.name == current) and _same_content(path, source)]
     if leftovers and receiver_list.status == ReceiverList.UPLOADING:
-        result = _locked_import(receiver_list.pk, str(leftovers[0]))
+        result = import_upload(receiver_list.pk, str(leftovers[0]))
         if result is None and leftovers[0].exists():
-            raise lists.ListError(lists.IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))
+            raise services.ListError(services.IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))
         receiver_list.refresh_from_db()
         return LocalImport(receiver_list, result, resumed=True)
     if leftovers and receiver_list.status == ReceiverList.DONE:
         for path in leftovers:
             path.unlink(missing_ok=True)
         return LocalImport(receiver_list, None, already_imported=True)
-    lists.check_can_add(receiver_list)  # before copying a large file for nothing; begin_upload checks again
+    services.check_can_add(receiver_list)  # before copying a large file for nothing; begin_upload checks again
     # Copied under a name requeue_stalled_imports does not pick up until the list is claimed.
     name = f"list-{receiver_list.pk}-{uuid.uuid4().hex}"
     partial = uploads_dir() / f"{name}.partial"
@@ -319,9 +267,9 @@ def import_local_file(receiver_list: ReceiverList, source: Path) -> LocalImport:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    path = _claim(receiver_list, partial, partial.stat().st_size)
-    result = _locked_import(receiver_list.pk, str(path))
+    path = claim_upload(receiver_list, partial, partial.stat().st_size)
+    result = import_upload(receiver_list.pk, str(path))
     if result is None and path.exists():
-        raise lists.ListError(lists.IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))
+        raise services.ListError(services.IS_OPERATING, _("The list is being uploaded: wait until the upload has finished."))
     receiver_list.refresh_from_db()
     return LocalImport(receiver_list, result)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from batches import views_lists as views
+from batches.lists import views
 
 urlpatterns = [
     path("lists/", views.list_index, name="lists"),

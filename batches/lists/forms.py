@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy
 
-from batches import lists
+from batches.lists import services
 
 CSV_HELP = gettext_lazy(
     "UTF-8 (with or without BOM). First column: the address; a header row such as "
@@ -16,9 +16,9 @@ class UploadForm(forms.Form):
 
 
 class ListForm(UploadForm):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=lists.MAX_NAME_LENGTH)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=services.MAX_NAME_LENGTH)
     description = forms.CharField(
-        label=gettext_lazy("Description"), max_length=lists.MAX_DESCRIPTION_LENGTH, required=False
+        label=gettext_lazy("Description"), max_length=services.MAX_DESCRIPTION_LENGTH, required=False
     )
 
     field_order = ["name", "description", "file"]
