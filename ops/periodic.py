@@ -43,7 +43,7 @@ JOBS: list[Job] = [
     # Unverified domain claims are removed 7 days after they were made, so none blocks the name for long.
     Job("expire_domain_claims", dt.timedelta(minutes=10), "domains.tasks.expire_domain_claims"),
     # Re-enqueues messages the broker or a dead worker lost, and deferred ones that are due.
-    Job("sweep_stale_messages", dt.timedelta(minutes=1), "sending.delivery.sweep_stale_messages",
+    Job("sweep_stale_messages", dt.timedelta(minutes=1), "sending.sweeper.sweep_stale_messages",
         timeout=dt.timedelta(minutes=10)),
     # Callbacks whose first POST failed (or whose task was lost) and members' cap warnings (SPEC §6.1).
     # The POSTs run on the callbacks queue (core/queues.py): the tick only hands them out.

@@ -1,7 +1,10 @@
 """Building the mail a message becomes: template rendering, headers, unsubscribe footer, DKIM.
 
-    render          {{variable}} substitution (HTML-escaped in the HTML part)
-    build_message   the RFC 5322 bytes of one Message, DKIM-signed with its domain's key
+    render           {{variable}} substitution (HTML-escaped in the HTML part)
+    build_message    the RFC 5322 bytes of one Message, DKIM-signed with its domain's key:
+                     compose_message, then dkim_sign
+    compose_message  the RFC 5322 bytes of one Message before its signature
+    dkim_sign        the bytes with a DKIM-Signature header first, with the domain's key and selector
 """
 
 from __future__ import annotations
@@ -103,7 +106,13 @@ def list_unsubscribe_mailto(message) -> str:
 
 
 def build_message(message, *, to: list[str] | None = None, cc: list[str] | None = None) -> bytes:
-    """The signed bytes of `message` as handed to the relay (CRLF line ends, ASCII only).
+    """The signed bytes of `message` as handed to the relay (CRLF line ends, ASCII only): compose_message,
+    then its DKIM-Signature with the domain's key and selector (relaxed/relaxed, rsa-sha256)."""
+    return dkim_sign(compose_message(message, to=to, cc=cc), message.domain)
+
+
+def compose_message(message, *, to: list[str] | None = None, cc: list[str] | None = None) -> bytes:
+    """The bytes of `message` before its DKIM signature (CRLF line ends, ASCII only).
 
     `to`/`cc` are the visible recipient lists of the send (a Bcc recipient is never shown); by
     default the message's own recipient.
@@ -113,7 +122,6 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
     2. The unsubscribe footer of the Unsubscribe option, then open and click tracking on the HTML.
     3. Headers: From with display name, To/Cc, Reply-To, Date, Message-ID, X-SES-Message-Id, and
        RFC 8058 List-Unsubscribe + List-Unsubscribe-Post on bulk mail and whenever unsubscribe > 0.
-    4. DKIM-Signature with the domain's key and selector (relaxed/relaxed, rsa-sha256).
     """
     template = message.template
     data = message.template_data if isinstance(message.template_data, dict) else {}
@@ -173,7 +181,7 @@ def build_message(message, *, to: list[str] | None = None, cc: list[str] | None 
         part_headers, body = part.split(b"\r\n\r\n", 1)
         headers += [tuple(line.split(": ", 1)) for line in part_headers.decode().split("\r\n")]
     head = "".join(_header_line(name, value) for name, value in headers).encode("ascii")
-    return dkim_sign(head + b"\r\n" + body, message.domain)
+    return head + b"\r\n" + body
 
 
 # --- the bytes ---------------------------------------------------------------------------------------

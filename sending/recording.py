@@ -1,8 +1,14 @@
 """Recording what happened to a message: its status, its timeline, the day's counters, suppression.
 
+    record_event         apply one event: the state change, the timeline, the counters, the blacklist
+    record_final_events  the final SMTP outcomes of a delivery group, deliveries summed where no rule can move
+    event_group          outcomes recorded together (listeners keep per-account lookups in group_memo)
+    message_event        the signal listeners (callbacks, notifications) hear after each commit
+
 Every path that learns an outcome (the SMTP reply, the simulator, a DSN or ARF report, the MTA
 webhook, the open pixel, a click, an unsubscribe) calls record_event. It is idempotent: a state
-change is one conditional UPDATE, so an outcome reported twice is counted once.
+change is one conditional UPDATE (written by sending.states, the one writer of a message's state),
+so an outcome reported twice is counted once.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from django.utils import timezone
 
 from core.addresses import is_simulator_address
 from domains.reputation.services import counts_for_reputation, record_outcome
+from sending import states
 from sending.models import Message, MessageEvent, Suppression
 
 log = logging.getLogger(__name__)
@@ -82,39 +89,16 @@ def record_event(message: Message, kind: str, detail: dict | None = None, *, fie
     counter = None
     with transaction.atomic(savepoint=False):
         if kind in FINAL_KINDS:
-            status = Message.DELIVERED if kind == "delivered" else Message.BOUNCED
-            changed = Message.objects.filter(
-                pk=message.pk, status__in=[Message.QUEUED, Message.SENDING, Message.DEFERRED]
-            ).update(status=status, outcome=kind, finished_at=now, **(fields or {}))
-            counter = kind
-            if changed:
-                message.status, message.outcome, message.finished_at = status, kind, now
-                for name, value in (fields or {}).items():
-                    setattr(message, name, value)
-            elif kind != "delivered":
-                changed = Message.objects.filter(pk=message.pk, status=Message.DELIVERED).update(
-                    status=Message.BOUNCED, outcome=kind, **(fields or {})
-                )
-                counter = f"late_{kind}"
-                if changed:
-                    message.status, message.outcome = Message.BOUNCED, kind
-            if not changed:
+            counter = states.finish(message, kind, now, fields)  # `kind`, or `late_<kind>` for a late bounce
+            if counter is None:
                 return False
         elif kind in FOLLOW_UPS:
-            field = FOLLOW_UPS[kind]
-            changed = Message.objects.filter(pk=message.pk, **{f"{field}__isnull": True}).update(**{field: now})
-            if not changed:
+            if not states.mark_follow_up(message, FOLLOW_UPS[kind], now):
                 return False
-            setattr(message, field, now)
             counter = kind
         elif kind == "dropped":
-            outcome = detail.get("reason", "dropped")
-            changed = Message.objects.filter(pk=message.pk, status__in=[Message.QUEUED, Message.DEFERRED]).update(
-                status=Message.DROPPED, outcome=outcome, finished_at=now
-            )
-            if not changed:
+            if not states.drop(message, detail.get("reason", "dropped"), now):
                 return False
-            message.status, message.outcome, message.finished_at = Message.DROPPED, outcome, now
         elif kind not in TIMELINE_ONLY:
             raise ValueError(f"unknown message event {kind!r}")
         MessageEvent.objects.create(message=message, at=now, kind=kind, detail=detail)
@@ -189,21 +173,13 @@ def _apply_deliveries(items: list[tuple[Message, dict]]) -> int:
     delivered = {message.pk: (message, detail) for message, detail in items}
     with transaction.atomic():
         now = timezone.now()
-        # Lock the rows still open, so exactly these are the ones that change and get counted.
-        open_ids = list(
-            Message.objects.select_for_update()
-            .filter(pk__in=list(delivered), status__in=[Message.QUEUED, Message.SENDING, Message.DEFERRED])
-            .order_by("pk").values_list("pk", flat=True)
-        )
+        # The rows still open are locked first, so exactly these are the ones that change and get counted.
+        open_ids = states.deliver_together({pk: message for pk, (message, _) in delivered.items()}, now)
         if not open_ids:
             return 0
-        Message.objects.filter(pk__in=open_ids).update(status=Message.DELIVERED, outcome="delivered", finished_at=now)
         MessageEvent.objects.bulk_create([
             MessageEvent(message=delivered[pk][0], at=now, kind="delivered", detail=delivered[pk][1]) for pk in open_ids
         ])
-        for pk in open_ids:
-            message = delivered[pk][0]
-            message.status, message.outcome, message.finished_at = Message.DELIVERED, "delivered", now
         first = delivered[open_ids[0]][0]
         record_outcome(first.domain, first.send_day, "delivered", first.recipient, n=len(open_ids),
                        mailbox_type=first.mailbox_type)

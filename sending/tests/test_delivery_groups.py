@@ -53,7 +53,7 @@ def test_a_worker_dead_before_applying_its_replies_is_neither_resent_nor_lost(
         group.write_reply()
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(delivery, "_apply_replies", killed)
+    monkeypatch.setattr(delivery, "apply_replies", killed)
     with pytest.raises(SystemExit):
         deliver_messages([m.pk for m in messages])
     monkeypatch.undo()

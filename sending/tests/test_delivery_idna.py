@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from sending import services
-from sending.delivery import deliver_messages, sweep_stale_messages
+from sending.delivery import deliver_messages
 from sending.models import Message, MessageEvent, Suppression
+from sending.sweeper import sweep_stale_messages
 from sending.tests.send_fixtures import SENDER, sender, template  # noqa: F401  (fixtures)
 from tests.smtpsink import closed_port
 

@@ -13,8 +13,9 @@ import datetime as dt
 import pytest
 
 from sending import delivery
-from sending.delivery import deliver_messages, sweep_stale_messages
+from sending.delivery import deliver_messages
 from sending.models import Message
+from sending.sweeper import sweep_stale_messages
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
 from sending.tests.test_sweeper import eager_worker  # noqa: F401  (fixture)
@@ -26,7 +27,7 @@ def received(smtp_sink) -> list[str]:
 
 def claim_commits_late(monkeypatch, recipient: str, seconds: float) -> None:
     """The claim of the message to `recipient` returns `seconds` after its smtp_started_at."""
-    original = delivery._claim_or_drop
+    original = delivery.claim
 
     def claim(message, report, group, *, start):
         claimed = original(message, report, group, start=start)
@@ -35,7 +36,7 @@ def claim_commits_late(monkeypatch, recipient: str, seconds: float) -> None:
             Message.objects.filter(pk=message.pk).update(smtp_started_at=message.smtp_started_at)
         return claimed
 
-    monkeypatch.setattr(delivery, "_claim_or_drop", claim)
+    monkeypatch.setattr(delivery, "claim", claim)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from django.db import connection
 from sending import delivery
 from sending.delivery import deliver_messages
 from sending.models import Message
+from sending.relay import Relay
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
 from tests.smtpsink import USER_UNKNOWN
@@ -21,14 +22,14 @@ from tests.smtpsink import USER_UNKNOWN
 
 def claims_with(monkeypatch, recipient: str, before_claim) -> None:
     """Run `before_claim(message)` just before the claim of the message to `recipient`."""
-    original = delivery._claim_or_drop
+    original = delivery.claim
 
     def claim(message, report, group, *, start):
         if message.recipient == recipient:
             before_claim(message)
         return original(message, report, group, start=start)
 
-    monkeypatch.setattr(delivery, "_claim_or_drop", claim)
+    monkeypatch.setattr(delivery, "claim", claim)
 
 
 def received(smtp_sink) -> list[str]:
@@ -99,7 +100,7 @@ def test_the_relay_connection_sends_the_end_of_data_at_once(smtp_sink):
     # relay's delayed ACK (tens of milliseconds a message).
     import socket
 
-    relay = delivery.Relay()
+    relay = Relay()
     smtp = relay._connect()
     try:
         assert smtp.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

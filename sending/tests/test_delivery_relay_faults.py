@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from domains.models import DomainDay
-from sending import delivery
 from sending.delivery import deliver_messages
 from sending.models import Message
+from sending.relay import Relay
 from sending.tests.scripted_relay import scripted_relay  # noqa: F401  (fixture)
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
@@ -134,14 +134,14 @@ def test_a_relay_gone_when_its_reused_connection_is_taken_again_is_down_after_on
 ):
     scripted_relay.close_after("a", "250 2.0.0 Ok: queued", at="data")
     messages = send(account, template, "a@example.org", "b@example.org", "c@example.org")
-    connect = delivery.Relay._connect
+    connect = Relay._connect
 
     def refused_after_the_first(relay):
         if relay.connections:
             raise ConnectionRefusedError(111, "Connection refused")
         return connect(relay)
 
-    monkeypatch.setattr(delivery.Relay, "_connect", refused_after_the_first)
+    monkeypatch.setattr(Relay, "_connect", refused_after_the_first)
     report = deliver_messages([m.pk for m in messages])
 
     assert report.outcomes == {"delivered": 1, "relay_down": 2}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from sending import delivery
+from sending import delivery, states
 from sending.delivery import deliver_messages
 from sending.models import Message
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
@@ -36,14 +36,14 @@ class FakeClock:
 
 def database_down_for(monkeypatch, clock: FakeClock, seconds: float | None) -> None:
     """Writing the group's last reply fails as on a lost connection for `seconds` (None: for ever)."""
-    original = delivery._Group.write_reply
+    original = states.PendingReplies.write_reply
 
     def write_reply(group):
         if seconds is None or clock.slept < seconds:
             raise OperationalError("server closed the connection unexpectedly")
         return original(group)
 
-    monkeypatch.setattr(delivery._Group, "write_reply", write_reply)
+    monkeypatch.setattr(states.PendingReplies, "write_reply", write_reply)
 
 
 @pytest.fixture

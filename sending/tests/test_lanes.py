@@ -15,8 +15,8 @@ from core import queues
 from domains.models import SenderDomain
 from domains.services import create_domain
 from sending import services, tasks
-from sending.delivery import sweep_stale_messages
 from sending.models import Message
+from sending.sweeper import sweep_stale_messages
 from sending.tests.send_fixtures import SENDER, sender, template  # noqa: F401  (fixtures)
 
 BOB_SENDER = "news@mail.bob.example"

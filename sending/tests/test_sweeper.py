@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 
 from domains.models import DomainDay
-from sending.delivery import deliver_messages, sweep_stale_messages
+from sending.delivery import deliver_messages
 from sending.models import Message
+from sending.sweeper import sweep_stale_messages
 from sending.tests.send_fixtures import sender, template  # noqa: F401  (fixtures)
 from sending.tests.test_delivery_smtp import send
 from sesconsole.celery import app

@@ -120,7 +120,7 @@ def recover(workers=None) -> None:
     if workers is not None:
         workers.supervise()
     from batches.services import redispatch_stalled_tasks
-    from sending.delivery import sweep_stale_messages
+    from sending.sweeper import sweep_stale_messages
 
     try:
         sweep_stale_messages()
