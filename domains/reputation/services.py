@@ -64,6 +64,12 @@ def metrics_of(row: DomainDay | dict) -> rules.DayMetrics:
     )
 
 
+def counters_of(row: DomainDay | dict) -> tuple[int, ...]:
+    """metrics_of(row) as the fast forms of the rules read it: a tuple in rules.COUNTER_ORDER."""
+    metrics = metrics_of(row)
+    return tuple(getattr(metrics, name) for name in rules.COUNTER_ORDER)
+
+
 def get_day(domain: SenderDomain, day: dt.date | None = None) -> DomainDay:
     """The domain's counter row for `day` (default today), created at the domain's current cap."""
     day = day or platform_today()
@@ -276,21 +282,6 @@ def _rollup_serves_freeze() -> bool:
 _serves_freeze_for: list = []  # [the freeze rule table, its answer]
 
 
-def _rules_hold(table: rules.RuleTable, *, with_cap: bool = False):
-    """rules.compile_table(table), compiled once per rule table (settings; a test that swaps the
-    table gets a new one)."""
-    key = (id(table), with_cap)
-    cached = _compiled_rules.get(key)
-    if cached is not None and cached[0] is table:
-        return cached[1]
-    holds = rules.compile_table(table, with_cap=with_cap)
-    _compiled_rules[key] = (table, holds)
-    return holds
-
-
-_compiled_rules: dict = {}  # (id of the table, with_cap) -> (the table, its function)
-
-
 def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     """Count `len(recipients)` messages against today's cap: all of them or none.
 
@@ -326,10 +317,10 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
             return Reservation(False, row.sent, row.cap, upgraded_to)
     upgraded = None
     if simulated < n:
-        # rules.upgrade and rules.freeze on the counters read back, as _rules_hold evaluates them.
-        if taken.level < levels.top_level() and _rules_hold(levels.upgrade_rules(), with_cap=True)(taken.day, taken.cap):
+        # rules.upgrade and rules.freeze on the counters read back, in their fast forms.
+        if rules.upgrade_fires(levels.upgrade_rules())(taken.day, taken.level, taken.cap, levels.top_level()):
             upgraded = check_upgrade(domain.pk, day)
-        if taken.account is None or not _rollup_serves_freeze() or _rules_hold(levels.freeze_rules())(taken.account):
+        if taken.account is None or not _rollup_serves_freeze() or rules.freeze_fires(levels.freeze_rules())(taken.account):
             check_freeze(domain.account_id, day)  # "sent > 300" may have just become true
     cap = taken.cap
     if upgraded is not None:
@@ -412,6 +403,28 @@ def check_upgrade(domain_id: int, day: dt.date) -> int | None:
         DomainDay.objects.filter(pk=row.pk).update(level=domain.level, cap=domain.daily_cap)
     transaction.on_commit(lambda: signals.level_changed.send(sender=LevelChange, change=change))
     return domain.level
+
+
+def days_no_upgrade_can_move(keys: set[tuple[int, dt.date]]) -> set[tuple[int, dt.date]]:
+    """Of these (domain id, day) keys, those whose level no outcome can raise now: a past day (only
+    today's counters move a level: check_upgrade), a domain not verified, or a day no upgrade rule
+    can reach until more mail is sent (rules.upgrade_out_of_reach: the top level, or a volume below
+    every rule's share of the cap). Their deliveries may be counted in sums (sending.recording)."""
+    today = platform_today()
+    summable = {key for key in keys if key[1] != today}
+    todays = {domain_id for domain_id, day in keys if day == today}
+    if not todays:
+        return summable
+    out_of_reach = rules.upgrade_out_of_reach(levels.upgrade_rules())
+    top = levels.top_level()
+    # `sent` as the upgrade rules see it (metrics_of).
+    rows = DomainDay.objects.filter(domain_id__in=todays, day=today).annotate(counted=F("sent") - F("simulated")).values_list(
+        "domain_id", "counted", "cap", "domain__level", "domain__status"
+    )
+    for domain_id, sent, cap, level, status in rows:
+        if status != SenderDomain.VERIFIED or out_of_reach(sent, level, cap, top):
+            summable.add((domain_id, today))
+    return summable
 
 
 def _change_level(
@@ -499,6 +512,7 @@ def close_day(day: dt.date) -> ClosedDay:
     next_day = day + dt.timedelta(days=1)
     effective_at = start_of_day(next_day)
     table = levels.downgrade_rules()
+    fires = rules.downgrade_fires(table)
     evaluated = downgraded = 0
     changes: list[LevelChange] = []
     while True:
@@ -518,9 +532,9 @@ def close_day(day: dt.date) -> ClosedDay:
             for row in chunk:
                 evaluated += 1
                 domain = row.domain
-                decision = rules.downgrade(metrics_of(row), domain.level, table) if domain.is_verified else None
-                if decision is not None:
-                    moves.append((domain, decision))
+                # The fast form first: the decision (the rule and its values) only for a domain that goes down.
+                if domain.is_verified and fires(counters_of(row), domain.level):
+                    moves.append((domain, rules.downgrade(metrics_of(row), domain.level, table)))
             if moves:
                 downgraded += len(moves)
                 changes += _downgrade_all(moves, day, effective_at)
