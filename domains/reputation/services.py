@@ -13,23 +13,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Account, AccountFreeze
 from core.addresses import is_simulator_address
 from core.clock import platform_today, start_of_day
-from core.prepared import execute_prepared
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
-from domains.reputation import levels, rollups, rules
+from domains.reputation import levels, rollups, rules, sql
 from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
 
 log = logging.getLogger(__name__)
@@ -115,23 +112,6 @@ class Reservation:
     upgraded_to: int | None = None
 
 
-# What the reservation statement reads back, in this order: the day row's counters as it left them
-# and as the rules see them (rules.DayMetrics' fields; `sent` without the simulated messages, as
-# metrics_of), its cap and level, the domain's level, its whole `sent` (the cap's count), then the
-# account's day totals from its rollup (stats.AccountDay, written in the same statement/transaction;
-# DayMetrics' fields; it holds only mail that counts for reputation).
-_TOTAL_FIELDS = rules.COUNTER_ORDER
-_N = len(_TOTAL_FIELDS)
-
-
-class _Taken(NamedTuple):
-    day: tuple[int, ...]  # the day row's counters as the rules see them, in _TOTAL_FIELDS order
-    cap: int
-    level: int
-    sent: int  # the day row's `sent`, simulated messages included: what the cap counts
-    account: tuple[int, ...] | None  # the account's day totals, in _TOTAL_FIELDS order (None: no rollup row)
-
-
 def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for address in recipients:
@@ -143,121 +123,6 @@ def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
 def _uncounted(counts: dict[str, int]) -> int:
     """How many of a reservation's `{mailbox_type: n}` do not count for reputation."""
     return sum(k for mailbox_type, k in counts.items() if not counts_for_reputation(mailbox_type))
-
-
-def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int], simulated: int) -> _Taken | None:
-    """The conditional UPDATE (`sent + n <= cap`) of the day row and, if it matched, the statistics.
-
-    Of the n messages, the `simulated` ones (_uncounted) are also added to the row's `simulated`,
-    in the same write: the cap counts every message, the rules only the others.
-
-    On PostgreSQL one statement: UPDATE … RETURNING, then the statistics as data-modifying CTEs that
-    write only when the UPDATE returned the row (domains.reputation.rollups.sent_ctes), so the hot day row is
-    locked for one statement when there is no outer transaction. Its text depends only on the number
-    of mailbox types, so it is a server-side prepared statement of the connection (_execute_prepared):
-    PostgreSQL parses and plans it once per connection instead of once per reservation. Elsewhere
-    (SQLite) the same writes one after the other in one transaction. None when the row is missing or
-    the messages do not fit.
-    """
-    if connection.vendor == "postgresql":
-        ctes, params, _ = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
-        params.update(n=n, simulated=simulated, domain=domain.pk, day=day)
-        found = _execute_prepared(_reservation_sql(ctes), params)
-        if found is None:
-            return None
-        account = found[_N + 4:]
-    else:
-        with transaction.atomic(savepoint=False):
-            with connection.cursor() as cursor:
-                cursor.execute(_update_sql(), [n, n, simulated, domain.pk, day, n])
-                found = cursor.fetchone()
-            if found is None:
-                return None
-            account = rollups.add_sent(domain, day, counts, _TOTAL_FIELDS)
-    # The level the pre-checks use: the lower of the day row's (the row this statement locked, as
-    # the last level change left it) and the domain's (read with the statement's snapshot). A level
-    # change writes both in one transaction (check_upgrade; close_day for rows of later days): a
-    # concurrent upgrade that committed after the snapshot leaves the domain's level one behind,
-    # which only makes a check run that was not needed (the level only stops the upgrade rules at
-    # the top level), never skips one; a concurrent downgrade shows in the locked row.
-    cap, row_level, domain_level, sent = found[_N:_N + 4]
-    return _Taken(found[:_N], cap, min(row_level, domain_level), sent,
-                  tuple(account) if account and account[0] is not None else None)
-
-
-def _returning(table: str) -> str:
-    """What the reservation reads back from the day row `table` (an alias or the quoted table name)."""
-    quote = connection.ops.quote_name
-    sent, simulated = f"{table}.{quote('sent')}", f"{table}.{quote('simulated')}"
-    returned = ", ".join(
-        f"{sent} - {simulated}" if name == "sent" else f"{table}.{quote(name)}"  # as metrics_of
-        for name in (*_TOTAL_FIELDS, "cap", "level")
-    )
-    domains = quote(SenderDomain._meta.db_table)
-    return (f"{returned}, (SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level, "
-            f"{sent} AS all_sent")
-
-
-@functools.cache
-def _update_sql() -> str:
-    """SQLite: the day row's conditional UPDATE (parameters n, n, simulated, domain id, day, n),
-    returning what _returning lists."""
-    table = connection.ops.quote_name(DomainDay._meta.db_table)
-    return (
-        f"UPDATE {table} SET sent = sent + %s, requested = requested + %s, simulated = simulated + %s "
-        f"WHERE domain_id = %s AND day = %s AND sent <= cap - %s RETURNING {_returning(table)}"
-    )
-
-
-@functools.cache
-def _take_sql() -> str:
-    """PostgreSQL: the same conditional write of the day row, as INSERT … ON CONFLICT DO UPDATE … WHERE.
-
-    The row is proposed only when it exists (a missing row: no write, and reserve_quota creates it),
-    so the statement always takes the conflict path: it locks the row's latest version and adds n
-    when `sent + n <= cap` holds on that version, else returns nothing and leaves the row as it is.
-    Same decision as `UPDATE … WHERE sent <= cap - n`, but when the row was written by a reservation
-    that committed after this statement's snapshot (every reservation of a busy domain), PostgreSQL
-    does not re-run the statement's plan on the new version (EvalPlanQual, which sets up every
-    statistics CTE again): about an eighth of the statement's server time with 4 processes on one
-    domain (bench/quota.py). The proposed values are never stored: a row that went between the
-    existence check and the write went with its domain, whose foreign key then fails the statement.
-    Parameters %(n)s, %(simulated)s (how many of the n are simulated: reserve_quota), %(domain)s,
-    %(day)s, cast so one plan serves whatever Python types they come as.
-    """
-    quote = connection.ops.quote_name
-    table = quote(DomainDay._meta.db_table)
-    # With domain_id, day, level and cap: every NOT NULL column, as an INSERT needs.
-    counters = (*DomainDay.COUNTERS, "simulated")
-    columns = ", ".join(quote(name) for name in ("domain_id", "day", *counters, "level", "cap"))
-    zeros = ", ".join("0" for _ in counters)
-    n, simulated = "%(n)s::bigint", "%(simulated)s::bigint"
-    domain, day = "%(domain)s::bigint", "%(day)s::date"
-    return (
-        f"INSERT INTO {table} AS dd ({columns}) SELECT {domain}, {day}, {zeros}, 1, 0 "
-        f"WHERE EXISTS (SELECT FROM {table} WHERE domain_id = {domain} AND day = {day}) "
-        f"ON CONFLICT (domain_id, day) DO UPDATE SET sent = dd.sent + {n}, requested = dd.requested + {n}, "
-        f"simulated = dd.simulated + {simulated} "
-        f"WHERE dd.sent <= dd.cap - {n} RETURNING {_returning('dd')}"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _reservation_sql(ctes: str) -> str:
-    """The whole PostgreSQL statement around the statistics CTEs (one text per number of mailbox types)."""
-    quote = connection.ops.quote_name
-    return (
-        f"WITH taken AS ({_take_sql()}), {ctes} "
-        f"SELECT taken.*, {', '.join(f't.{quote(f)}' for f in _TOTAL_FIELDS)} "
-        f"FROM taken LEFT JOIN vol_account t ON TRUE"
-    )
-
-
-def _execute_prepared(sql: str, params: dict) -> tuple | None:
-    """Run `sql` as a server-side prepared statement of the default connection
-    (core.prepared.execute_prepared); its first row, None without one."""
-    rows = execute_prepared(DEFAULT_DB_ALIAS, sql, params)
-    return rows[0] if rows else None
 
 
 def _rollup_serves_freeze() -> bool:
@@ -303,15 +168,15 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     counts = _counts_by_mailbox(recipients)
     simulated = _uncounted(counts)
     upgraded_to = None
-    taken = _take(domain, day, n, counts, simulated)
+    taken = sql.take(domain, day, n, counts, simulated)
     if taken is None:
         row = get_day(domain, day)  # the row may not exist yet, or it is full
         if row.sent + n <= row.cap:
-            taken = _take(domain, day, n, counts, simulated)
+            taken = sql.take(domain, day, n, counts, simulated)
         if taken is None:
             upgraded_to = check_upgrade(domain.pk, day)
             if upgraded_to is not None:
-                taken = _take(domain, day, n, counts, simulated)
+                taken = sql.take(domain, day, n, counts, simulated)
         if taken is None:
             row.refresh_from_db(fields=["sent", "cap"])
             return Reservation(False, row.sent, row.cap, upgraded_to)
