@@ -1,24 +1,12 @@
-"""The daily aggregates and their per-account rollups, written together.
+"""The engine's daily aggregates and their per-account rollups, written together.
 
     add_volume         add counters to DailyVolume (domain × mailbox type × day) and, in the same
                        transaction, the same amounts to AccountMailboxDay and AccountDay
     subtract_domain    take a domain's DailyVolume out of the rollups before the rows go (domain deleted)
     rebuild            recompute the rollups of accounts from DailyVolume (migration backfill, bench fill)
-    add_sent           a quota reservation's `requested`/`sent` (only increments): one upsert per row,
-                       returns the account's day counters after the write
-    sent_ctes          the same writes as data-modifying CTEs chained after a reservation's UPDATE, so
-                       PostgreSQL does the reservation and all its statistics in one statement
 
-The invariant, which the tests check after real traffic: every AccountDay row is the sum of the
-account's DailyVolume rows of that day whose mailbox type counts for reputation (all but the
-mailbox simulator's when its mail does not count: domains.reputation.rules.counts_for_reputation),
-so the freeze rules can read it as the account's day totals; every AccountMailboxDay row is the sum
-over its domains, of every mailbox type (the simulator's too: statistics show it apart). A
-rollup is changed by exactly what DailyVolume changed by, so a clamped first insert (a late bounce
-for a row that did not exist yet) moves both the same way.
-
-Rows are locked in one order (the domain's volume rows by mailbox type, then the account's mailbox
-rows by type, then the account's day row) so two writers of the same account cannot deadlock.
+A reservation's own writes to the same rows are part of its statement (sql.take). The invariant
+the rollups keep and the order rows are locked in: docs/engine.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,17 @@
-"""The reputation rules of SPEC §3: metrics in, decision out.
+"""The reputation rules of SPEC §3: metrics in, decision out. Pure: no Django, no clock, no I/O.
 
-Pure Python: no Django, no clock, no I/O. Every comparison is exact (fractions, never floats):
-20 invalid of 400 sent is exactly 5% and does not pass "invalid < 5%".
+    upgrade, downgrade, freeze   SPEC §3.2–3.4 on a day's DayMetrics: a Decision (the rule, its values) or None
+    would_downgrade              the downgrade rule today's counters meet so far, level aside
+    upgrade_fires, downgrade_fires, freeze_fires
+                                 their fast forms: the same tables in integer arithmetic, for the hot paths
+    upgrade_out_of_reach         the shortcut "no upgrade can move until more mail is sent"
+    compile_table                a table as a function of the counters (what the fast forms are built on)
+    metric_values, percent       the metrics a rule may name (METRIC_PARTS), as exact fractions
+    counters_read_by             the counters a table reads: a check need not run when none moved
+    counts_for_reputation        whether mail of a mailbox type counts (all but SIMULATOR_MAILBOX)
 
-A rule is a list of conditions that must all hold; a condition is (metric, operator, value) with
-the value a decimal string. The rule tables come from settings through domains.reputation.levels.
+Every comparison is exact (fractions, never floats); why, and how the fast forms are proven to
+answer as the rules do: docs/engine.md.
 """
 
 from __future__ import annotations

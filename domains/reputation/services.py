@@ -1,13 +1,21 @@
 """The reputation engine's services: they load rows, call the pure rules, and write the result.
 
-    reserve_quota   one conditional UPDATE against the day's cap (upgrade check first when it does not fit)
-    record_outcome  add an outcome to the day's counters, then run the upgrade and freeze checks
-    check_upgrade   SPEC §3.2, immediate, one level per check
-    check_freeze    SPEC §3.4, on the account's day totals
-    close_day       SPEC §3.3, downgrades for the next day and freeze bookkeeping; idempotent
-    close_due_days  closes, in order, every past day not closed yet (the scheduler may have been down)
-    mailbox_type_of a recipient's mailbox type as admitted: SIMULATOR_MAILBOX for simulator mail that
-                    does not count for reputation (SPEC §4.4; rules.counts_for_reputation)
+    reserve_quota    count n messages against today's cap, all or none (the upgrade check first when
+                     they do not fit), then the upgrade and freeze checks when a rule could fire
+    reserve_up_to    as many of a chunk's recipients as today's room allows (batch dispatch)
+    record_outcome   add an outcome to the day's counters, then run the upgrade and freeze checks
+    check_upgrade    SPEC §3.2, immediate, one level per check
+    check_freeze     SPEC §3.4, on the account's day totals; lift_freeze: staff lift one early
+    days_no_upgrade_can_move
+                     of some (domain, day) keys, those whose level no outcome can raise now
+    close_day        SPEC §3.3, downgrades for the next day and freeze bookkeeping; idempotent
+    close_due_days   closes, in order, every past day not closed yet (the scheduler may have been down)
+    mailbox_type_of  a recipient's mailbox type as admitted: SIMULATOR_MAILBOX for simulator mail that
+                     does not count for reputation (SPEC §4.4; rules.counts_for_reputation)
+    get_day, metrics_of, counters_of, account_metrics, pending_downgrade, domains_today
+                     a day row, what the rules see in it, and what the pages show of it
+
+The statements written by hand are in sql.py; the engine as a whole: docs/engine.md.
 """
 
 from __future__ import annotations
@@ -87,15 +95,9 @@ def _add_volume(domain: SenderDomain, day: dt.date, mailbox_counts: dict[str, di
 
 def mailbox_type_of(address: str) -> str:
     """The receiving mailbox type of SPEC §5: the recipient's domain, e.g. gmail.com; SIMULATOR_MAILBOX
-    for a mailbox-simulator address when simulator mail does not count for reputation.
-
-    The type is decided once, when the message is admitted: the reservation counts it and the
-    Message keeps it (Message.mailbox_type), and every later outcome of the message follows the
-    type it kept (record_event). So when SES_SIMULATOR_COUNTS_FOR_REPUTATION changes during a day
-    (a restart with the new value), each message counts wholly one way or the other: those admitted
-    before the change as the old value said, those after it as the new value says, and the day's
-    counters stay consistent (`simulated` never exceeds `sent`, no outcome is taken from a counter
-    it was never added to).
+    for a mailbox-simulator address when simulator mail does not count for reputation. Decided once,
+    when the message is admitted: every later outcome follows the type the Message kept, whatever
+    SES_SIMULATOR_COUNTS_FOR_REPUTATION says by then (docs/engine.md).
     """
     if not settings.SES_SIMULATOR_COUNTS_FOR_REPUTATION and is_simulator_address(
         address, settings.SES_SIMULATOR_DOMAIN

@@ -1,9 +1,9 @@
 """The pre-checks of a reservation (domains.reputation.services.reserve_quota) decide as the rules do.
 
 After a reservation, the upgrade and freeze checks run only when a rule of settings.SES_REPUTATION
-holds on the counters the statement read back. The services evaluate the rule tables in integer
-arithmetic (no metrics built per reservation): here they must agree with domains.reputation.rules on
-every metric and operator, at and around each threshold. And the level that stops the upgrade check
+holds on the counters the statement read back. The rule tables are evaluated in integer arithmetic
+(rules.compile_table, behind the fast forms; no metrics built per reservation): here they must agree
+with the rules' exact evaluation on every metric and operator, at and around each threshold. And the level that stops the upgrade check
 at the top is the one a concurrent level change left, not an older one.
 """
 
