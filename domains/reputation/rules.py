@@ -267,12 +267,12 @@ def _build_out_of_reach(table: RuleTable) -> Callable[[int, int, int, int], bool
         if not compiled:
             return lambda sent, level, cap, top_level: level >= top_level
         fixed.append(compiled)
-    counters_of = [0] * len(COUNTER_ORDER)
+    zeros = [0] * len(COUNTER_ORDER)
 
     def out_of_reach(sent: int, level: int, cap: int, top_level: int) -> bool:
         if level >= top_level:
             return True
-        counters = counters_of.copy()
+        counters = zeros.copy()  # only sent is read
         counters[index_of_sent] = sent
         return all(not all(_condition_holds(c, counters, cap) for c in conditions) for conditions in fixed)
     return out_of_reach
