@@ -16,16 +16,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
 from core.addresses import is_simulator_address
-from domains.reputation.services import counts_for_reputation, record_outcome
+from domains.reputation.services import counts_for_reputation, days_no_upgrade_can_move, record_outcome
 from sending import states
 from sending.models import Message, MessageEvent, Suppression
 
@@ -126,7 +124,7 @@ def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
     in the same order as a reservation does: two writers of an account cannot deadlock.
     Listeners hear of each message after its commit, as with record_event.
     """
-    summable = _days_no_upgrade_can_move(
+    summable = days_no_upgrade_can_move(
         {(m.domain_id, m.send_day) for m, kind, _ in items if kind == "delivered"}
     )
     grouped: dict[tuple[int, object, str], list[tuple[Message, dict]]] = {}
@@ -143,29 +141,6 @@ def record_final_events(items: list[tuple[Message, str, dict]]) -> int:
     for key in sorted(grouped, key=lambda k: (k[0], str(k[1]), k[2])):
         changed += _apply_deliveries(grouped[key])
     return changed
-
-
-def _days_no_upgrade_can_move(keys: set[tuple[int, object]]) -> set[tuple[int, object]]:
-    """Of these (domain id, day) keys, those whose level no delivery can raise now (see above)."""
-    from core.clock import platform_today
-    from domains.models import DomainDay, SenderDomain
-    from domains.reputation import levels
-
-    today = platform_today()
-    summable = {key for key in keys if key[1] != today}
-    todays = {domain_id for domain_id, day in keys if day == today}
-    if not todays:
-        return summable
-    shares = [Decimal(share) for share in levels.upgrade_shares()]
-    # `sent` as the upgrade rules see it (domains.reputation.services.metrics_of).
-    rows = DomainDay.objects.filter(domain_id__in=todays, day=today).annotate(counted=F("sent") - F("simulated")).values_list(
-        "domain_id", "counted", "cap", "domain__level", "domain__status"
-    )
-    for domain_id, sent, cap, level, status in rows:
-        below_every_share = bool(shares) and all(sent * 100 < share * cap for share in shares)
-        if level >= levels.top_level() or status != SenderDomain.VERIFIED or below_every_share:
-            summable.add((domain_id, today))
-    return summable
 
 
 def _apply_deliveries(items: list[tuple[Message, dict]]) -> int:

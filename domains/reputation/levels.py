@@ -1,4 +1,11 @@
-"""The level table and rule tables, read from settings.SES_REPUTATION (the one place they live)."""
+"""The level table and rule tables, read from settings.SES_REPUTATION (the one place they live).
+
+    caps, top_level, cap_for                       the daily cap of each level (a custom cap at the top)
+    upgrade_rules, downgrade_rules, freeze_rules   the rule tables rules.py evaluates
+    upgrade_shares                                 the share of the cap each upgrade rule asks for
+    cap_warning_percent                            when members are told a domain nears its cap
+    validate                                       refuse a mistyped table (the system check)
+"""
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

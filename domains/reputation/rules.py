@@ -1,10 +1,17 @@
-"""The reputation rules of SPEC §3: metrics in, decision out.
+"""The reputation rules of SPEC §3: metrics in, decision out. Pure: no Django, no clock, no I/O.
 
-Pure Python: no Django, no clock, no I/O. Every comparison is exact (fractions, never floats):
-20 invalid of 400 sent is exactly 5% and does not pass "invalid < 5%".
+    upgrade, downgrade, freeze   SPEC §3.2–3.4 on a day's DayMetrics: a Decision (the rule, its values) or None
+    would_downgrade              the downgrade rule today's counters meet so far, level aside
+    upgrade_fires, downgrade_fires, freeze_fires
+                                 their fast forms: the same tables in integer arithmetic, for the hot paths
+    upgrade_out_of_reach         the shortcut "no upgrade can move until more mail is sent"
+    compile_table                a table as a function of the counters (what the fast forms are built on)
+    metric_values, percent       the metrics a rule may name (METRIC_PARTS), as exact fractions
+    counters_read_by             the counters a table reads: a check need not run when none moved
+    counts_for_reputation        whether mail of a mailbox type counts (all but SIMULATOR_MAILBOX)
 
-A rule is a list of conditions that must all hold; a condition is (metric, operator, value) with
-the value a decimal string. The rule tables come from settings through domains.reputation.levels.
+Every comparison is exact (fractions, never floats); why, and how the fast forms are proven to
+answer as the rules do: docs/engine.md.
 """
 
 from __future__ import annotations
@@ -134,41 +141,47 @@ COUNTER_ORDER = tuple(field.name for field in fields(DayMetrics))
 _CAP = -1  # stands for the cap in a compiled condition's denominator
 
 
+def _compile_condition(metric: str, op: str, value: str) -> tuple:
+    """One condition in integer form: (numerator's index, denominator's index or None or _CAP,
+    operator, p, q) with p/q the threshold."""
+    numerator, denominator = METRIC_PARTS[metric]
+    threshold = _threshold(value)
+    return (
+        COUNTER_ORDER.index(numerator),
+        None if denominator is None else _CAP if denominator == "cap" else COUNTER_ORDER.index(denominator),
+        OPERATORS[op], threshold.numerator, threshold.denominator,
+    )
+
+
+def _condition_holds(compiled: tuple, counters: Sequence[int], cap: int | None) -> bool:
+    """A compiled condition on the counters: a rate `num × 100 / den` against the threshold p/q is
+    `num × 100 × q` against `p × den` (den and q positive); a rate with no positive denominator is 0."""
+    numerator, denominator, op, p, q = compiled
+    if denominator is None:
+        return op(counters[numerator] * q, p)
+    den = cap if denominator == _CAP else counters[denominator]
+    return op(counters[numerator] * 100 * q, p * den) if den > 0 else op(0, p)
+
+
 def compile_table(table: RuleTable, *, with_cap: bool = False) -> Callable[..., bool]:
     """A function of (counters in DayMetrics' field order[, cap]) telling whether any rule of `table`
     holds: exactly `first_rule_that_holds(table, metric_values(DayMetrics(*counters), cap)) is not
-    None`, in integer arithmetic (a rate `num × 100 / den` against the threshold p/q is
-    `num × 100 × q` against `p × den`, den and q being positive), without building the metrics.
+    None`, in integer arithmetic (_condition_holds), without building the metrics.
 
-    For the hot path of a reservation, which asks after every send whether a check could fire.
     Without `with_cap`, a table naming sent_of_cap is evaluated as metric_values would (it raises).
+    The fast forms below (upgrade_fires, downgrade_fires, freeze_fires) are built on it.
     """
-    index = {name: i for i, name in enumerate(COUNTER_ORDER)}
-    compiled: list[list[tuple]] | None = []
-    for conditions in table.values():
-        compiled_rule = []
-        for metric, op, value in conditions:
-            numerator, denominator = METRIC_PARTS[metric]
-            if denominator == "cap" and not with_cap:
-                compiled = None
-                break
-            threshold = _threshold(value)
-            compiled_rule.append((
-                index[numerator], None if denominator is None else _CAP if denominator == "cap" else index[denominator],
-                OPERATORS[op], threshold.numerator, threshold.denominator,
-            ))
-        if compiled is None:
-            break
-        compiled.append(compiled_rule)
+    names_cap = any(METRIC_PARTS[metric][1] == "cap" for conditions in table.values() for metric, _, _ in conditions)
+    if names_cap and not with_cap:
+        def holds_slowly(counters, cap=None):
+            return first_rule_that_holds(table, metric_values(DayMetrics(*counters))) is not None
+        return holds_slowly
 
-    if compiled is None:
-        def holds(counters, cap=None):
-            return first_rule_that_holds(table, metric_values(DayMetrics(*counters), cap if with_cap else None)) is not None
-        return holds
+    compiled = [[_compile_condition(*condition) for condition in conditions] for conditions in table.values()]
 
     def holds(counters, cap=None):
         for compiled_rule in compiled:
-            for numerator, denominator, op, p, q in compiled_rule:
+            for numerator, denominator, op, p, q in compiled_rule:  # _condition_holds, inlined
                 if denominator is None:
                     ok = op(counters[numerator] * q, p)
                 else:
@@ -181,6 +194,97 @@ def compile_table(table: RuleTable, *, with_cap: bool = False) -> Callable[..., 
         return False
 
     return holds
+
+
+# The fast forms: the same rule tables, compiled once each to integer arithmetic, for the hot paths
+# (a reservation asks after every send whether a check could fire; a group of deliveries whether it
+# may be summed). Each gives exactly the answer of its rule function on the same arguments
+# (domains/tests/test_rules_fast_forms.py proves it on random counts and every boundary).
+# `counters` are a day's counters in COUNTER_ORDER (DayMetrics' fields).
+_fast_forms: dict[tuple[str, int], tuple[RuleTable, Callable]] = {}
+
+
+def _fast(kind: str, table: RuleTable, build: Callable[[RuleTable], Callable]) -> Callable:
+    """`build(table)`, once per rule table (a table swapped in settings is a new object: a new form)."""
+    key = (kind, id(table))
+    cached = _fast_forms.get(key)
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    if len(_fast_forms) >= 256:
+        _fast_forms.clear()
+    form = build(table)
+    _fast_forms[key] = (table, form)
+    return form
+
+
+def _build_upgrade(table: RuleTable) -> Callable[[Sequence[int], int, int, int], bool]:
+    holds = compile_table(table, with_cap=True)
+
+    def fires(counters: Sequence[int], level: int, cap: int, top_level: int) -> bool:
+        return level < top_level and holds(counters, cap)
+    return fires
+
+
+def upgrade_fires(table: RuleTable) -> Callable[[Sequence[int], int, int, int], bool]:
+    """The fast form of upgrade: f(counters, level, cap, top_level) is
+    `upgrade(DayMetrics(*counters), level, cap, top_level, table) is not None`."""
+    return _fast("upgrade", table, _build_upgrade)
+
+
+def _build_downgrade(table: RuleTable) -> Callable[[Sequence[int], int], bool]:
+    holds = compile_table(table)
+
+    def fires(counters: Sequence[int], level: int) -> bool:
+        return level > 1 and holds(counters)
+    return fires
+
+
+def downgrade_fires(table: RuleTable) -> Callable[[Sequence[int], int], bool]:
+    """The fast form of downgrade: f(counters, level) is `downgrade(DayMetrics(*counters), level, table) is not None`."""
+    return _fast("downgrade", table, _build_downgrade)
+
+
+def freeze_fires(table: RuleTable) -> Callable[[Sequence[int]], bool]:
+    """The fast form of freeze: f(counters) is `freeze(DayMetrics(*counters), table) is not None`."""
+    return _fast("freeze", table, compile_table)
+
+
+# The counters an outcome never moves (only a reservation adds to `sent`), and the cap: a condition
+# reading nothing else keeps its answer whatever outcomes arrive.
+_FIXED_BY_OUTCOMES = {"sent", "cap"}
+
+
+def _build_out_of_reach(table: RuleTable) -> Callable[[int, int, int, int], bool]:
+    index_of_sent = COUNTER_ORDER.index("sent")
+    # Per rule, its conditions that read only `sent` and the cap (e.g. sent ≥ 70% of the cap); a rule
+    # without one can always be reached by outcomes, and then so can the table.
+    fixed = []
+    for conditions in table.values():
+        compiled = [
+            _compile_condition(metric, op, value) for metric, op, value in conditions
+            if {part for part in METRIC_PARTS[metric] if part is not None} <= _FIXED_BY_OUTCOMES
+        ]
+        if not compiled:
+            return lambda sent, level, cap, top_level: level >= top_level
+        fixed.append(compiled)
+    zeros = [0] * len(COUNTER_ORDER)
+
+    def out_of_reach(sent: int, level: int, cap: int, top_level: int) -> bool:
+        if level >= top_level:
+            return True
+        counters = zeros.copy()  # only sent is read
+        counters[index_of_sent] = sent
+        return all(not all(_condition_holds(c, counters, cap) for c in conditions) for conditions in fixed)
+    return out_of_reach
+
+
+def upgrade_out_of_reach(table: RuleTable) -> Callable[[int, int, int, int], bool]:
+    """The shortcut "no upgrade can move": f(sent, level, cap, top_level) is True only when
+    `upgrade(metrics, level, cap, top_level, table)` is None for every metrics whose `sent` is `sent`,
+    i.e. whatever outcomes arrive until more mail is sent (at the top level; or every upgrade rule
+    has a condition on `sent` and the cap alone that fails, as "sent ≥ 70% of the cap" below it).
+    False means an outcome may let an upgrade fire, not that one will."""
+    return _fast("out_of_reach", table, _build_out_of_reach)
 
 
 @dataclass(frozen=True)

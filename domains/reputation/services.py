@@ -1,35 +1,40 @@
 """The reputation engine's services: they load rows, call the pure rules, and write the result.
 
-    reserve_quota   one conditional UPDATE against the day's cap (upgrade check first when it does not fit)
-    record_outcome  add an outcome to the day's counters, then run the upgrade and freeze checks
-    check_upgrade   SPEC §3.2, immediate, one level per check
-    check_freeze    SPEC §3.4, on the account's day totals
-    close_day       SPEC §3.3, downgrades for the next day and freeze bookkeeping; idempotent
-    close_due_days  closes, in order, every past day not closed yet (the scheduler may have been down)
-    mailbox_type_of a recipient's mailbox type as admitted: SIMULATOR_MAILBOX for simulator mail that
-                    does not count for reputation (SPEC §4.4; rules.counts_for_reputation)
+    reserve_quota    count n messages against today's cap, all or none (the upgrade check first when
+                     they do not fit), then the upgrade and freeze checks when a rule could fire
+    reserve_up_to    as many of a chunk's recipients as today's room allows (batch dispatch)
+    record_outcome   add an outcome to the day's counters, then run the upgrade and freeze checks
+    check_upgrade    SPEC §3.2, immediate, one level per check
+    check_freeze     SPEC §3.4, on the account's day totals; lift_freeze: staff lift one early
+    days_no_upgrade_can_move
+                     of some (domain, day) keys, those whose level no outcome can raise now
+    close_day        SPEC §3.3, downgrades for the next day and freeze bookkeeping; idempotent
+    close_due_days   closes, in order, every past day not closed yet (the scheduler may have been down)
+    mailbox_type_of  a recipient's mailbox type as admitted: SIMULATOR_MAILBOX for simulator mail that
+                     does not count for reputation (SPEC §4.4; rules.counts_for_reputation)
+    get_day, metrics_of, counters_of, account_metrics, pending_downgrade, domains_today
+                     a day row, what the rules see in it, and what the pages show of it
+
+The statements written by hand are in sql.py; the engine as a whole: docs/engine.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Account, AccountFreeze
 from core.addresses import is_simulator_address
 from core.clock import platform_today, start_of_day
-from core.prepared import execute_prepared
 from domains import signals
 from domains.models import ClosedDay, DomainDay, LevelChange, SenderDomain
-from domains.reputation import levels, rollups, rules
+from domains.reputation import levels, rollups, rules, sql
 from domains.reputation.rules import SIMULATOR_MAILBOX, counts_for_reputation
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,12 @@ def metrics_of(row: DomainDay | dict) -> rules.DayMetrics:
     )
 
 
+def counters_of(row: DomainDay | dict) -> tuple[int, ...]:
+    """metrics_of(row) as the fast forms of the rules read it: a tuple in rules.COUNTER_ORDER."""
+    metrics = metrics_of(row)
+    return tuple(getattr(metrics, name) for name in rules.COUNTER_ORDER)
+
+
 def get_day(domain: SenderDomain, day: dt.date | None = None) -> DomainDay:
     """The domain's counter row for `day` (default today), created at the domain's current cap."""
     day = day or platform_today()
@@ -84,15 +95,9 @@ def _add_volume(domain: SenderDomain, day: dt.date, mailbox_counts: dict[str, di
 
 def mailbox_type_of(address: str) -> str:
     """The receiving mailbox type of SPEC §5: the recipient's domain, e.g. gmail.com; SIMULATOR_MAILBOX
-    for a mailbox-simulator address when simulator mail does not count for reputation.
-
-    The type is decided once, when the message is admitted: the reservation counts it and the
-    Message keeps it (Message.mailbox_type), and every later outcome of the message follows the
-    type it kept (record_event). So when SES_SIMULATOR_COUNTS_FOR_REPUTATION changes during a day
-    (a restart with the new value), each message counts wholly one way or the other: those admitted
-    before the change as the old value said, those after it as the new value says, and the day's
-    counters stay consistent (`simulated` never exceeds `sent`, no outcome is taken from a counter
-    it was never added to).
+    for a mailbox-simulator address when simulator mail does not count for reputation. Decided once,
+    when the message is admitted: every later outcome follows the type the Message kept, whatever
+    SES_SIMULATOR_COUNTS_FOR_REPUTATION says by then (docs/engine.md).
     """
     if not settings.SES_SIMULATOR_COUNTS_FOR_REPUTATION and is_simulator_address(
         address, settings.SES_SIMULATOR_DOMAIN
@@ -109,23 +114,6 @@ class Reservation:
     upgraded_to: int | None = None
 
 
-# What the reservation statement reads back, in this order: the day row's counters as it left them
-# and as the rules see them (rules.DayMetrics' fields; `sent` without the simulated messages, as
-# metrics_of), its cap and level, the domain's level, its whole `sent` (the cap's count), then the
-# account's day totals from its rollup (stats.AccountDay, written in the same statement/transaction;
-# DayMetrics' fields; it holds only mail that counts for reputation).
-_TOTAL_FIELDS = rules.COUNTER_ORDER
-_N = len(_TOTAL_FIELDS)
-
-
-class _Taken(NamedTuple):
-    day: tuple[int, ...]  # the day row's counters as the rules see them, in _TOTAL_FIELDS order
-    cap: int
-    level: int
-    sent: int  # the day row's `sent`, simulated messages included: what the cap counts
-    account: tuple[int, ...] | None  # the account's day totals, in _TOTAL_FIELDS order (None: no rollup row)
-
-
 def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for address in recipients:
@@ -137,121 +125,6 @@ def _counts_by_mailbox(recipients: list[str]) -> dict[str, int]:
 def _uncounted(counts: dict[str, int]) -> int:
     """How many of a reservation's `{mailbox_type: n}` do not count for reputation."""
     return sum(k for mailbox_type, k in counts.items() if not counts_for_reputation(mailbox_type))
-
-
-def _take(domain: SenderDomain, day: dt.date, n: int, counts: dict[str, int], simulated: int) -> _Taken | None:
-    """The conditional UPDATE (`sent + n <= cap`) of the day row and, if it matched, the statistics.
-
-    Of the n messages, the `simulated` ones (_uncounted) are also added to the row's `simulated`,
-    in the same write: the cap counts every message, the rules only the others.
-
-    On PostgreSQL one statement: UPDATE … RETURNING, then the statistics as data-modifying CTEs that
-    write only when the UPDATE returned the row (domains.reputation.rollups.sent_ctes), so the hot day row is
-    locked for one statement when there is no outer transaction. Its text depends only on the number
-    of mailbox types, so it is a server-side prepared statement of the connection (_execute_prepared):
-    PostgreSQL parses and plans it once per connection instead of once per reservation. Elsewhere
-    (SQLite) the same writes one after the other in one transaction. None when the row is missing or
-    the messages do not fit.
-    """
-    if connection.vendor == "postgresql":
-        ctes, params, _ = rollups.sent_ctes("taken", domain, day, counts, _TOTAL_FIELDS)
-        params.update(n=n, simulated=simulated, domain=domain.pk, day=day)
-        found = _execute_prepared(_reservation_sql(ctes), params)
-        if found is None:
-            return None
-        account = found[_N + 4:]
-    else:
-        with transaction.atomic(savepoint=False):
-            with connection.cursor() as cursor:
-                cursor.execute(_update_sql(), [n, n, simulated, domain.pk, day, n])
-                found = cursor.fetchone()
-            if found is None:
-                return None
-            account = rollups.add_sent(domain, day, counts, _TOTAL_FIELDS)
-    # The level the pre-checks use: the lower of the day row's (the row this statement locked, as
-    # the last level change left it) and the domain's (read with the statement's snapshot). A level
-    # change writes both in one transaction (check_upgrade; close_day for rows of later days): a
-    # concurrent upgrade that committed after the snapshot leaves the domain's level one behind,
-    # which only makes a check run that was not needed (the level only stops the upgrade rules at
-    # the top level), never skips one; a concurrent downgrade shows in the locked row.
-    cap, row_level, domain_level, sent = found[_N:_N + 4]
-    return _Taken(found[:_N], cap, min(row_level, domain_level), sent,
-                  tuple(account) if account and account[0] is not None else None)
-
-
-def _returning(table: str) -> str:
-    """What the reservation reads back from the day row `table` (an alias or the quoted table name)."""
-    quote = connection.ops.quote_name
-    sent, simulated = f"{table}.{quote('sent')}", f"{table}.{quote('simulated')}"
-    returned = ", ".join(
-        f"{sent} - {simulated}" if name == "sent" else f"{table}.{quote(name)}"  # as metrics_of
-        for name in (*_TOTAL_FIELDS, "cap", "level")
-    )
-    domains = quote(SenderDomain._meta.db_table)
-    return (f"{returned}, (SELECT d.level FROM {domains} d WHERE d.id = {table}.domain_id) AS domain_level, "
-            f"{sent} AS all_sent")
-
-
-@functools.cache
-def _update_sql() -> str:
-    """SQLite: the day row's conditional UPDATE (parameters n, n, simulated, domain id, day, n),
-    returning what _returning lists."""
-    table = connection.ops.quote_name(DomainDay._meta.db_table)
-    return (
-        f"UPDATE {table} SET sent = sent + %s, requested = requested + %s, simulated = simulated + %s "
-        f"WHERE domain_id = %s AND day = %s AND sent <= cap - %s RETURNING {_returning(table)}"
-    )
-
-
-@functools.cache
-def _take_sql() -> str:
-    """PostgreSQL: the same conditional write of the day row, as INSERT … ON CONFLICT DO UPDATE … WHERE.
-
-    The row is proposed only when it exists (a missing row: no write, and reserve_quota creates it),
-    so the statement always takes the conflict path: it locks the row's latest version and adds n
-    when `sent + n <= cap` holds on that version, else returns nothing and leaves the row as it is.
-    Same decision as `UPDATE … WHERE sent <= cap - n`, but when the row was written by a reservation
-    that committed after this statement's snapshot (every reservation of a busy domain), PostgreSQL
-    does not re-run the statement's plan on the new version (EvalPlanQual, which sets up every
-    statistics CTE again): about an eighth of the statement's server time with 4 processes on one
-    domain (bench/quota.py). The proposed values are never stored: a row that went between the
-    existence check and the write went with its domain, whose foreign key then fails the statement.
-    Parameters %(n)s, %(simulated)s (how many of the n are simulated: reserve_quota), %(domain)s,
-    %(day)s, cast so one plan serves whatever Python types they come as.
-    """
-    quote = connection.ops.quote_name
-    table = quote(DomainDay._meta.db_table)
-    # With domain_id, day, level and cap: every NOT NULL column, as an INSERT needs.
-    counters = (*DomainDay.COUNTERS, "simulated")
-    columns = ", ".join(quote(name) for name in ("domain_id", "day", *counters, "level", "cap"))
-    zeros = ", ".join("0" for _ in counters)
-    n, simulated = "%(n)s::bigint", "%(simulated)s::bigint"
-    domain, day = "%(domain)s::bigint", "%(day)s::date"
-    return (
-        f"INSERT INTO {table} AS dd ({columns}) SELECT {domain}, {day}, {zeros}, 1, 0 "
-        f"WHERE EXISTS (SELECT FROM {table} WHERE domain_id = {domain} AND day = {day}) "
-        f"ON CONFLICT (domain_id, day) DO UPDATE SET sent = dd.sent + {n}, requested = dd.requested + {n}, "
-        f"simulated = dd.simulated + {simulated} "
-        f"WHERE dd.sent <= dd.cap - {n} RETURNING {_returning('dd')}"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _reservation_sql(ctes: str) -> str:
-    """The whole PostgreSQL statement around the statistics CTEs (one text per number of mailbox types)."""
-    quote = connection.ops.quote_name
-    return (
-        f"WITH taken AS ({_take_sql()}), {ctes} "
-        f"SELECT taken.*, {', '.join(f't.{quote(f)}' for f in _TOTAL_FIELDS)} "
-        f"FROM taken LEFT JOIN vol_account t ON TRUE"
-    )
-
-
-def _execute_prepared(sql: str, params: dict) -> tuple | None:
-    """Run `sql` as a server-side prepared statement of the default connection
-    (core.prepared.execute_prepared); its first row, None without one."""
-    rows = execute_prepared(DEFAULT_DB_ALIAS, sql, params)
-    return rows[0] if rows else None
 
 
 def _rollup_serves_freeze() -> bool:
@@ -276,21 +149,6 @@ def _rollup_serves_freeze() -> bool:
 _serves_freeze_for: list = []  # [the freeze rule table, its answer]
 
 
-def _rules_hold(table: rules.RuleTable, *, with_cap: bool = False):
-    """rules.compile_table(table), compiled once per rule table (settings; a test that swaps the
-    table gets a new one)."""
-    key = (id(table), with_cap)
-    cached = _compiled_rules.get(key)
-    if cached is not None and cached[0] is table:
-        return cached[1]
-    holds = rules.compile_table(table, with_cap=with_cap)
-    _compiled_rules[key] = (table, holds)
-    return holds
-
-
-_compiled_rules: dict = {}  # (id of the table, with_cap) -> (the table, its function)
-
-
 def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     """Count `len(recipients)` messages against today's cap: all of them or none.
 
@@ -312,24 +170,24 @@ def reserve_quota(domain: SenderDomain, recipients: list[str]) -> Reservation:
     counts = _counts_by_mailbox(recipients)
     simulated = _uncounted(counts)
     upgraded_to = None
-    taken = _take(domain, day, n, counts, simulated)
+    taken = sql.take(domain, day, n, counts, simulated)
     if taken is None:
         row = get_day(domain, day)  # the row may not exist yet, or it is full
         if row.sent + n <= row.cap:
-            taken = _take(domain, day, n, counts, simulated)
+            taken = sql.take(domain, day, n, counts, simulated)
         if taken is None:
             upgraded_to = check_upgrade(domain.pk, day)
             if upgraded_to is not None:
-                taken = _take(domain, day, n, counts, simulated)
+                taken = sql.take(domain, day, n, counts, simulated)
         if taken is None:
             row.refresh_from_db(fields=["sent", "cap"])
             return Reservation(False, row.sent, row.cap, upgraded_to)
     upgraded = None
     if simulated < n:
-        # rules.upgrade and rules.freeze on the counters read back, as _rules_hold evaluates them.
-        if taken.level < levels.top_level() and _rules_hold(levels.upgrade_rules(), with_cap=True)(taken.day, taken.cap):
+        # rules.upgrade and rules.freeze on the counters read back, in their fast forms.
+        if rules.upgrade_fires(levels.upgrade_rules())(taken.day, taken.level, taken.cap, levels.top_level()):
             upgraded = check_upgrade(domain.pk, day)
-        if taken.account is None or not _rollup_serves_freeze() or _rules_hold(levels.freeze_rules())(taken.account):
+        if taken.account is None or not _rollup_serves_freeze() or rules.freeze_fires(levels.freeze_rules())(taken.account):
             check_freeze(domain.account_id, day)  # "sent > 300" may have just become true
     cap = taken.cap
     if upgraded is not None:
@@ -412,6 +270,28 @@ def check_upgrade(domain_id: int, day: dt.date) -> int | None:
         DomainDay.objects.filter(pk=row.pk).update(level=domain.level, cap=domain.daily_cap)
     transaction.on_commit(lambda: signals.level_changed.send(sender=LevelChange, change=change))
     return domain.level
+
+
+def days_no_upgrade_can_move(keys: set[tuple[int, dt.date]]) -> set[tuple[int, dt.date]]:
+    """Of these (domain id, day) keys, those whose level no outcome can raise now: a past day (only
+    today's counters move a level: check_upgrade), a domain not verified, or a day no upgrade rule
+    can reach until more mail is sent (rules.upgrade_out_of_reach: the top level, or a volume below
+    every rule's share of the cap). Their deliveries may be counted in sums (sending.recording)."""
+    today = platform_today()
+    summable = {key for key in keys if key[1] != today}
+    todays = {domain_id for domain_id, day in keys if day == today}
+    if not todays:
+        return summable
+    out_of_reach = rules.upgrade_out_of_reach(levels.upgrade_rules())
+    top = levels.top_level()
+    # `sent` as the upgrade rules see it (metrics_of).
+    rows = DomainDay.objects.filter(domain_id__in=todays, day=today).annotate(counted=F("sent") - F("simulated")).values_list(
+        "domain_id", "counted", "cap", "domain__level", "domain__status"
+    )
+    for domain_id, sent, cap, level, status in rows:
+        if status != SenderDomain.VERIFIED or out_of_reach(sent, level, cap, top):
+            summable.add((domain_id, today))
+    return summable
 
 
 def _change_level(
@@ -499,6 +379,7 @@ def close_day(day: dt.date) -> ClosedDay:
     next_day = day + dt.timedelta(days=1)
     effective_at = start_of_day(next_day)
     table = levels.downgrade_rules()
+    fires = rules.downgrade_fires(table)
     evaluated = downgraded = 0
     changes: list[LevelChange] = []
     while True:
@@ -518,9 +399,9 @@ def close_day(day: dt.date) -> ClosedDay:
             for row in chunk:
                 evaluated += 1
                 domain = row.domain
-                decision = rules.downgrade(metrics_of(row), domain.level, table) if domain.is_verified else None
-                if decision is not None:
-                    moves.append((domain, decision))
+                # The fast form first: the decision (the rule and its values) only for a domain that goes down.
+                if domain.is_verified and fires(counters_of(row), domain.level):
+                    moves.append((domain, rules.downgrade(metrics_of(row), domain.level, table)))
             if moves:
                 downgraded += len(moves)
                 changes += _downgrade_all(moves, day, effective_at)

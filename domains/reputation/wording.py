@@ -1,12 +1,10 @@
 """The words for the reputation rules: one place for every page that names a metric or a condition.
 
-Each metric has one name: the dashboard (console/dashboard.py), a domain's page (domains/views.py) and
-the statistics page and charts (stats/views.py, stats/charts.py) take theirs from NAMES and SHARE_OF too.
+    LABELS, NAMES, SHARE_OF, RATES     a metric's short label, full name, what a rate is a share of
+    label, name, share_of, sign        the same as text
+    condition_text                     one condition in words: "invalid > 9%"
 
-The help page (domains/help.py), the domain pages' template tags (domains/templatetags/reputation.py)
-and today's progress (domains/progress.py) all describe a condition with `condition_text`, so "sent > 300"
-and "sent ≥ 70% of the daily cap" read the same everywhere. Thresholds are never written here: they come
-with each condition from the rule tables (settings.SES_REPUTATION through domains.reputation.levels).
+Who uses which, and why thresholds are never written here: docs/engine.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The pre-checks of a reservation (domains.reputation.services.reserve_quota) decide as the rules do.
 
 After a reservation, the upgrade and freeze checks run only when a rule of settings.SES_REPUTATION
-holds on the counters the statement read back. The services evaluate the rule tables in integer
-arithmetic (no metrics built per reservation): here they must agree with domains.reputation.rules on
-every metric and operator, at and around each threshold. And the level that stops the upgrade check
+holds on the counters the statement read back. The rule tables are evaluated in integer arithmetic
+(rules.compile_table, behind the fast forms; no metrics built per reservation): here they must agree
+with the rules' exact evaluation on every metric and operator, at and around each threshold. And the level that stops the upgrade check
 at the top is the one a concurrent level change left, not an older one.
 """
 
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.clock import platform_today
 from domains.models import AccountDay, DomainDay, SenderDomain
-from domains.reputation import levels, rules, services
+from domains.reputation import levels, rules
 from domains.reputation.services import get_day, reserve_quota
 
 OPERATORS = sorted(rules.OPERATORS)
@@ -40,7 +40,7 @@ def by_the_rules(table, counters, cap=None):
 def counter_rows(seed: int, n: int):
     """Small counters (so rates land exactly on thresholds such as 11 % or 2.5 %), zeros included."""
     rng = random.Random(seed)
-    rows = [tuple(rng.choice([0, rng.randint(0, 40), rng.randint(0, 400)]) for _ in services._TOTAL_FIELDS)
+    rows = [tuple(rng.choice([0, rng.randint(0, 40), rng.randint(0, 400)]) for _ in rules.COUNTER_ORDER)
             for _ in range(n)]
     rows += [(s, d, i, sp, c, o) for s, d, i, sp, c, o in itertools.product([0, 40, 400], [0, 40], [0, 44],
                                                                            [0, 1], [0, 4], [0, 20])]
@@ -55,7 +55,7 @@ def test_every_metric_the_rules_know_is_evaluated_here():
 def test_the_pre_checks_decide_as_the_rules_on_any_counters(name):
     table = EVERY_METRIC if name == "every metric and operator" else levels._config()[name]
     with_cap = any(metric == "sent_of_cap" for conditions in table.values() for metric, _op, _value in conditions)
-    holds = services._rules_hold(table, with_cap=with_cap)
+    holds = rules.compile_table(table, with_cap=with_cap)
     for counters in counter_rows(seed=len(name), n=3000):
         for cap in ([0, 1, 57, 100, 500] if with_cap else [None]):
             assert holds(counters, cap) == by_the_rules(table, counters, cap), (counters, cap)
@@ -63,7 +63,7 @@ def test_the_pre_checks_decide_as_the_rules_on_any_counters(name):
 
 def test_a_rule_holds_only_when_all_its_conditions_do_and_at_the_exact_threshold():
     table = {"F": [("sent", ">", "300"), ("invalid_rate", ">", "11")]}
-    holds = services._rules_hold(table)
+    holds = rules.compile_table(table)
     assert not holds((300, 0, 300, 0, 0, 0))  # 100 % invalid, but not past 300 sent
     assert not holds((400, 0, 44, 0, 0, 0))  # exactly 11 %: not past it
     assert holds((400, 0, 45, 0, 0, 0))
@@ -72,9 +72,9 @@ def test_a_rule_holds_only_when_all_its_conditions_do_and_at_the_exact_threshold
 
 def test_a_rule_table_swapped_in_settings_is_the_one_evaluated(settings):
     counters = (400, 0, 45, 0, 0, 0)
-    assert services._rules_hold(levels.freeze_rules())(counters) == by_the_rules(levels.freeze_rules(), counters)
+    assert rules.freeze_fires(levels.freeze_rules())(counters) == by_the_rules(levels.freeze_rules(), counters)
     settings.SES_REPUTATION = {**settings.SES_REPUTATION, "FREEZE_RULES": {"F9": [("sent", ">", "1000")]}}
-    assert services._rules_hold(levels.freeze_rules())(counters) is False
+    assert rules.freeze_fires(levels.freeze_rules())(counters) is False
 
 
 def test_the_cached_date_is_the_platform_date_and_follows_the_time_zone(settings, time_machine):
