@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -30,15 +29,16 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchSkip, BatchTask, Receiver, ReceiverList
 from core.clock import platform_today
+from core.enqueue import enqueue_on_commit
 from domains.models import DomainDay
-from domains.reputation.services import domains_today, mailbox_type_of, reserve_up_to
+from domains.reputation.services import domains_today, reserve_up_to
 from sending import services as sending
 from sending.delivery import ENQUEUE_CHUNK
 from sending.models import Message, MessageEvent, SensitiveWord, Suppression, Template
 from sending.recording import message_event
 from sending.review import review, review_send
 from sending.review_text import translate_reason
-from sending.tasks import enqueue
+from sending.writer import Recipient, write_messages
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,8 @@ def _check_schedule(task_type, begin_time, interval_hours) -> tuple[dt.datetime 
 
 
 def _enqueue_dispatch(task_id: int) -> None:
-    from batches.tasks import dispatch
-
-    # robust: a broker that is down leaves the task sending; redispatch_stalled_tasks picks it up.
-    transaction.on_commit(lambda: dispatch.delay(task_id), robust=True)
+    # A broker that is down leaves the task sending; redispatch_stalled_tasks picks it up.
+    enqueue_on_commit("batches.dispatch", task_id)
 
 
 # --- dispatching ---------------------------------------------------------------------------------
@@ -224,8 +222,7 @@ def dispatch_chunk(task_id: int) -> str:
             if problem:
                 _finish(task, BatchTask.FAILED, err_msg=problem, fail_rest=True)
                 return FAILED
-            result, message_ids = _dispatch_locked(task)
-            enqueue_in_chunks(message_ids)
+            result = _dispatch_locked(task)
             if result == MORE:
                 _enqueue_dispatch(task.pk)
     except _LostRace:
@@ -241,12 +238,12 @@ def _cannot_send(task: BatchTask) -> str:
     return ""
 
 
-def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
+def _dispatch_locked(task: BatchTask) -> str:
     now = timezone.now()
     receivers = list(Receiver.objects.filter(receiver_list_id=task.receiver_list_id, id__gt=task.cursor).order_by("id")[: chunk_size()])
     if not receivers:
         _finish(task, BatchTask.DONE)
-        return DONE, []
+        return DONE
 
     suppressed = set(
         Suppression.objects.filter(account_id=task.account_id, email__in={r.email.lower() for r in receivers})
@@ -266,7 +263,7 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
     skipped = len(passed) - granted
     new_cursor = passed[-1].id if passed else task.cursor
 
-    messages = _write_messages(task, sending_now, now) if sending_now else []
+    _write_messages(task, sending_now, now)
     # Those past the stop are reviewed again when the task resumes, with the list of that day.
     _keep_skips(task, [(r, refused[r.id]) for r in passed if r.id in refused], now)
     changes = dict(
@@ -287,8 +284,8 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
     if paused:
         task.refresh_from_db()
         _notify_paused(task)
-        return PAUSED, []
-    return MORE, [m.pk for m in messages]
+        return PAUSED
+    return MORE
 
 
 def _refused_by_review(task: BatchTask, receivers: list[Receiver]) -> dict[int, str]:
@@ -324,22 +321,14 @@ def _minus(value: int, n: int) -> int:
 
 
 def _write_messages(task: BatchTask, receivers: list[Receiver], now: dt.datetime) -> list[Message]:
-    request_id = uuid.uuid4().hex
-    day = platform_today()
-    sender = task.sender
-    messages = Message.objects.bulk_create([
-        Message(
-            account_id=task.account_id, domain_id=task.domain_id, request_id=request_id, from_email=sender.email,
-            from_name=task.from_name or sender.display_name, reply_to=task.reply_to, recipient=r.email,
-            mailbox_type=mailbox_type_of(r.email), template_id=task.template_id,
-            subject=_subject_for(task.subject, r.template_data), template_data=r.template_data or {},
-            unsubscribe=task.unsubscribe, bulk=True, batch_task=task, send_day=day, created_at=now,
-        )
-        for r in receivers
-    ])
-    detail = {"request_id": request_id, "batch_task": task.pk}
-    MessageEvent.objects.bulk_create([MessageEvent(message=m, at=now, kind="queued", detail=detail) for m in messages])
-    return messages
+    """The granted receivers' messages (sending.writer), handed to delivery in groups of
+    ENQUEUE_CHUNK, so several workers share a chunk."""
+    return write_messages(
+        account=task.account, domain=task.domain, sender=task.sender, from_name=task.from_name,
+        reply_to=task.reply_to, template=task.template, unsubscribe=task.unsubscribe, bulk=True,
+        recipients=[Recipient(r.email, _subject_for(task.subject, r.template_data), r.template_data or {}) for r in receivers],
+        batch_task=task, at=now, hand_out=ENQUEUE_CHUNK,
+    )
 
 
 def _subject_for(subject: str, data: dict | None) -> str:
@@ -347,12 +336,6 @@ def _subject_for(subject: str, data: dict | None) -> str:
     rendered = sending.render_placeholders(subject, data)
     # A value with a line break must not become a second header.
     return " ".join(rendered.split())[: sending.MAX_SUBJECT] or subject[: sending.MAX_SUBJECT]
-
-
-def enqueue_in_chunks(message_ids: list[int]) -> None:
-    """Several deliver tasks rather than one, so several workers share a chunk."""
-    for start in range(0, len(message_ids), ENQUEUE_CHUNK):
-        enqueue(message_ids[start : start + ENQUEUE_CHUNK])
 
 
 def _notify_paused(task: BatchTask) -> None:

@@ -56,7 +56,8 @@ from django.utils import timezone
 from accounts.models import AccountFreeze
 from core import addresses
 from core.clock import platform_today
-from sending import outcomes, tasks
+from sending import outbox as tasks  # (enqueue_backlog; the name the body below uses)
+from sending import outcomes
 from sending.mime import build_message
 from sending.models import Message
 from sending.recording import event_group, record_event, record_final_events
