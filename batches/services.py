@@ -3,9 +3,11 @@ resuming 24 hours later, failing them when the account is frozen, cancelling the
 
     create_task               validates like send_email, then starts (immediate) or waits (timed, recurring)
     dispatch_chunk            one chunk of the list: quota, Message rows and the cursor in one transaction
-    resume_due_tasks          periodic: paused tasks whose resume_at has come
-    start_due_tasks           periodic: timed tasks and recurring rounds whose time has come
-    redispatch_stalled_tasks  periodic: sending tasks whose dispatch task was lost (broker, killed worker)
+    resume_paused_batches     the periodic job: resume_due_tasks, then redispatch_stalled_tasks
+    start_timed_batches       the periodic job: start_due_tasks
+    resume_due_tasks          paused tasks whose resume_at has come
+    start_due_tasks           timed tasks and recurring rounds whose time has come
+    redispatch_stalled_tasks  sending tasks whose dispatch task was lost (broker, killed worker)
     fail_unsent_for_frozen_account   on domains.signals.account_frozen (SPEC §3.4)
     cancel_task, task_for_account, queue_status
 
@@ -372,6 +374,16 @@ def _finish(task: BatchTask, status: int, *, err_msg: str = "", fail_rest: bool 
 
 
 # --- periodic jobs -------------------------------------------------------------------------------
+
+
+def resume_paused_batches() -> str:
+    """Periodic: paused tasks whose 24 hours are over, and sending tasks whose dispatch was lost."""
+    return f"resumed {resume_due_tasks()}, re-dispatched {redispatch_stalled_tasks()}"
+
+
+def start_timed_batches() -> str:
+    """Periodic: timed tasks and recurring rounds whose time has come."""
+    return f"started {start_due_tasks()}"
 
 
 def resume_due_tasks(now: dt.datetime | None = None) -> int:

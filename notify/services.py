@@ -33,7 +33,7 @@ from django.utils.translation import gettext
 from accounts.models import Account
 from core import queues
 from core.clock import platform_today
-from core.enqueue import enqueue_on_commit
+from core.enqueue import enqueue_on_commit, publish
 from domains import signals as domain_signals
 from domains.models import UNVERIFIED_CLAIM_LIFETIME, DomainDay
 from domains.reputation import levels
@@ -328,6 +328,15 @@ def retry_due_callbacks() -> str:
     if not attempted:
         return "no callback due"
     return f"attempted {attempted} callback(s): {delivered} delivered, {failed} gave up"
+
+
+def hand_out_retry_callbacks() -> str:
+    """The periodic job `retry_callbacks`: the POSTs run on the callbacks queue's workers
+    (notify.retry_callbacks, retry_due_callbacks), never inside the tick, where slow receivers would
+    hold a delivery worker (and the other periodic jobs) for up to RETRY_SECONDS. Two runs at once
+    are harmless: each attempt claims its row."""
+    publish("notify.retry_callbacks")
+    return "handed to the callbacks queue"
 
 
 # --- Member notifications ------------------------------------------------------------------------
