@@ -3,9 +3,11 @@ resuming 24 hours later, failing them when the account is frozen, cancelling the
 
     create_task               validates like send_email, then starts (immediate) or waits (timed, recurring)
     dispatch_chunk            one chunk of the list: quota, Message rows and the cursor in one transaction
-    resume_due_tasks          periodic: paused tasks whose resume_at has come
-    start_due_tasks           periodic: timed tasks and recurring rounds whose time has come
-    redispatch_stalled_tasks  periodic: sending tasks whose dispatch task was lost (broker, killed worker)
+    resume_paused_batches     the periodic job: resume_due_tasks, then redispatch_stalled_tasks
+    start_timed_batches       the periodic job: start_due_tasks
+    resume_due_tasks          paused tasks whose resume_at has come
+    start_due_tasks           timed tasks and recurring rounds whose time has come
+    redispatch_stalled_tasks  sending tasks whose dispatch task was lost (broker, killed worker)
     fail_unsent_for_frozen_account   on domains.signals.account_frozen (SPEC §3.4)
     cancel_task, task_for_account, queue_status
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -30,15 +31,16 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, AccountFreeze
 from batches.models import BatchSkip, BatchTask, Receiver, ReceiverList
 from core.clock import platform_today
+from core.enqueue import enqueue_on_commit
 from domains.models import DomainDay
-from domains.reputation.services import domains_today, mailbox_type_of, reserve_up_to
+from domains.reputation.services import domains_today, reserve_up_to
 from sending import services as sending
 from sending.delivery import ENQUEUE_CHUNK
 from sending.models import Message, MessageEvent, SensitiveWord, Suppression, Template
 from sending.recording import message_event
 from sending.review import review, review_send
 from sending.review_text import translate_reason
-from sending.tasks import enqueue
+from sending.writer import Recipient, write_messages
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +177,8 @@ def _check_schedule(task_type, begin_time, interval_hours) -> tuple[dt.datetime 
 
 
 def _enqueue_dispatch(task_id: int) -> None:
-    from batches.tasks import dispatch
-
-    # robust: a broker that is down leaves the task sending; redispatch_stalled_tasks picks it up.
-    transaction.on_commit(lambda: dispatch.delay(task_id), robust=True)
+    # A broker that is down leaves the task sending; redispatch_stalled_tasks picks it up.
+    enqueue_on_commit("batches.dispatch", task_id)
 
 
 # --- dispatching ---------------------------------------------------------------------------------
@@ -224,8 +224,7 @@ def dispatch_chunk(task_id: int) -> str:
             if problem:
                 _finish(task, BatchTask.FAILED, err_msg=problem, fail_rest=True)
                 return FAILED
-            result, message_ids = _dispatch_locked(task)
-            enqueue_in_chunks(message_ids)
+            result = _dispatch_locked(task)
             if result == MORE:
                 _enqueue_dispatch(task.pk)
     except _LostRace:
@@ -241,12 +240,12 @@ def _cannot_send(task: BatchTask) -> str:
     return ""
 
 
-def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
+def _dispatch_locked(task: BatchTask) -> str:
     now = timezone.now()
     receivers = list(Receiver.objects.filter(receiver_list_id=task.receiver_list_id, id__gt=task.cursor).order_by("id")[: chunk_size()])
     if not receivers:
         _finish(task, BatchTask.DONE)
-        return DONE, []
+        return DONE
 
     suppressed = set(
         Suppression.objects.filter(account_id=task.account_id, email__in={r.email.lower() for r in receivers})
@@ -266,7 +265,7 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
     skipped = len(passed) - granted
     new_cursor = passed[-1].id if passed else task.cursor
 
-    messages = _write_messages(task, sending_now, now) if sending_now else []
+    _write_messages(task, sending_now, now)
     # Those past the stop are reviewed again when the task resumes, with the list of that day.
     _keep_skips(task, [(r, refused[r.id]) for r in passed if r.id in refused], now)
     changes = dict(
@@ -287,8 +286,8 @@ def _dispatch_locked(task: BatchTask) -> tuple[str, list[int]]:
     if paused:
         task.refresh_from_db()
         _notify_paused(task)
-        return PAUSED, []
-    return MORE, [m.pk for m in messages]
+        return PAUSED
+    return MORE
 
 
 def _refused_by_review(task: BatchTask, receivers: list[Receiver]) -> dict[int, str]:
@@ -324,22 +323,14 @@ def _minus(value: int, n: int) -> int:
 
 
 def _write_messages(task: BatchTask, receivers: list[Receiver], now: dt.datetime) -> list[Message]:
-    request_id = uuid.uuid4().hex
-    day = platform_today()
-    sender = task.sender
-    messages = Message.objects.bulk_create([
-        Message(
-            account_id=task.account_id, domain_id=task.domain_id, request_id=request_id, from_email=sender.email,
-            from_name=task.from_name or sender.display_name, reply_to=task.reply_to, recipient=r.email,
-            mailbox_type=mailbox_type_of(r.email), template_id=task.template_id,
-            subject=_subject_for(task.subject, r.template_data), template_data=r.template_data or {},
-            unsubscribe=task.unsubscribe, bulk=True, batch_task=task, send_day=day, created_at=now,
-        )
-        for r in receivers
-    ])
-    detail = {"request_id": request_id, "batch_task": task.pk}
-    MessageEvent.objects.bulk_create([MessageEvent(message=m, at=now, kind="queued", detail=detail) for m in messages])
-    return messages
+    """The granted receivers' messages (sending.writer), handed to delivery in groups of
+    ENQUEUE_CHUNK, so several workers share a chunk."""
+    return write_messages(
+        account=task.account, domain=task.domain, sender=task.sender, from_name=task.from_name,
+        reply_to=task.reply_to, template=task.template, unsubscribe=task.unsubscribe, bulk=True,
+        recipients=[Recipient(r.email, _subject_for(task.subject, r.template_data), r.template_data or {}) for r in receivers],
+        batch_task=task, at=now, hand_out=ENQUEUE_CHUNK,
+    )
 
 
 def _subject_for(subject: str, data: dict | None) -> str:
@@ -347,12 +338,6 @@ def _subject_for(subject: str, data: dict | None) -> str:
     rendered = sending.render_placeholders(subject, data)
     # A value with a line break must not become a second header.
     return " ".join(rendered.split())[: sending.MAX_SUBJECT] or subject[: sending.MAX_SUBJECT]
-
-
-def enqueue_in_chunks(message_ids: list[int]) -> None:
-    """Several deliver tasks rather than one, so several workers share a chunk."""
-    for start in range(0, len(message_ids), ENQUEUE_CHUNK):
-        enqueue(message_ids[start : start + ENQUEUE_CHUNK])
 
 
 def _notify_paused(task: BatchTask) -> None:
@@ -389,6 +374,16 @@ def _finish(task: BatchTask, status: int, *, err_msg: str = "", fail_rest: bool 
 
 
 # --- periodic jobs -------------------------------------------------------------------------------
+
+
+def resume_paused_batches() -> str:
+    """Periodic: paused tasks whose 24 hours are over, and sending tasks whose dispatch was lost."""
+    return f"resumed {resume_due_tasks()}, re-dispatched {redispatch_stalled_tasks()}"
+
+
+def start_timed_batches() -> str:
+    """Periodic: timed tasks and recurring rounds whose time has come."""
+    return f"started {start_due_tasks()}"
 
 
 def resume_due_tasks(now: dt.datetime | None = None) -> int:

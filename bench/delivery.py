@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, median, require_postgres, row, setup_path, write_rows  # noqa: E402
 
 PYTHON = sys.executable
-GROUP = 50  # destinations per SendEmail call, and ids per deliver task (sending.tasks / batches)
+GROUP = 50  # destinations per SendEmail call, and ids per deliver task (sending.outbox / batches)
 WORKERS = 2
 
 
@@ -226,12 +226,13 @@ class Bench:
 
     def queue(self, n: int) -> list[int]:
         """n messages through SendEmail's service (50 destinations a call), not yet enqueued."""
+        from sending import outbox
         from sending import services as sending
         from sending.models import Message
 
         held: list[list[int]] = []
-        original = sending.enqueue
-        sending.enqueue = lambda ids: held.append(list(ids))
+        original = outbox.enqueue
+        outbox.enqueue = lambda ids: held.append(list(ids))
         try:
             for start in range(0, n, GROUP):
                 self.serial += 1
@@ -242,7 +243,7 @@ class Bench:
                 )
                 assert len(result.message_ids) == len(destinations)
         finally:
-            sending.enqueue = original
+            outbox.enqueue = original
         ids = [pk for chunk in held for pk in chunk]
         assert len(ids) == n and Message.objects.filter(pk__in=ids, status=Message.QUEUED).count() == n
         return ids

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -32,6 +33,7 @@ from django.utils.translation import gettext
 from accounts.models import Account
 from core import queues
 from core.clock import platform_today
+from core.enqueue import enqueue_on_commit, publish
 from domains import signals as domain_signals
 from domains.models import UNVERIFIED_CLAIM_LIFETIME, DomainDay
 from domains.reputation import levels
@@ -182,7 +184,8 @@ def queue_callback(message, kind: str, detail: dict | None = None) -> CallbackDe
         account_id=message.account_id, event=payload["event"], message_id=message.message_id,
         url=endpoint.url, payload=payload, next_attempt_at=now,
     )
-    transaction.on_commit(lambda: _enqueue(delivery.pk, delivery.account_id))
+    # A broker that is down leaves the row due: retry_callbacks sends it on its next run.
+    enqueue_on_commit("notify.deliver_callback", delivery.pk, queue=partial(callback_queue_for, delivery.account_id))
     return delivery
 
 
@@ -208,16 +211,6 @@ def callback_queue_for(account_id: int) -> str:
     share = settings.SES_CALLBACK_FAIR_SHARE
     pending = CallbackDelivery.objects.filter(account_id=account_id, status=CallbackDelivery.PENDING).order_by()
     return queues.CALLBACKS_BACKLOG if list(pending.values_list("pk", flat=True)[share : share + 1]) else queues.CALLBACKS
-
-
-def _enqueue(delivery_id: int, account_id: int) -> None:
-    from notify.tasks import deliver_callback
-
-    try:
-        deliver_callback.apply_async((delivery_id,), queue=callback_queue_for(account_id))
-    except Exception:
-        # The broker is down: the row stays due, and retry_callbacks sends it on its next run.
-        log.exception("could not enqueue callback %s", delivery_id)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -335,6 +328,15 @@ def retry_due_callbacks() -> str:
     if not attempted:
         return "no callback due"
     return f"attempted {attempted} callback(s): {delivered} delivered, {failed} gave up"
+
+
+def hand_out_retry_callbacks() -> str:
+    """The periodic job `retry_callbacks`: the POSTs run on the callbacks queue's workers
+    (notify.retry_callbacks, retry_due_callbacks), never inside the tick, where slow receivers would
+    hold a delivery worker (and the other periodic jobs) for up to RETRY_SECONDS. Two runs at once
+    are harmless: each attempt claims its row."""
+    publish("notify.retry_callbacks")
+    return "handed to the callbacks queue"
 
 
 # --- Member notifications ------------------------------------------------------------------------

@@ -5,7 +5,9 @@ run `manage.py tick` instead. Either way `run_due_jobs` decides what is due from
 rows in the database, so two schedulers by mistake (a beat on two machines, beat plus cron) still
 run each job once per interval.
 
-A new kind of periodic work is one line in JOBS and one function that returns a short summary.
+A new kind of periodic work is one line in JOBS and one function that returns a short summary:
+a plain function of a service module of its app (never a Celery task, never in a tasks module),
+which hands any slow work to a queue (core.enqueue) rather than doing it inside the tick.
 """
 
 from __future__ import annotations
@@ -38,25 +40,25 @@ class Job:
 
 JOBS: list[Job] = [
     # Closing a day only does work just after midnight; checking often keeps that "just after".
-    Job("close_days", dt.timedelta(minutes=5), "domains.tasks.close_days"),
-    Job("verify_pending_domains", dt.timedelta(minutes=10), "domains.tasks.verify_pending_domains"),
+    Job("close_days", dt.timedelta(minutes=5), "domains.jobs.close_days"),
+    Job("verify_pending_domains", dt.timedelta(minutes=10), "domains.jobs.verify_pending_domains"),
     # Unverified domain claims are removed 7 days after they were made, so none blocks the name for long.
-    Job("expire_domain_claims", dt.timedelta(minutes=10), "domains.tasks.expire_domain_claims"),
+    Job("expire_domain_claims", dt.timedelta(minutes=10), "domains.jobs.expire_domain_claims"),
     # Re-enqueues messages the broker or a dead worker lost, and deferred ones that are due.
     Job("sweep_stale_messages", dt.timedelta(minutes=1), "sending.sweeper.sweep_stale_messages",
         timeout=dt.timedelta(minutes=10)),
     # Callbacks whose first POST failed (or whose task was lost) and members' cap warnings (SPEC §6.1).
     # The POSTs run on the callbacks queue (core/queues.py): the tick only hands them out.
-    Job("retry_callbacks", dt.timedelta(minutes=1), "notify.tasks.hand_out_retry_callbacks"),
-    Job("warn_domains_near_cap", dt.timedelta(minutes=1), "notify.tasks.warn_domains_near_cap"),
+    Job("retry_callbacks", dt.timedelta(minutes=1), "notify.services.hand_out_retry_callbacks"),
+    Job("warn_domains_near_cap", dt.timedelta(minutes=1), "notify.services.warn_domains_near_cap"),
     # Batch tasks: paused ones resume 24 h after their pause (and lost dispatches are handed out
     # again); timed tasks and recurring rounds start on time (SPEC §3.5).
-    Job("resume_paused_batches", dt.timedelta(minutes=1), "batches.tasks.resume_paused_batches",
+    Job("resume_paused_batches", dt.timedelta(minutes=1), "batches.services.resume_paused_batches",
         timeout=dt.timedelta(minutes=10)),
-    Job("start_timed_batches", dt.timedelta(minutes=1), "batches.tasks.start_timed_batches",
+    Job("start_timed_batches", dt.timedelta(minutes=1), "batches.services.start_timed_batches",
         timeout=dt.timedelta(minutes=10)),
     # List uploads whose import task was lost (broker down at the upload, a killed worker).
-    Job("requeue_stalled_imports", dt.timedelta(minutes=1), "batches.lists.tasks.requeue_stalled_imports",
+    Job("requeue_stalled_imports", dt.timedelta(minutes=1), "batches.lists.uploads.requeue_stalled_imports",
         timeout=dt.timedelta(minutes=10)),
     # Rate-limit counters kept in the database (no Redis): the rows of ended windows.
     Job("delete_ended_rate_counts", dt.timedelta(minutes=5), "accounts.ratelimit.delete_ended_counts"),

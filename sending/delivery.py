@@ -31,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import addresses
-from sending import outcomes, states, tasks
+from sending import outbox, outcomes, states
 from sending.mime import compose_message, dkim_sign
 from sending.models import Message
 from sending.recording import event_group, record_event, record_final_events
@@ -71,7 +71,7 @@ def deliver_messages(message_ids: list[int], *, turn_seconds: float | None = Non
     4. Others are built first (MIME, DKIM); then the claim commits smtp_started_at with it, the SMTP
        transaction runs, and its reply with all it triggers is recorded in one more commit.
     5. After `turn_seconds` the turn ends: the messages not reached yet (untouched, still queued)
-       are handed to the backlog queue (sending.tasks.enqueue_backlog), behind whatever other
+       are handed to the backlog queue (sending.outbox.enqueue_backlog), behind whatever other
        accounts queued meanwhile, so no group holds a worker for long while others wait. The worker's task
        passes SES_DELIVERY_TURN_SECONDS; None (a caller that is not a worker) delivers the whole group.
     """
@@ -87,7 +87,7 @@ def deliver_messages(message_ids: list[int], *, turn_seconds: float | None = Non
     report.connections = relay.connections
     if rest:
         report.handed_back = len(rest)
-        tasks.enqueue_backlog(rest)  # a group may mix accounts (the sweeper's): never in front of another's next message
+        outbox.enqueue_backlog(rest)  # a group may mix accounts (the sweeper's): never in front of another's next message
     return report
 
 

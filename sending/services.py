@@ -29,10 +29,10 @@ from core.addresses import address_search_texts
 from core.clock import platform_today
 from core.prepared import convert_row, execute_prepared, model_columns
 from domains.models import SenderDomain
-from domains.reputation.services import mailbox_type_of, reserve_quota
+from domains.reputation.services import reserve_quota
 from sending import review, review_text
-from sending.models import Message, MessageEvent, SenderAddress, SensitiveWord, Suppression, Template
-from sending.tasks import enqueue
+from sending.models import Message, SenderAddress, SensitiveWord, Suppression, Template
+from sending.writer import Recipient, write_messages
 
 # Limits of one SendEmail call (SPEC §4, the SDK's documented limits).
 MAX_DESTINATIONS = 50
@@ -565,53 +565,6 @@ def _admission_facts(account: Account, email: str, template_id: object, addresse
     return _admission_query.run(account, email, template_id, addresses)
 
 
-class _MessageInsert:
-    """Message.objects.bulk_create(messages) on PostgreSQL, from an INSERT written once per database
-    (the same statement and values bulk_create produces; it compiled them again for every send)."""
-
-    def __init__(self):
-        self._compiled: dict[str, tuple] = {}
-
-    def _compile(self, alias: str) -> tuple:
-        from django.db import connections
-
-        q = connections[alias].ops.quote_name
-        meta = Message._meta
-        fields = [field for field in meta.concrete_fields if field is not meta.pk]
-        head = f"INSERT INTO {q(meta.db_table)} ({', '.join(q(field.column) for field in fields)}) VALUES "
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        return fields, head, row, f" RETURNING {q(meta.db_table)}.{q(meta.pk.column)}"
-
-    def run(self, messages: list[Message]) -> list[Message]:
-        from django.db import connections
-
-        alias = Message.objects.db
-        connection = connections[alias]
-        if connection.vendor != "postgresql" or not messages:
-            return Message.objects.bulk_create(messages)
-        compiled = self._compiled.get(alias)
-        if compiled is None:
-            compiled = self._compiled.setdefault(alias, self._compile(alias))
-        fields, head, row, returning = compiled
-        params = []
-        for message in messages:
-            message._prepare_related_fields_for_save(operation_name="bulk_create")
-            params += [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
-        ids = [pk for (pk,) in execute_prepared(alias, head + ", ".join([row] * len(messages)) + returning, params)]
-        for message, pk in zip(messages, ids, strict=True):  # PostgreSQL returns them in VALUES order
-            message.pk = pk
-            message._state.adding = False
-            message._state.db = alias
-        return messages
-
-
-_message_insert = _MessageInsert()
-
-
-def _insert_messages(messages: list[Message]) -> list[Message]:
-    return _message_insert.run(messages)
-
-
 def send_email(
     account: Account, *, from_address: str, destinations: list[str], template_id: int, template_data,
     subject: str = "", cc=(), bcc=(), reply_to: str = "", unsubscribe: int = 0, bulk: bool = False,
@@ -624,8 +577,8 @@ def send_email(
        account not frozen; no recipient blacklisted; no recipient unsubscribed (an address with both
        rows is refused as blacklisted).
     2. In one transaction: reserve the quota for every recipient (all or none; the upgrade check
-       runs first at the cap), write one Message and its "queued" event per recipient, and enqueue
-       them for after the commit. A failed insert rolls the reservation back with it.
+       runs first at the cap), then sending.writer.write_messages: one Message and its "queued" event
+       per recipient, enqueued for after the commit. A failed insert rolls the reservation back with it.
     3. A refused reservation commits nothing but what the upgrade check did, then raises ExceedSendLimit.
     """
     from_name, from_email = _parse_from(from_address)
@@ -707,21 +660,11 @@ def send_email(
     with transaction.atomic():
         reservation = reserve_quota(domain, addresses)
         if reservation.ok:
-            day = platform_today()
-            messages = _insert_messages([
-                Message(
-                    account=account, domain=domain, request_id=request_id, from_email=sender.email,
-                    from_name=from_name or sender.display_name, reply_to=reply_to, recipient=address,
-                    recipient_kind=kind, mailbox_type=mailbox_type_of(address), template=template,
-                    subject=rendered_subject, template_data=data, unsubscribe=unsubscribe, bulk=bulk, send_day=day,
-                )
-                for address, kind in recipients
-            ])
-            now = timezone.now()
-            MessageEvent.objects.bulk_create(
-                [MessageEvent(message=m, at=now, kind="queued", detail={"request_id": request_id}) for m in messages]
+            messages = write_messages(
+                account=account, domain=domain, sender=sender, from_name=from_name, reply_to=reply_to,
+                template=template, unsubscribe=unsubscribe, bulk=bulk, request_id=request_id,
+                recipients=[Recipient(address, rendered_subject, data, kind) for address, kind in recipients],
             )
-            enqueue([m.pk for m in messages])
     if not reservation.ok:
         raise SendError(
             "FailedOperation.ExceedSendLimit",

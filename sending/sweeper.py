@@ -2,7 +2,7 @@
 
     sweep_stale_messages  lost queued messages, dead claims, deferred messages due, replies recorded
                           and not applied, transactions a dead worker left inside SMTP: each handed
-                          to the backlog queue once (sending.tasks.enqueue_backlog)
+                          to the backlog queue once (sending.outbox.enqueue_backlog)
     _hand_out             the candidates still matching a condition, each taken by one conditional
                           UPDATE (sending.states.hand_out), so two sweepers enqueue a message once
 
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from sending import states, tasks
+from sending import outbox, states
 from sending.delivery import ENQUEUE_CHUNK
 from sending.models import Message
 from sending.recording import record_event, record_final_events
@@ -76,7 +76,7 @@ def sweep_stale_messages(now: dt.datetime | None = None) -> str:
     ids += resent
 
     for start in range(0, len(ids), ENQUEUE_CHUNK):
-        tasks.enqueue_backlog(ids[start : start + ENQUEUE_CHUNK])
+        outbox.enqueue_backlog(ids[start : start + ENQUEUE_CHUNK])
     summary = f"re-enqueued {len(ids)}, of which {len(resent)} interrupted inside SMTP"
     return f"{summary}; {applied} recorded replies applied" if applied else summary
 

@@ -75,3 +75,14 @@ def test_reading_a_report_stays_pure(tmp_path):
     result = lint_imports(tree)
     assert result.returncode != 0
     assert "sending.inbound.reports is not allowed to import sending.models" in result.stdout
+
+
+def test_a_service_that_imports_a_tasks_module_breaks_the_tasks_contract(tmp_path):
+    tree = copy_of_the_house(tmp_path)
+    # A service reaching for the task object instead of core.enqueue's name: the old arrow, back.
+    services = tree / "batches" / "services.py"
+    services.write_text(services.read_text() + "\n\ndef _old_way():\n    from batches.tasks import dispatch  # noqa\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "Illegal imports of protected package batches.tasks" in result.stdout
+    assert "batches.services -> batches.tasks" in result.stdout

@@ -173,3 +173,21 @@ def test_every_registered_job_runs_cleanly_on_an_empty_platform(clock, monkeypat
     registered = {job.name for job in periodic.JOBS}
     assert ran(tick("--all")) == registered
     assert all(run.last_ok for run in PeriodicJobRun.objects.all())
+
+
+def test_every_job_is_a_plain_function_outside_the_tasks_modules(monkeypatch):
+    # One style: a job is a function of a service module that returns its summary; beat sends only
+    # the tick (sesconsole/celery.py), and no Celery task is a job in disguise.
+    from celery import Task
+    from django.utils.module_loading import import_string
+
+    from sesconsole.celery import app
+
+    monkeypatch.undo()  # all the jobs
+    for job in periodic.JOBS:
+        module = job.target.rsplit(".", 1)[0]
+        assert module.rsplit(".", 1)[-1] != "tasks", job
+        target = import_string(job.target)
+        assert callable(target) and not isinstance(target, Task), job
+    app.finalize()
+    assert [entry["task"] for entry in app.conf.beat_schedule.values()] == ["sesconsole.tick"]

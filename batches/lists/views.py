@@ -19,8 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 from accounts.views import account_required
 from batches.lists import services
 from batches.lists.forms import ListForm, UploadForm
-from batches.lists.tasks import start_import
-from batches.lists.uploads import save_upload
+from batches.lists.uploads import save_upload, start_import
 from batches.models import ReceiverList
 
 RECEIVERS_PAGE_SIZE = 50

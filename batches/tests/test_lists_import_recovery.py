@@ -14,7 +14,6 @@ from kombu.exceptions import OperationalError
 
 from batches.lists import importer
 from batches.lists import services as list_services
-from batches.lists import tasks as list_tasks
 from batches.lists import uploads as list_uploads
 from batches.lists.tasks import import_list
 from batches.models import Receiver, ReceiverList, ReceiverListError
@@ -55,19 +54,19 @@ def test_an_upload_with_the_broker_down_is_imported_by_the_periodic_job(
 
     queued = []
     monkeypatch.setattr(import_list, "delay", lambda *args: queued.append(args))
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"  # too early
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports"  # too early
     age(path, settings.SES_LIST_IMPORT_STALL_SECONDS + 5)
     [result] = [r for r in periodic.run_due_jobs(force=True) if r.name == "requeue_stalled_imports"]
     assert result.ok and result.summary == "re-queued 1 list imports"
     assert queued == [(rl.pk, str(path))]
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"  # handed out: waits a period
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports"  # handed out: waits a period
 
     import_list(*queued[0])
     rl.refresh_from_db()
     assert (rl.status, rl.count, rl.invalid_count) == (ReceiverList.DONE, 2, 1)
     assert emails(rl) == ["ann@example.com", "bob@example.com"]
     assert not path.exists()
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"  # done: nothing left
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports"  # done: nothing left
 
 
 def test_an_import_that_makes_progress_is_not_handed_out_again(account, uploads, settings, monkeypatch):
@@ -85,7 +84,7 @@ def test_an_import_that_makes_progress_is_not_handed_out_again(account, uploads,
         importer.import_csv(rl, fileobj, on_progress=lambda: list_uploads._touch(path))
     assert path.stat().st_mtime > stale  # the import touched its file as it went
     ReceiverList.objects.filter(pk=rl.pk).update(status=ReceiverList.UPLOADING)  # as if still going
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports"
     assert queued == []
 
 

@@ -15,7 +15,6 @@ from django.core.management import call_command
 
 from batches.lists import importer
 from batches.lists import services as list_services
-from batches.lists import tasks as list_tasks
 from batches.lists import uploads as list_uploads
 from batches.lists.tasks import import_list
 from batches.models import Receiver, ReceiverList
@@ -44,7 +43,7 @@ def upload(rl, content: bytes, queued: list, django_capture_on_commit_callbacks)
     rl.refresh_from_db()  # as a request loads it
     with django_capture_on_commit_callbacks(execute=True):
         path, size = list_uploads.save_upload(rl, SimpleUploadedFile("l.csv", content))
-        list_tasks.start_import(rl, path, size)
+        list_uploads.start_import(rl, path, size)
     list_id, name = queued[-1]
     assert list_id == rl.pk
     return name
@@ -114,7 +113,7 @@ def test_an_upload_still_being_written_is_not_dropped_when_another_claims_the_li
 
     rl.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):  # upload 2 finishes and claims the list
-        list_tasks.start_import(rl, two, two_size)
+        list_uploads.start_import(rl, two, two_size)
     import_list(*queued[-1])
     rl.refresh_from_db()
     assert (rl.status, rl.count, rl.upload_error) == (ReceiverList.DONE, 5, "")
@@ -130,7 +129,7 @@ def test_a_claim_whose_file_cannot_be_put_in_place_changes_nothing(account, uplo
 
     monkeypatch.setattr(Path, "rename", disk_error)
     with pytest.raises(OSError):
-        list_tasks.start_import(rl, path, size)
+        list_uploads.start_import(rl, path, size)
     rl.refresh_from_db()
     assert (rl.status, rl.upload_file) == (ReceiverList.PENDING_UPLOAD, "")  # not left uploading, file-less
     assert uploads_of(rl) == [] and queued == []
@@ -163,7 +162,7 @@ def test_a_list_left_uploading_without_its_file_is_given_back_by_the_periodic_jo
     importer.add_receivers(loaded, [("ann@example.com", {})])
     list_services.begin_upload(loaded, 100, upload_file=f"list-{loaded.pk}-gone.csv")
 
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports; 2 lost uploads given up"
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports; 2 lost uploads given up"
     fresh.refresh_from_db()
     loaded.refresh_from_db()
     assert fresh.status == ReceiverList.PENDING_UPLOAD and loaded.status == ReceiverList.DONE
@@ -171,7 +170,7 @@ def test_a_list_left_uploading_without_its_file_is_given_back_by_the_periodic_jo
     assert emails(loaded) == ["ann@example.com"]
     assert queued == []
     list_services.check_can_add(fresh)  # takes a new upload
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports"
 
 
 def test_the_command_run_again_takes_a_list_its_dead_run_left_uploading_without_a_file(account, uploads, tmp_path):
@@ -199,7 +198,7 @@ def test_the_periodic_job_hands_out_only_the_current_upload_and_drops_orphans(ac
     for path in (current, orphan, dead_partial):
         age(path, settings.SES_LIST_IMPORT_STALL_SECONDS + 5)
 
-    assert list_tasks.requeue_stalled_imports() == "re-queued 1 list imports"
+    assert list_uploads.requeue_stalled_imports() == "re-queued 1 list imports"
     assert queued == [(rl.pk, str(current))]
     assert uploads_of(rl) == [current.name, young_partial.name]
 
@@ -216,7 +215,7 @@ def test_the_periodic_job_drops_the_file_of_a_finished_upload_its_task_left(acco
     left.write_bytes(A)  # the task died after finishing the list, before removing its file
     age(left, settings.SES_LIST_IMPORT_STALL_SECONDS + 5)
 
-    assert list_tasks.requeue_stalled_imports() == "re-queued 0 list imports"
+    assert list_uploads.requeue_stalled_imports() == "re-queued 0 list imports"
     assert queued == [] and not left.exists()
     rl.refresh_from_db()
     assert (rl.status, rl.count) == (ReceiverList.DONE, 2)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _held_back(monkeypatch):
     # The sends' deliver tasks are held back: each test hands its groups to deliver_messages itself.
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
 
 
 def endpoint_lookups(queries) -> int:

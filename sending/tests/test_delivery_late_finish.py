@@ -43,7 +43,7 @@ def claim_commits_late(monkeypatch, recipient: str, seconds: float) -> None:
 def test_a_transaction_as_old_as_the_claim_timeout_is_dropped_and_the_sweeper_sends_it_once(
     smtp_sink, settings, sender, template, account, verified_domain, eager_worker, monkeypatch  # noqa: F811
 ):
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
     messages = send(account, template, "a@example.org", "b@example.org", "c@example.org")
     claim_commits_late(monkeypatch, "b@example.org", settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS * 0.95)
 
@@ -67,7 +67,7 @@ def test_a_transaction_as_old_as_the_claim_timeout_is_dropped_and_the_sweeper_se
 def test_a_transaction_inside_the_margin_is_finished(
     smtp_sink, settings, sender, template, account, verified_domain, monkeypatch  # noqa: F811
 ):
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
     messages = send(account, template, "a@example.org", "b@example.org")
     claim_commits_late(monkeypatch, "b@example.org", settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS * 0.85)
 
@@ -85,7 +85,7 @@ def test_the_reply_wait_is_kept_before_the_claim_timeout(
     # With a slow relay's EMAIL_TIMEOUT of 95 s, the end of the data must go by 600 − 2 × 95 = 410 s
     # (not 540 s, the 10% margin): its reply may take 95 s, and the sweeper resends at 600 s.
     settings.SES_SWEEP_CLAIM_TIMEOUT_SECONDS, settings.EMAIL_TIMEOUT = 600, 95
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
     messages = send(account, template, "a@example.org", "b@example.org")
     claim_commits_late(monkeypatch, "b@example.org", started_ago)
 

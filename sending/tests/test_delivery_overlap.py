@@ -119,7 +119,7 @@ def test_a_reply_whose_connection_was_lost_is_written_on_a_fresh_one(
     import psycopg
     from django.db import OperationalError
 
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
     messages = send(account, template, "a@example.org", "b@example.org")
 
     def session_ended(message):

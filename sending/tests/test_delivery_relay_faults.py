@@ -29,7 +29,7 @@ def by_recipient() -> dict[str, Message]:
 
 @pytest.fixture(autouse=True)
 def _no_enqueue(monkeypatch):
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
 
 
 @pytest.mark.django_db(transaction=True)

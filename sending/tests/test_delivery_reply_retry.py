@@ -50,7 +50,7 @@ def database_down_for(monkeypatch, clock: FakeClock, seconds: float | None) -> N
 def clock(monkeypatch):
     fake = FakeClock()
     monkeypatch.setattr(delivery, "time", fake)
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
     return fake
 
 

@@ -31,7 +31,7 @@ class RelayClock:
 @pytest.fixture
 def handed(monkeypatch):
     handed = []
-    monkeypatch.setattr("sending.services.enqueue", lambda ids: None)
+    monkeypatch.setattr("sending.outbox.enqueue", lambda ids: None)
     monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, queue, **options: handed.append((queue, args[0])))
     return handed
 

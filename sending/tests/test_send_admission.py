@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AccountFreeze
 from domains.services import create_domain
-from sending import services
+from sending import services, writer
 from sending.models import Message, SensitiveWord, Suppression, Template
 from sending.services import SendError, send_email
 from sending.tests import send_fixtures
@@ -161,7 +161,7 @@ def test_the_messages_written_are_the_rows_bulk_create_writes(account, sender, t
 
 @pytest.mark.django_db
 def test_the_written_message_objects_are_saved_ones(account, sender, template):
-    messages = services._insert_messages([
+    messages = writer._insert_messages([
         Message(account=account, domain=sender.domain, request_id="r", from_email=SENDER, recipient=f"r{i}@example.org",
                 mailbox_type="example.org", template=template, subject="Hi", send_day=timezone.localdate())
         for i in range(3)
@@ -169,7 +169,7 @@ def test_the_written_message_objects_are_saved_ones(account, sender, template):
     stored = dict(Message.objects.values_list("recipient", "id"))
     assert [(m.recipient, m.pk) for m in messages] == [(r, stored[r]) for r in ("r0@example.org", "r1@example.org", "r2@example.org")]
     assert all(not m._state.adding for m in messages)
-    assert services._insert_messages([]) == []
+    assert writer._insert_messages([]) == []
 
 
 @pytest.mark.postgres(reason="the single statement is PostgreSQL's")

@@ -1,16 +1,17 @@
-"""The domains app's background work. Each task is thin: it calls a service and says what it did."""
+"""The periodic jobs of domains (ops/periodic.py JOBS): each runs one pass and says what it did.
 
-import logging
+    close_days              close every past platform day not closed yet (the engine's close_due_days)
+    verify_pending_domains  check the DNS of pending and failed domains, least recently checked first
+    expire_domain_claims    remove the claims still unverified 7 days after they were made
+"""
+
 import time
 
-from celery import shared_task
 from django.db.models import F
 
 from domains.models import SenderDomain
 from domains.reputation.services import close_due_days
 from domains.services import ClaimRemoved, check_dns, expire_unverified_claims
-
-log = logging.getLogger(__name__)
 
 # A DNS check can wait seconds for a silent server: bound one run so the tick stays short, and let
 # the next run (oldest check first) carry on where this one stopped.
@@ -18,7 +19,6 @@ VERIFY_BATCH = 100
 VERIFY_SECONDS = 120
 
 
-@shared_task(name="domains.close_days")
 def close_days() -> str:
     """Close every past platform day not closed yet, in order (SPEC §3.3)."""
     closed = close_due_days()
@@ -27,7 +27,6 @@ def close_days() -> str:
     return "; ".join(f"closed {c.day}: {c.domains_evaluated} domains, {c.downgrades} downgraded" for c in closed)
 
 
-@shared_task(name="domains.verify_pending_domains")
 def verify_pending_domains() -> str:
     """Re-check the DNS records of pending and failed domains, least recently checked first."""
     started = time.monotonic()
@@ -51,7 +50,6 @@ def verify_pending_domains() -> str:
     return f"{summary}, {removed} claim(s) removed" if removed else summary
 
 
-@shared_task(name="domains.expire_domain_claims")
 def expire_domain_claims() -> str:
     """Remove the claims still unverified 7 days after they were made; their members are told."""
     expired = expire_unverified_claims()
