@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 
@@ -38,51 +40,45 @@ def test_every_contract_is_kept():
     assert all(f"{name} KEPT" in " ".join(result.stdout.split()) for name in names), result.stdout
 
 
-def test_an_import_that_points_up_breaks_the_floors(tmp_path):
+# Each: a file, the import added to it (the arrow a contract forbids), what lint-imports must say.
+BREAKS = [
+    pytest.param(
+        # The engine asking the statistics pages for something: an arrow from the engine up to the views.
+        "domains/reputation/services.py", "def _upward():\n    from stats import queries  # noqa\n",
+        ["domains is not allowed to import stats", "domains.reputation.services -> stats.queries"],
+        id="floors-engine-up-to-stats",
+    ),
+    pytest.param(
+        "domains/reputation/rules.py", "from django.conf import settings  # noqa\n",
+        ["domains.reputation.rules is not allowed to import django"], id="pure-rules",
+    ),
+    pytest.param(
+        "batches/lists/services.py", "def _upward():\n    from batches.lists import tasks  # noqa\n",
+        ["batches.lists.services is not allowed to import batches.lists.tasks"], id="lists-services-up-to-tasks",
+    ),
+    pytest.param(
+        "sending/inbound/reports.py", "from sending.models import Message  # noqa\n",
+        ["sending.inbound.reports is not allowed to import sending.models"], id="pure-reports",
+    ),
+    pytest.param(
+        "sending/relay.py", "def _orm():\n    from sending.models import Message  # noqa\n",
+        ["sending.relay is not allowed to import sending.models"], id="relay-no-orm",
+    ),
+    pytest.param(
+        # A service reaching for the task object instead of core.enqueue's name: the old arrow, back.
+        "batches/services.py", "def _old_way():\n    from batches.tasks import dispatch  # noqa\n",
+        ["Illegal imports of protected package batches.tasks", "batches.services -> batches.tasks"],
+        id="tasks-on-top",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "added", "said"), BREAKS)
+def test_an_import_against_a_contract_breaks_it(tmp_path, path, added, said):
     tree = copy_of_the_house(tmp_path)
-    # The engine asking the statistics pages for something: an arrow from the engine up to the views.
-    services = tree / "domains" / "reputation" / "services.py"
-    services.write_text(services.read_text() + "\n\ndef _upward():\n    from stats import queries  # noqa\n")
+    module = tree / path
+    module.write_text(module.read_text() + "\n\n" + added)
     result = lint_imports(tree)
     assert result.returncode != 0
-    assert "domains is not allowed to import stats" in result.stdout
-    assert "domains.reputation.services -> stats.queries" in result.stdout
-
-
-def test_the_rules_stay_pure(tmp_path):
-    tree = copy_of_the_house(tmp_path)
-    rules = tree / "domains" / "reputation" / "rules.py"
-    rules.write_text(rules.read_text() + "\n\nfrom django.conf import settings  # noqa\n")
-    result = lint_imports(tree)
-    assert result.returncode != 0
-    assert "domains.reputation.rules is not allowed to import django" in result.stdout
-
-
-
-def test_the_list_services_never_import_their_task(tmp_path):
-    tree = copy_of_the_house(tmp_path)
-    services = tree / "batches" / "lists" / "services.py"
-    services.write_text(services.read_text() + "\n\ndef _upward():\n    from batches.lists import tasks  # noqa\n")
-    result = lint_imports(tree)
-    assert result.returncode != 0
-    assert "batches.lists.services is not allowed to import batches.lists.tasks" in result.stdout
-
-
-def test_reading_a_report_stays_pure(tmp_path):
-    tree = copy_of_the_house(tmp_path)
-    reports = tree / "sending" / "inbound" / "reports.py"
-    reports.write_text(reports.read_text() + "\n\nfrom sending.models import Message  # noqa\n")
-    result = lint_imports(tree)
-    assert result.returncode != 0
-    assert "sending.inbound.reports is not allowed to import sending.models" in result.stdout
-
-
-def test_a_service_that_imports_a_tasks_module_breaks_the_tasks_contract(tmp_path):
-    tree = copy_of_the_house(tmp_path)
-    # A service reaching for the task object instead of core.enqueue's name: the old arrow, back.
-    services = tree / "batches" / "services.py"
-    services.write_text(services.read_text() + "\n\ndef _old_way():\n    from batches.tasks import dispatch  # noqa\n")
-    result = lint_imports(tree)
-    assert result.returncode != 0
-    assert "Illegal imports of protected package batches.tasks" in result.stdout
-    assert "batches.services -> batches.tasks" in result.stdout
+    for words in said:
+        assert words in result.stdout

@@ -2,25 +2,13 @@
 finding 6): each row gets its own token, and a domain verified before keeps working."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from accounts.models import Account
 from domains.models import SenderDomain
 from domains.services import DomainError, check_dns, create_domain
+from domains.tests.migration_steps import latest, migrate
 
 BEFORE = [("domains", "0003_day_counts_simulated_mail")]
-
-
-def latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.fixture

@@ -7,25 +7,13 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from accounts.models import StaffActionLog
 from domains.models import AccountDay, DailyVolume
+from domains.tests.migration_steps import latest, migrate
 
 BEFORE = [("accounts", "0005_accepted_signature"), ("domains", "0004_claims_per_account_and_verification_token"),
           ("stats", "0004_redundant_fk_indexes")]
-
-
-def latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.fixture
