@@ -67,6 +67,14 @@ def test_the_worker_commands_read_their_queues_from_one_place():
     assert wrong.returncode == 2 and "usage" in wrong.stderr
 
 
+def test_the_worker_command_of_earlier_versions_still_prints_the_queues():
+    # Supervisor files written before the helpers moved to core/ run `python -m sesconsole.queues ROLE`.
+    for role, names in queues.WORKERS.items():
+        result = subprocess.run([sys.executable, "-m", "sesconsole.queues", role], capture_output=True, text=True,
+                                cwd=settings.BASE_DIR)
+        assert result.stdout.strip() == ",".join(names)
+
+
 def test_the_readme_starts_a_worker_for_each_role_with_its_queues():
     from pathlib import Path
 
